@@ -1,0 +1,128 @@
+//! Who may see what. One [`Visibility`] per request decides, for every path (search, suggest,
+//! dataset page, ask, prompts), which datasets exist for the caller. Retrieval applies it inside
+//! the index query, before top-k, never after.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Sensitivity {
+    Public,
+    Internal,
+    Confidential,
+    Restricted,
+}
+
+impl Sensitivity {
+    pub fn parse(value: &str) -> Option<Sensitivity> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "public" => Some(Sensitivity::Public),
+            "internal" => Some(Sensitivity::Internal),
+            "confidential" => Some(Sensitivity::Confidential),
+            "restricted" => Some(Sensitivity::Restricted),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sensitivity::Public => "public",
+            Sensitivity::Internal => "internal",
+            Sensitivity::Confidential => "confidential",
+            Sensitivity::Restricted => "restricted",
+        }
+    }
+}
+
+/// The access-control terms a dataset carries in the index: a caller sees the dataset when
+/// the caller's [`Visibility::terms`] share at least one of them.
+pub fn dataset_acl_terms(sensitivity: Sensitivity, allowed_groups: &[String]) -> Vec<String> {
+    match sensitivity {
+        Sensitivity::Public => vec!["level:public".into()],
+        Sensitivity::Internal => vec!["level:internal".into()],
+        Sensitivity::Confidential | Sensitivity::Restricted => allowed_groups
+            .iter()
+            .map(|group| format!("group:{}", group.to_ascii_lowercase()))
+            .collect(),
+    }
+}
+
+/// What one caller may see.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Visibility {
+    /// Admins see everything.
+    All,
+    /// Everyone else sees datasets whose ACL terms intersect these.
+    Terms(Vec<String>),
+}
+
+impl Visibility {
+    /// An anonymous caller at the configured level (`public` or `internal`).
+    pub fn anonymous(level: Sensitivity) -> Visibility {
+        Visibility::for_groups(level, &[])
+    }
+
+    /// A caller at `level` who belongs to `groups`.
+    pub fn for_groups(level: Sensitivity, groups: &[String]) -> Visibility {
+        let mut terms = vec!["level:public".to_string()];
+        if level >= Sensitivity::Internal {
+            terms.push("level:internal".into());
+        }
+        let mut groups: Vec<String> = groups
+            .iter()
+            .map(|group| format!("group:{}", group.trim().to_ascii_lowercase()))
+            .collect();
+        groups.sort();
+        groups.dedup();
+        terms.extend(groups);
+        Visibility::Terms(terms)
+    }
+
+    /// Whether a dataset with these ACL terms is visible.
+    pub fn allows(&self, acl_terms: &[String]) -> bool {
+        match self {
+            Visibility::All => true,
+            Visibility::Terms(terms) => acl_terms.iter().any(|t| terms.contains(t)),
+        }
+    }
+
+    /// A stable key for caches keyed by visibility.
+    pub fn cache_key(&self) -> String {
+        match self {
+            Visibility::All => "*".into(),
+            Visibility::Terms(terms) => terms.join(","),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anonymous_internal_sees_public_and_internal_only() {
+        let vis = Visibility::anonymous(Sensitivity::Internal);
+        assert!(vis.allows(&dataset_acl_terms(Sensitivity::Public, &[])));
+        assert!(vis.allows(&dataset_acl_terms(Sensitivity::Internal, &[])));
+        let hr = dataset_acl_terms(Sensitivity::Restricted, &["hr".into()]);
+        assert!(!vis.allows(&hr));
+        assert!(!vis.allows(&dataset_acl_terms(Sensitivity::Confidential, &[])));
+    }
+
+    #[test]
+    fn anonymous_public_does_not_see_internal() {
+        let vis = Visibility::anonymous(Sensitivity::Public);
+        assert!(!vis.allows(&dataset_acl_terms(Sensitivity::Internal, &[])));
+    }
+
+    #[test]
+    fn group_members_see_their_restricted_datasets() {
+        let hr = dataset_acl_terms(Sensitivity::Restricted, &["HR".into()]);
+        assert!(Visibility::for_groups(Sensitivity::Internal, &["hr".into()]).allows(&hr));
+        assert!(!Visibility::for_groups(Sensitivity::Internal, &["sales".into()]).allows(&hr));
+        assert!(Visibility::All.allows(&hr));
+    }
+}

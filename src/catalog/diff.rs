@@ -1,0 +1,135 @@
+//! What changed between two catalogs, as reported by loads and dry runs.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::Catalog;
+
+/// A column, named with its dataset.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
+pub struct ColumnRef {
+    pub dataset: String,
+    pub column: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct CatalogDiff {
+    pub datasets_added: Vec<String>,
+    pub datasets_removed: Vec<String>,
+    /// Datasets present in both whose metadata or columns differ.
+    pub datasets_changed: Vec<String>,
+    pub columns_added: Vec<ColumnRef>,
+    pub columns_removed: Vec<ColumnRef>,
+}
+
+impl CatalogDiff {
+    pub fn between(old: &Catalog, new: &Catalog) -> CatalogDiff {
+        let old_by_name: HashMap<String, &super::Dataset> = old
+            .datasets
+            .iter()
+            .map(|d| (d.name.to_lowercase(), d))
+            .collect();
+        let new_names: HashSet<String> =
+            new.datasets.iter().map(|d| d.name.to_lowercase()).collect();
+        let mut diff = CatalogDiff::default();
+        for dataset in &new.datasets {
+            match old_by_name.get(&dataset.name.to_lowercase()) {
+                None => {
+                    diff.datasets_added.push(dataset.name.clone());
+                    diff.columns_added
+                        .extend(dataset.columns.iter().map(|c| ColumnRef {
+                            dataset: dataset.name.clone(),
+                            column: c.name.clone(),
+                        }));
+                }
+                Some(previous) => {
+                    if *previous != dataset {
+                        diff.datasets_changed.push(dataset.name.clone());
+                    }
+                    let before: HashSet<String> = previous
+                        .columns
+                        .iter()
+                        .map(|c| c.name.to_lowercase())
+                        .collect();
+                    let after: HashSet<String> = dataset
+                        .columns
+                        .iter()
+                        .map(|c| c.name.to_lowercase())
+                        .collect();
+                    diff.columns_added.extend(
+                        dataset
+                            .columns
+                            .iter()
+                            .filter(|c| !before.contains(&c.name.to_lowercase()))
+                            .map(|c| ColumnRef {
+                                dataset: dataset.name.clone(),
+                                column: c.name.clone(),
+                            }),
+                    );
+                    diff.columns_removed.extend(
+                        previous
+                            .columns
+                            .iter()
+                            .filter(|c| !after.contains(&c.name.to_lowercase()))
+                            .map(|c| ColumnRef {
+                                dataset: dataset.name.clone(),
+                                column: c.name.clone(),
+                            }),
+                    );
+                }
+            }
+        }
+        for dataset in &old.datasets {
+            if !new_names.contains(&dataset.name.to_lowercase()) {
+                diff.datasets_removed.push(dataset.name.clone());
+                diff.columns_removed
+                    .extend(dataset.columns.iter().map(|c| ColumnRef {
+                        dataset: dataset.name.clone(),
+                        column: c.name.clone(),
+                    }));
+            }
+        }
+        diff
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.datasets_added.is_empty()
+            && self.datasets_removed.is_empty()
+            && self.datasets_changed.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Column, Dataset};
+
+    fn dataset(name: &str, columns: &[&str]) -> Dataset {
+        let mut d = Dataset::new(name);
+        d.columns = columns
+            .iter()
+            .map(|c| Column {
+                name: c.to_string(),
+                description: None,
+                data_type: None,
+                tags: vec![],
+                properties: Default::default(),
+            })
+            .collect();
+        d
+    }
+
+    #[test]
+    fn reports_added_removed_changed() {
+        let old = Catalog::new(vec![dataset("a", &["x"]), dataset("b", &["y", "z"])]);
+        let new = Catalog::new(vec![dataset("b", &["y", "w"]), dataset("c", &["q"])]);
+        let diff = CatalogDiff::between(&old, &new);
+        assert_eq!(diff.datasets_added, vec!["c"]);
+        assert_eq!(diff.datasets_removed, vec!["a"]);
+        assert_eq!(diff.datasets_changed, vec!["b"]);
+        assert_eq!(diff.columns_added.len(), 2); // b.w, c.q
+        assert_eq!(diff.columns_removed.len(), 2); // a.x, b.z
+    }
+}

@@ -1,0 +1,448 @@
+//! The engine: which catalog version is live, and how a new one becomes live.
+//!
+//! A [`Snapshot`] is one catalog version, fully ready to serve (catalog in memory, index open).
+//! The live snapshot sits behind an atomic pointer: a request takes the snapshot once and
+//! finishes on it, whatever loads happen meanwhile. Loads are serialized; each goes
+//! parse → validate → one store transaction → build index → switch (store row, then pointer).
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use arc_swap::ArcSwapOption;
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+
+use crate::access::Visibility;
+use crate::catalog::{Catalog, CatalogDiff, Dataset, InvalidCatalog, parse_catalog};
+use crate::index::LexicalIndex;
+use crate::metrics::Metrics;
+use crate::retrieval::{self, Ranked, RetrievalConfig};
+use crate::settings::Settings;
+use crate::store::{NewVersion, Store, VersionInfo};
+
+/// `source` of versions loaded from the metadata directory.
+pub const SOURCE_DIRECTORY: &str = "directory";
+
+/// One catalog version, ready to serve.
+pub struct Snapshot {
+    pub version: i64,
+    pub catalog: Catalog,
+    by_name: HashMap<String, u32>,
+    acl: Vec<Vec<String>>,
+    pub lexical: LexicalIndex,
+}
+
+impl Snapshot {
+    fn new(version: i64, catalog: Catalog, lexical: LexicalIndex) -> Snapshot {
+        let by_name = catalog.name_index();
+        let acl = catalog.datasets.iter().map(Dataset::acl_terms).collect();
+        Snapshot {
+            version,
+            catalog,
+            by_name,
+            acl,
+            lexical,
+        }
+    }
+
+    /// The dataset called `name` (case-insensitive), if `visibility` allows it.
+    pub fn visible_dataset(&self, name: &str, visibility: &Visibility) -> Option<(u32, &Dataset)> {
+        let ordinal = *self.by_name.get(&name.to_lowercase())?;
+        self.is_visible(ordinal, visibility)
+            .then(|| (ordinal, &self.catalog.datasets[ordinal as usize]))
+    }
+
+    pub fn is_visible(&self, ordinal: u32, visibility: &Visibility) -> bool {
+        self.acl
+            .get(ordinal as usize)
+            .is_some_and(|acl| visibility.allows(acl))
+    }
+
+    pub fn dataset(&self, ordinal: u32) -> Option<&Dataset> {
+        self.catalog.datasets.get(ordinal as usize)
+    }
+}
+
+/// Why a load did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{0}")]
+    Invalid(InvalidCatalog),
+    #[error("another catalog load is in progress")]
+    Busy,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// What a load did.
+#[derive(Debug, Clone)]
+pub struct LoadOutcome {
+    /// `None` for a dry run.
+    pub version: Option<VersionInfo>,
+    pub datasets: usize,
+    pub columns: usize,
+    pub diff: CatalogDiff,
+}
+
+/// How a new catalog relates to the live one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadMode {
+    Replace,
+    Merge,
+}
+
+pub struct Engine {
+    settings: Arc<Settings>,
+    store: Arc<dyn Store>,
+    index_root: PathBuf,
+    active: ArcSwapOption<Snapshot>,
+    load_lock: tokio::sync::Mutex<()>,
+    search_permits: Arc<Semaphore>,
+    retrieval: RetrievalConfig,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Engine {
+    pub async fn new(
+        settings: Arc<Settings>,
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Engine> {
+        let instance = store.instance_id().await?;
+        let index_root = settings.index_dir().join(instance);
+        Ok(Engine {
+            search_permits: Arc::new(Semaphore::new(settings.limits.max_concurrent_searches)),
+            settings,
+            store,
+            index_root,
+            active: ArcSwapOption::empty(),
+            load_lock: tokio::sync::Mutex::new(()),
+            retrieval: RetrievalConfig::default(),
+            metrics,
+        })
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Degradations worth reporting in `/readyz` (serving continues).
+    pub fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The live snapshot, if any catalog is loaded.
+    pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
+        self.active.load_full()
+    }
+
+    /// At start: load the metadata directory when its files changed since the version they
+    /// last produced (or when nothing is active yet); otherwise serve the active version.
+    pub async fn start(&self) -> anyhow::Result<()> {
+        let active = self.store.active_version().await?;
+        let dir = self.settings.metadata_dir.clone();
+        let dir_hash = tokio::task::spawn_blocking(move || directory_hash(&dir))
+            .await
+            .context("hashing metadata directory")??;
+        let last_hash = self.store.latest_source_hash(SOURCE_DIRECTORY).await?;
+        let changed = dir_hash.is_some() && dir_hash != last_hash;
+        if changed || (active.is_none() && dir_hash.is_some()) {
+            tracing::info!(dir = %self.settings.metadata_dir.display(), "loading metadata directory");
+            match self.load_directory("startup").await {
+                Ok(outcome) => {
+                    tracing::info!(
+                        version = outcome.version.as_ref().map(|v| v.version),
+                        datasets = outcome.datasets,
+                        columns = outcome.columns,
+                        "catalog loaded"
+                    );
+                    return Ok(());
+                }
+                Err(LoadError::Invalid(invalid)) if active.is_some() => {
+                    tracing::error!(problems = %invalid, "metadata directory is invalid; keeping the active catalog version");
+                }
+                Err(LoadError::Invalid(invalid)) => {
+                    anyhow::bail!("metadata directory is invalid:\n{invalid}")
+                }
+                Err(e) => return Err(anyhow::Error::new(e).context("loading metadata directory")),
+            }
+        }
+        match self.store.active_version().await? {
+            Some(version) => self.switch_to(version).await,
+            None => {
+                tracing::warn!(dir = %self.settings.metadata_dir.display(), "no catalog: the metadata directory has no CSV files");
+                Ok(())
+            }
+        }
+    }
+
+    /// Makes `version` (already in the store) live: opens its index, or builds it.
+    pub async fn switch_to(&self, version: i64) -> anyhow::Result<()> {
+        if self.snapshot().is_some_and(|s| s.version == version) {
+            return Ok(());
+        }
+        let catalog = self.store.load_catalog(version).await?;
+        let snapshot = self.prepare_snapshot(version, catalog).await?;
+        self.install(snapshot);
+        Ok(())
+    }
+
+    async fn prepare_snapshot(&self, version: i64, catalog: Catalog) -> anyhow::Result<Snapshot> {
+        let dir = self.index_root.join(format!("v{version}"));
+        tokio::task::spawn_blocking(move || -> anyhow::Result<Snapshot> {
+            let started = Instant::now();
+            let lexical = match LexicalIndex::open(&dir, version, &catalog)? {
+                Some(index) => {
+                    tracing::info!(version, "opened existing index");
+                    index
+                }
+                None => {
+                    let index = LexicalIndex::build(&dir, version, &catalog)?;
+                    tracing::info!(
+                        version,
+                        took_ms = started.elapsed().as_millis() as u64,
+                        "built index"
+                    );
+                    index
+                }
+            };
+            Ok(Snapshot::new(version, catalog, lexical))
+        })
+        .await
+        .context("index task panicked")?
+    }
+
+    fn install(&self, snapshot: Snapshot) {
+        self.metrics.catalog_version.set(snapshot.version);
+        self.metrics
+            .catalog_datasets
+            .set(snapshot.catalog.datasets.len() as i64);
+        self.metrics
+            .catalog_columns
+            .set(snapshot.catalog.column_count() as i64);
+        self.active.store(Some(Arc::new(snapshot)));
+        self.remove_old_indexes();
+    }
+
+    /// Removes index directories of versions beyond the newest `keep_index_versions`.
+    fn remove_old_indexes(&self) {
+        let keep = self.settings.keep_index_versions.max(1);
+        let active = self.snapshot().map(|s| s.version);
+        let Ok(entries) = std::fs::read_dir(&self.index_root) else {
+            return;
+        };
+        let mut versions: Vec<(i64, PathBuf)> = entries
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().to_string();
+                let v = name.strip_prefix('v')?.parse::<i64>().ok()?;
+                Some((v, e.path()))
+            })
+            .collect();
+        versions.sort_by(|a, b| b.0.cmp(&a.0));
+        for (v, path) in versions.into_iter().skip(keep) {
+            if Some(v) != active {
+                if let Err(e) = std::fs::remove_dir_all(&path) {
+                    tracing::warn!(error = %e, path = %path.display(), "could not remove old index");
+                }
+            }
+        }
+    }
+
+    /// Loads every CSV of the metadata directory as a new version and makes it live.
+    pub async fn load_directory(&self, by: &str) -> Result<LoadOutcome, LoadError> {
+        let dir = self.settings.metadata_dir.clone();
+        let max = self.settings.limits.max_upload_bytes;
+        let (catalog, hash) = tokio::task::spawn_blocking(move || read_directory(&dir, max))
+            .await
+            .context("parse task panicked")??;
+        let meta = NewVersion {
+            created_by: by.to_string(),
+            source: SOURCE_DIRECTORY.into(),
+            source_hash: Some(hash),
+            note: None,
+        };
+        self.apply(catalog, meta, LoadMode::Replace, false).await
+    }
+
+    /// Validates `catalog` against the live one and, unless `dry_run`, stores it as a new
+    /// version and makes it live. Loads never interleave: a second one gets [`LoadError::Busy`].
+    pub async fn apply(
+        &self,
+        catalog: Catalog,
+        meta: NewVersion,
+        mode: LoadMode,
+        dry_run: bool,
+    ) -> Result<LoadOutcome, LoadError> {
+        let _guard = self.load_lock.try_lock().map_err(|_| LoadError::Busy)?;
+        let current = self.snapshot();
+        let empty = Catalog::default();
+        let old = current.as_ref().map(|s| &s.catalog).unwrap_or(&empty);
+        let catalog = match mode {
+            LoadMode::Replace => catalog,
+            LoadMode::Merge => old.merged_with(catalog),
+        };
+        let diff = CatalogDiff::between(old, &catalog);
+        let datasets = catalog.datasets.len();
+        let columns = catalog.column_count();
+        if dry_run {
+            return Ok(LoadOutcome {
+                version: None,
+                datasets,
+                columns,
+                diff,
+            });
+        }
+        let result = async {
+            let info = self.store.create_version(&catalog, &meta).await?;
+            let snapshot = self.prepare_snapshot(info.version, catalog).await?;
+            self.store.activate(info.version).await?;
+            self.install(snapshot);
+            anyhow::Ok(info)
+        }
+        .await;
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        self.metrics
+            .catalog_loads
+            .with_label_values(&["load", outcome])
+            .inc();
+        let mut info = result?;
+        info.active = true;
+        Ok(LoadOutcome {
+            version: Some(info),
+            datasets,
+            columns,
+            diff,
+        })
+    }
+
+    /// Ranks datasets for `text` off the async runtime, bounded by the search permits.
+    pub async fn search(
+        &self,
+        text: &str,
+        visibility: &Visibility,
+    ) -> Result<(Arc<Snapshot>, Ranked), SearchError> {
+        let snapshot = self.snapshot().ok_or(SearchError::NoCatalog)?;
+        let _permit = self
+            .search_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| SearchError::NoCatalog)?;
+        let plan = retrieval::understand(text);
+        let config = self.retrieval.clone();
+        let visibility = visibility.clone();
+        let snap = snapshot.clone();
+        let timer = self.metrics.retrieval_duration.start_timer();
+        let ranked =
+            tokio::task::spawn_blocking(move || retrieval::rank(&snap, plan, &visibility, &config))
+                .await
+                .map_err(|e| SearchError::Internal(anyhow::anyhow!("search task failed: {e}")))?
+                .map_err(SearchError::Internal)?;
+        timer.observe_duration();
+        Ok((snapshot, ranked))
+    }
+
+    /// Runs blocking work against the live snapshot off the async runtime.
+    pub async fn with_snapshot<T, F>(&self, work: F) -> Result<T, SearchError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Snapshot) -> anyhow::Result<T> + Send + 'static,
+    {
+        let snapshot = self.snapshot().ok_or(SearchError::NoCatalog)?;
+        let _permit = self
+            .search_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| SearchError::NoCatalog)?;
+        tokio::task::spawn_blocking(move || work(&snapshot))
+            .await
+            .map_err(|e| SearchError::Internal(anyhow::anyhow!("task failed: {e}")))?
+            .map_err(SearchError::Internal)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("no catalog is loaded")]
+    NoCatalog,
+    #[error(transparent)]
+    Internal(anyhow::Error),
+}
+
+/// The CSV files of a directory, in file-name order.
+pub fn csv_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// A hash of the names and contents of the directory's CSV files (`None` when there are none).
+pub fn directory_hash(dir: &Path) -> anyhow::Result<Option<String>> {
+    let files = csv_files(dir)?;
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut hasher = Sha256::new();
+    for file in files {
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        hasher.update(name.as_bytes());
+        hasher.update([0]);
+        let mut reader =
+            std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = reader
+                .read(&mut buf)
+                .with_context(|| format!("reading {}", file.display()))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        hasher.update([0]);
+    }
+    Ok(Some(hex::encode(hasher.finalize())))
+}
+
+/// Parses every CSV of `dir`; returns the catalog and the directory hash.
+pub fn read_directory(dir: &Path, max_bytes: u64) -> Result<(Catalog, String), LoadError> {
+    let files = csv_files(dir)?;
+    let hash = directory_hash(dir)?.unwrap_or_default();
+    parse_files(&files, max_bytes).map(|c| (c, hash))
+}
+
+/// Parses CSV files as one catalog.
+pub fn parse_files(files: &[PathBuf], max_bytes: u64) -> Result<Catalog, LoadError> {
+    let mut sources = Vec::with_capacity(files.len());
+    for file in files {
+        let reader =
+            std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| file.display().to_string());
+        sources.push((name, std::io::BufReader::new(reader)));
+    }
+    parse_catalog(sources, max_bytes).map_err(LoadError::Invalid)
+}

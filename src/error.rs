@@ -1,0 +1,176 @@
+//! The one JSON error contract of the HTTP API: `{"error":{"code","message","details"?}}`.
+//!
+//! Every error a client can see is an [`ApiError`]. Its [`ErrorCode`] fixes the HTTP status, so
+//! the mapping lives in exactly one table. Internal causes are logged, never sent.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// Stable machine-readable error codes. Clients match on these strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    BadRequest,
+    InvalidQuery,
+    InvalidJson,
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    RouteNotFound,
+    MethodNotAllowed,
+    Conflict,
+    InvalidCatalog,
+    RateLimited,
+    Timeout,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    /// The single table mapping each code to its string and HTTP status.
+    pub fn parts(self) -> (&'static str, StatusCode) {
+        use ErrorCode::*;
+        match self {
+            BadRequest => ("bad_request", StatusCode::BAD_REQUEST),
+            InvalidQuery => ("invalid_query", StatusCode::BAD_REQUEST),
+            InvalidJson => ("invalid_json", StatusCode::BAD_REQUEST),
+            UnsupportedMediaType => ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE),
+            PayloadTooLarge => ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE),
+            Unauthorized => ("unauthorized", StatusCode::UNAUTHORIZED),
+            Forbidden => ("forbidden", StatusCode::FORBIDDEN),
+            NotFound => ("not_found", StatusCode::NOT_FOUND),
+            RouteNotFound => ("route_not_found", StatusCode::NOT_FOUND),
+            MethodNotAllowed => ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED),
+            Conflict => ("conflict", StatusCode::CONFLICT),
+            InvalidCatalog => ("invalid_catalog", StatusCode::UNPROCESSABLE_ENTITY),
+            RateLimited => ("rate_limited", StatusCode::TOO_MANY_REQUESTS),
+            Timeout => ("timeout", StatusCode::SERVICE_UNAVAILABLE),
+            Unavailable => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
+            Internal => ("internal", StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.parts().0
+    }
+
+    pub fn status(self) -> StatusCode {
+        self.parts().1
+    }
+}
+
+/// An error as the client sees it, plus (for 5xx) the internal cause, which is only logged.
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub details: Option<Value>,
+    pub retry_after_secs: Option<u64>,
+    source: Option<anyhow::Error>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+            details: None,
+            retry_after_secs: None,
+            source: None,
+        }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadRequest, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+
+    /// A failure inside the service. The client gets a generic message; the cause is logged.
+    pub fn internal(source: anyhow::Error) -> Self {
+        ApiError {
+            code: ErrorCode::Internal,
+            message: "internal error; the details are in the service log".into(),
+            details: None,
+            retry_after_secs: None,
+            source: Some(source),
+        }
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Unavailable, message)
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl std::fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)?;
+        if let Some(source) = &self.source {
+            write!(f, "\ncaused by: {source:?}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+/// The JSON body of every error response.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorPayload,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorPayload {
+    /// Stable machine-readable code, e.g. `invalid_query`, `not_found`, `invalid_catalog`.
+    pub code: String,
+    /// Human-readable explanation.
+    pub message: String,
+    /// Extra structured information (e.g. the list of CSV problems).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<Value>,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Some(source) = &self.source {
+            tracing::error!(error = ?source, code = self.code.as_str(), "request failed");
+        }
+        let mut builder = HttpResponse::build(self.status_code());
+        if let Some(secs) = self.retry_after_secs {
+            builder.insert_header(("Retry-After", secs.to_string()));
+        }
+        builder.json(ErrorBody {
+            error: ErrorPayload {
+                code: self.code.as_str().to_string(),
+                message: self.message.clone(),
+                details: self.details.clone(),
+            },
+        })
+    }
+}

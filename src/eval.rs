@@ -1,0 +1,237 @@
+//! `descoberta eval`: retrieval quality on a catalog and a question set, through the same
+//! retrieval path as `GET /v1/search`.
+
+use std::collections::HashSet;
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::access::Visibility;
+use crate::engine::{Engine, LoadError, LoadMode, parse_files};
+use crate::metrics::Metrics;
+use crate::settings::Settings;
+use crate::store::{self, NewVersion};
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Catalog CSV file(s).
+    #[arg(long, required = true)]
+    pub catalog: Vec<PathBuf>,
+    /// Questions, JSON lines: {"question": "...", "gold": ["db.table", ...]}.
+    #[arg(long)]
+    pub questions: PathBuf,
+    /// Append the `evidence` hint (BIRD) to each question.
+    #[arg(long)]
+    pub evidence: bool,
+    /// Name of this run in the printed table.
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Print each question whose gold datasets are not all in the top 15.
+    #[arg(long)]
+    pub show_misses: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct Question {
+    question: String,
+    gold: Vec<String>,
+    #[serde(default)]
+    evidence: Option<String>,
+}
+
+/// Quality figures of one run.
+#[derive(Debug, Clone, Default)]
+pub struct EvalReport {
+    pub questions: usize,
+    pub recall: [f64; 4],
+    pub complete15: f64,
+    pub mrr: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+}
+
+pub const KS: [usize; 4] = [1, 5, 10, 15];
+
+/// Scores one ranking against its gold set: (recall at each k, complete@15, reciprocal rank).
+pub fn score_ranking(ranked: &[String], gold: &[String]) -> ([f64; 4], bool, f64) {
+    let gold: HashSet<String> = gold.iter().map(|g| g.to_lowercase()).collect();
+    let mut recall = [0.0; 4];
+    for (i, k) in KS.iter().enumerate() {
+        let hits = ranked
+            .iter()
+            .take(*k)
+            .filter(|r| gold.contains(&r.to_lowercase()))
+            .count();
+        recall[i] = hits as f64 / gold.len().max(1) as f64;
+    }
+    let complete = recall[3] >= 1.0 - 1e-9;
+    let rr = ranked
+        .iter()
+        .position(|r| gold.contains(&r.to_lowercase()))
+        .map(|p| 1.0 / (p as f64 + 1.0))
+        .unwrap_or(0.0);
+    (recall, complete, rr)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir().context("creating temporary directory")?;
+    let mut settings = settings;
+    settings.data_dir = tmp.path().to_path_buf();
+    settings.metadata_dir = tmp.path().join("no-metadata");
+    settings.database_url = Some(SecretString::from(format!(
+        "sqlite://{}?mode=rwc",
+        tmp.path().join("eval.db").display()
+    )));
+    let settings = Arc::new(settings);
+
+    let files = args.catalog.clone();
+    let max = settings.limits.max_upload_bytes;
+    let catalog = match tokio::task::spawn_blocking(move || parse_files(&files, max)).await? {
+        Ok(c) => c,
+        Err(LoadError::Invalid(invalid)) => anyhow::bail!("{invalid}"),
+        Err(e) => return Err(e.into()),
+    };
+    let (datasets, columns) = (catalog.datasets.len(), catalog.column_count());
+    let store = store::connect(&settings.database_url()).await?;
+    let engine = Engine::new(settings.clone(), store, Arc::new(Metrics::new()?)).await?;
+    let started = Instant::now();
+    engine
+        .apply(
+            catalog,
+            NewVersion {
+                created_by: "eval".into(),
+                source: "eval".into(),
+                source_hash: None,
+                note: None,
+            },
+            LoadMode::Replace,
+            false,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("loading catalog: {e}"))?;
+    let load_secs = started.elapsed().as_secs_f64();
+
+    let file = std::fs::File::open(&args.questions)
+        .with_context(|| format!("opening {}", args.questions.display()))?;
+    let mut questions = Vec::new();
+    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.with_context(|| format!("reading line {}", n + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let q: Question = serde_json::from_str(&line)
+            .with_context(|| format!("{}:{}: invalid question", args.questions.display(), n + 1))?;
+        questions.push(q);
+    }
+    anyhow::ensure!(
+        !questions.is_empty(),
+        "no questions in {}",
+        args.questions.display()
+    );
+
+    let visibility = Visibility::anonymous(settings.access.anonymous_level);
+    let mut report = EvalReport {
+        questions: questions.len(),
+        ..EvalReport::default()
+    };
+    let mut latencies = Vec::with_capacity(questions.len());
+    for q in &questions {
+        let text = match (&q.evidence, args.evidence) {
+            (Some(e), true) => format!("{} {}", q.question, e),
+            _ => q.question.clone(),
+        };
+        let t = Instant::now();
+        let (snapshot, ranked) = engine
+            .search(&text, &visibility)
+            .await
+            .map_err(|e| anyhow::anyhow!("search failed: {e}"))?;
+        latencies.push(t.elapsed().as_secs_f64() * 1e3);
+        let names: Vec<String> = ranked
+            .datasets
+            .iter()
+            .take(15)
+            .filter_map(|r| snapshot.dataset(r.dataset).map(|d| d.name.clone()))
+            .collect();
+        let (recall, complete, rr) = score_ranking(&names, &q.gold);
+        for i in 0..4 {
+            report.recall[i] += recall[i];
+        }
+        if complete {
+            report.complete15 += 1.0;
+        } else if args.show_misses {
+            println!(
+                "MISS {:?} gold={:?} top5={:?}",
+                q.question,
+                q.gold,
+                names.iter().take(5).collect::<Vec<_>>()
+            );
+        }
+        report.mrr += rr;
+    }
+    let n = questions.len() as f64;
+    for r in &mut report.recall {
+        *r = 100.0 * *r / n;
+    }
+    report.complete15 = 100.0 * report.complete15 / n;
+    report.mrr /= n;
+    latencies.sort_by(f64::total_cmp);
+    report.p50_ms = percentile(&latencies, 0.5);
+    report.p95_ms = percentile(&latencies, 0.95);
+
+    let label = args.label.unwrap_or_else(|| "descoberta".into());
+    println!(
+        "catalog: {} datasets, {} columns (loaded and indexed in {load_secs:.1} s); questions: {}{}",
+        datasets,
+        columns,
+        report.questions,
+        if args.evidence {
+            " (with evidence)"
+        } else {
+            ""
+        }
+    );
+    println!();
+    println!("| retriever | R@1 | R@5 | R@10 | R@15 | complete@15 | MRR | p50 ms | p95 ms |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    println!(
+        "| {label} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.3} | {:.2} | {:.2} |",
+        report.recall[0],
+        report.recall[1],
+        report.recall[2],
+        report.recall[3],
+        report.complete15,
+        report.mrr,
+        report.p50_ms,
+        report.p95_ms
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_a_ranking() {
+        let ranked: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let (recall, complete, rr) = score_ranking(&ranked, &["B".into(), "z".into()]);
+        assert_eq!(recall[0], 0.0);
+        assert_eq!(recall[1], 0.5);
+        assert!(!complete);
+        assert_eq!(rr, 0.5);
+    }
+}

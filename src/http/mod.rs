@@ -1,0 +1,215 @@
+//! The HTTP layer (actix-web): routes, extractor configuration, the JSON error safety net,
+//! request spans and metrics. Handlers translate between HTTP and the engine; they hold no
+//! retrieval logic.
+
+mod caller;
+mod datasets;
+mod health;
+mod openapi;
+mod search;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{HttpRequest, HttpResponse, web};
+use tracing::Instrument;
+
+pub use caller::Caller;
+pub use openapi::ApiDoc;
+
+use crate::engine::Engine;
+use crate::error::{ApiError, ErrorCode};
+
+/// Shared state of every handler.
+pub struct AppState {
+    pub engine: Arc<Engine>,
+}
+
+/// Registers every route and the extractor configuration.
+pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
+    let limits = state.engine.settings().limits.clone();
+    cfg.app_data(state)
+        .app_data(
+            web::JsonConfig::default()
+                .limit(limits.max_json_bytes)
+                .error_handler(|err, _req| json_error(err).into()),
+        )
+        .app_data(web::QueryConfig::default().error_handler(|err, _req| {
+            ApiError::new(
+                ErrorCode::InvalidQuery,
+                format!("invalid query string: {err}"),
+            )
+            .into()
+        }))
+        .app_data(web::PathConfig::default().error_handler(|err, _req| {
+            ApiError::new(ErrorCode::BadRequest, format!("invalid path: {err}")).into()
+        }))
+        .service(resource("/healthz", web::get().to(health::healthz)))
+        .service(resource("/readyz", web::get().to(health::readyz)))
+        .service(resource("/metrics", web::get().to(health::metrics)))
+        .service(resource(
+            "/openapi.json",
+            web::get().to(openapi::openapi_json),
+        ))
+        .service(resource("/v1/search", web::get().to(search::search)))
+        .service(resource("/v1/suggest", web::get().to(search::suggest)))
+        .service(resource(
+            "/v1/datasets/{name}",
+            web::get().to(datasets::get_dataset),
+        ))
+        .default_service(web::to(route_not_found));
+}
+
+/// A resource with one route; other methods get a JSON 405.
+fn resource(path: &str, route: actix_web::Route) -> actix_web::Resource {
+    web::resource(path)
+        .route(route)
+        .default_service(web::to(method_not_allowed))
+}
+
+async fn route_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        ErrorCode::RouteNotFound,
+        format!("no route for {} {}", req.method(), req.path()),
+    ))
+}
+
+async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("method {} is not allowed on {}", req.method(), req.path()),
+    ))
+}
+
+fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
+    use actix_web::error::JsonPayloadError as E;
+    match err {
+        E::ContentType => ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "expected Content-Type: application/json",
+        ),
+        E::Overflow { limit } | E::OverflowKnownLength { limit, .. } => ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("request body is larger than {limit} bytes"),
+        ),
+        E::Deserialize(e) => {
+            ApiError::new(ErrorCode::InvalidJson, format!("invalid JSON body: {e}"))
+        }
+        other => ApiError::new(
+            ErrorCode::InvalidJson,
+            format!("invalid JSON body: {other}"),
+        ),
+    }
+}
+
+/// Safety net: any error response that is not already JSON (from actix internals) is
+/// rewritten into the JSON error contract.
+pub fn json_errors<B: MessageBody + 'static>() -> ErrorHandlers<B> {
+    ErrorHandlers::new().default_handler(|res: ServiceResponse<B>| {
+        let is_json = res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if is_json {
+            return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+        }
+        let status = res.status();
+        let code = match status.as_u16() {
+            400 => ErrorCode::BadRequest,
+            401 => ErrorCode::Unauthorized,
+            403 => ErrorCode::Forbidden,
+            404 => ErrorCode::RouteNotFound,
+            405 => ErrorCode::MethodNotAllowed,
+            413 => ErrorCode::PayloadTooLarge,
+            415 => ErrorCode::UnsupportedMediaType,
+            429 => ErrorCode::RateLimited,
+            503 => ErrorCode::Unavailable,
+            s if s < 500 => ErrorCode::BadRequest,
+            _ => ErrorCode::Internal,
+        };
+        let message = status
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_string();
+        let body = serde_json::json!({"error": {"code": code.as_str(), "message": message}});
+        let (req, _) = res.into_parts();
+        let mut response = HttpResponse::build(status).json(body);
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let res = ServiceResponse::new(req, response).map_into_right_body();
+        Ok(ErrorHandlerResponse::Response(res))
+    })
+}
+
+/// Wraps the app: one span per request (named by route template), request metrics, and a
+/// request id header.
+pub fn observe<S, B>(
+    req: actix_web::dev::ServiceRequest,
+    srv: &S,
+) -> impl std::future::Future<Output = Result<ServiceResponse<B>, actix_web::Error>> + use<S, B>
+where
+    S: Service<
+            actix_web::dev::ServiceRequest,
+            Response = ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: MessageBody,
+{
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    let method = req.method().to_string();
+    let request_id = format!("{:016x}", rand::random::<u64>());
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let quiet = matches!(route.as_str(), "/healthz" | "/readyz" | "/metrics");
+    let span = tracing::info_span!(
+        "http_request",
+        otel.name = %format!("{method} {route}"),
+        http.route = %route,
+        http.method = %method,
+        http.status = tracing::field::Empty,
+        request_id = %request_id,
+    );
+    let started = Instant::now();
+    let fut = srv.call(req);
+    async move {
+        let mut res = fut.await?;
+        let status = res.status().as_u16();
+        let elapsed = started.elapsed();
+        tracing::Span::current().record("http.status", status);
+        if quiet {
+            tracing::debug!(status, latency_ms = elapsed.as_secs_f64() * 1e3, "request");
+        } else {
+            tracing::info!(status, latency_ms = elapsed.as_secs_f64() * 1e3, "request");
+        }
+        if let Some(state) = state {
+            let metrics = &state.engine.metrics;
+            metrics
+                .http_requests
+                .with_label_values(&[route.as_str(), method.as_str(), &status.to_string()])
+                .inc();
+            metrics
+                .http_duration
+                .with_label_values(&[route.as_str()])
+                .observe(elapsed.as_secs_f64());
+        }
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            res.headers_mut()
+                .insert(header::HeaderName::from_static("x-request-id"), value);
+        }
+        Ok(res)
+    }
+    .instrument(span)
+}
+
+/// Elapsed milliseconds, rounded to 0.01 ms.
+pub fn took_ms(started: Instant) -> f64 {
+    (started.elapsed().as_secs_f64() * 1e5).round() / 100.0
+}

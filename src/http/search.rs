@@ -1,0 +1,389 @@
+//! `GET /v1/search` and `GET /v1/suggest`.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{AppState, Caller, took_ms};
+use crate::access::Sensitivity;
+use crate::engine::{SearchError, Snapshot};
+use crate::error::{ApiError, ErrorCode};
+use crate::retrieval::RankedDataset;
+use crate::retrieval::highlight::Highlighter;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchParams {
+    /// What to look for: words, a question, or a dataset/column name.
+    pub q: String,
+    /// Results per page (1..=100, default 10).
+    pub limit: Option<usize>,
+    /// Results to skip (default 0).
+    pub offset: Option<usize>,
+}
+
+/// A field of a dataset or column that matched, with the matching words in `<mark>`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Highlight {
+    /// `name`, `description`, `tags`, ...
+    pub field: String,
+    /// HTML-escaped text in which only `<mark>` and `</mark>` are markup.
+    pub snippet: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MatchedColumn {
+    pub name: String,
+    pub description: Option<String>,
+    pub data_type: Option<String>,
+    pub score: f32,
+    pub highlights: Vec<Highlight>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchHit {
+    pub dataset: String,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub domain: Option<String>,
+    pub location: Option<String>,
+    pub sensitivity: Sensitivity,
+    pub tags: Vec<String>,
+    pub score: f32,
+    /// Dataset fields that matched.
+    pub highlights: Vec<Highlight>,
+    /// The dataset's best-matching columns.
+    pub columns: Vec<MatchedColumn>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchResponse {
+    pub query: String,
+    /// Visible datasets matching the query.
+    pub total: usize,
+    pub limit: usize,
+    pub offset: usize,
+    pub results: Vec<SearchHit>,
+    pub catalog_version: i64,
+    pub took_ms: f64,
+}
+
+impl From<SearchError> for ApiError {
+    fn from(e: SearchError) -> Self {
+        match e {
+            SearchError::NoCatalog => ApiError::unavailable("no catalog is loaded yet"),
+            SearchError::Internal(e) => ApiError::internal(e),
+        }
+    }
+}
+
+/// Checks a query string parameter against the limits.
+pub(super) fn checked_query<'q>(q: &'q str, max_chars: usize) -> Result<&'q str, ApiError> {
+    let q = q.trim();
+    if q.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            "`q` must not be empty",
+        ));
+    }
+    if q.chars().count() > max_chars {
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            format!("`q` is longer than {max_chars} characters"),
+        ));
+    }
+    Ok(q)
+}
+
+pub(super) fn checked_limit(
+    limit: Option<usize>,
+    default: usize,
+    max: usize,
+) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(default.min(max)),
+        Some(l) if (1..=max).contains(&l) => Ok(l),
+        Some(_) => Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            format!("`limit` must be between 1 and {max}"),
+        )),
+    }
+}
+
+/// Builds the public view of ranked datasets (also used by ask).
+pub fn present_hits(
+    snapshot: &Snapshot,
+    ranked: &[RankedDataset],
+    en_terms: &[String],
+    pt_terms: &[String],
+) -> Vec<SearchHit> {
+    let mut highlighter = Highlighter::new(en_terms, pt_terms);
+    ranked
+        .iter()
+        .filter_map(|r| {
+            let dataset = snapshot.dataset(r.dataset)?;
+            let mut highlights = Vec::new();
+            let mut mark = |field: &str, text: Option<&str>| {
+                if let Some(snippet) = text.and_then(|t| highlighter.highlight(t)) {
+                    highlights.push(Highlight {
+                        field: field.into(),
+                        snippet,
+                    });
+                }
+            };
+            mark("name", Some(&dataset.name));
+            mark("description", dataset.description.as_deref());
+            let tags = dataset.tags.join("; ");
+            mark("tags", (!tags.is_empty()).then_some(tags.as_str()));
+            mark("domain", dataset.domain.as_deref());
+            let mut seen = HashSet::new();
+            let columns = r
+                .columns
+                .iter()
+                .filter(|(c, _)| seen.insert(*c))
+                .filter_map(|&(c, score)| {
+                    let column = dataset.columns.get(c as usize)?;
+                    let mut highlights = Vec::new();
+                    for (field, text) in [
+                        ("name", Some(column.name.as_str())),
+                        ("description", column.description.as_deref()),
+                    ] {
+                        if let Some(snippet) = text.and_then(|t| highlighter.highlight(t)) {
+                            highlights.push(Highlight {
+                                field: field.into(),
+                                snippet,
+                            });
+                        }
+                    }
+                    Some(MatchedColumn {
+                        name: column.name.clone(),
+                        description: column.description.clone(),
+                        data_type: column.data_type.clone(),
+                        score: round(score),
+                        highlights,
+                    })
+                })
+                .collect();
+            Some(SearchHit {
+                dataset: dataset.name.clone(),
+                description: dataset.description.clone(),
+                owner: dataset.owner.clone(),
+                domain: dataset.domain.clone(),
+                location: dataset.location.clone(),
+                sensitivity: dataset.sensitivity,
+                tags: dataset.tags.clone(),
+                score: round(r.score),
+                highlights,
+                columns,
+            })
+        })
+        .collect()
+}
+
+fn round(score: f32) -> f32 {
+    (score * 1000.0).round() / 1000.0
+}
+
+/// Ranked datasets for a query, with matching columns and highlighted snippets.
+#[utoipa::path(
+    get,
+    path = "/v1/search",
+    params(SearchParams),
+    responses(
+        (status = 200, description = "Ranked datasets", body = SearchResponse),
+        (status = 400, description = "Invalid query", body = crate::error::ErrorBody),
+        (status = 503, description = "No catalog loaded", body = crate::error::ErrorBody),
+    ),
+    tag = "search"
+)]
+pub async fn search(
+    state: web::Data<AppState>,
+    caller: Caller,
+    params: web::Query<SearchParams>,
+) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
+    let limits = &state.engine.settings().limits;
+    let q = checked_query(&params.q, limits.max_query_chars)?;
+    let limit = checked_limit(params.limit, 10, limits.max_limit)?;
+    let offset = params.offset.unwrap_or(0);
+    if offset > limits.max_offset {
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            format!("`offset` must be at most {}", limits.max_offset),
+        ));
+    }
+    let (snapshot, ranked) = state.engine.search(q, &caller.visibility).await?;
+    let page: Vec<RankedDataset> = ranked
+        .datasets
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .cloned()
+        .collect();
+    let results = present_hits(
+        &snapshot,
+        &page,
+        &ranked.plan.lexical.en,
+        &ranked.plan.lexical.pt,
+    );
+    Ok(HttpResponse::Ok().json(SearchResponse {
+        query: q.to_string(),
+        total: ranked.total,
+        limit,
+        offset,
+        results,
+        catalog_version: snapshot.version,
+        took_ms: took_ms(started),
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SuggestParams {
+    /// The text typed so far.
+    pub q: String,
+    /// Suggestions to return (1..=100, default 8).
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SuggestionKind {
+    Dataset,
+    Column,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Suggestion {
+    /// What to show and complete to: a dataset name, or `dataset.column`.
+    pub text: String,
+    pub kind: SuggestionKind,
+    pub dataset: String,
+    pub column: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SuggestResponse {
+    pub query: String,
+    pub suggestions: Vec<Suggestion>,
+    pub catalog_version: i64,
+    pub took_ms: f64,
+}
+
+/// Typeahead: dataset and column names for a prefix, tolerant of typos.
+#[utoipa::path(
+    get,
+    path = "/v1/suggest",
+    params(SuggestParams),
+    responses(
+        (status = 200, description = "Suggestions", body = SuggestResponse),
+        (status = 400, description = "Invalid query", body = crate::error::ErrorBody),
+        (status = 503, description = "No catalog loaded", body = crate::error::ErrorBody),
+    ),
+    tag = "search"
+)]
+pub async fn suggest(
+    state: web::Data<AppState>,
+    caller: Caller,
+    params: web::Query<SuggestParams>,
+) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
+    let limits = &state.engine.settings().limits;
+    let q = checked_query(&params.q, limits.max_query_chars)?.to_string();
+    let limit = checked_limit(params.limit, 8, limits.max_limit)?;
+    let visibility = caller.visibility.clone();
+    let query = q.clone();
+    let (version, suggestions) = state
+        .engine
+        .with_snapshot(move |snapshot| {
+            let candidates = snapshot
+                .lexical
+                .suggest(&query, &visibility, limit * 8 + 20)?;
+            Ok((
+                snapshot.version,
+                rank_suggestions(snapshot, &query, candidates, limit),
+            ))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(SuggestResponse {
+        query: q,
+        suggestions,
+        catalog_version: version,
+        took_ms: took_ms(started),
+    }))
+}
+
+/// Orders typeahead candidates: index score, then whole-name prefix, datasets before
+/// columns, shorter names first; one entry per distinct text.
+fn rank_suggestions(
+    snapshot: &Snapshot,
+    query: &str,
+    candidates: Vec<crate::index::SuggestMatch>,
+    limit: usize,
+) -> Vec<Suggestion> {
+    let lower = query.trim().to_lowercase();
+    let mut items: Vec<(f32, bool, usize, Suggestion)> = Vec::new();
+    for c in candidates {
+        let Some(dataset) = snapshot.dataset(c.dataset) else {
+            continue;
+        };
+        let (text, name, kind, column, description) = match c.column {
+            None => (
+                dataset.name.clone(),
+                dataset.name.as_str(),
+                SuggestionKind::Dataset,
+                None,
+                dataset.description.clone(),
+            ),
+            Some(ord) => {
+                let Some(col) = dataset.columns.get(ord as usize) else {
+                    continue;
+                };
+                (
+                    format!("{}.{}", dataset.name, col.name),
+                    col.name.as_str(),
+                    SuggestionKind::Column,
+                    Some(col.name.clone()),
+                    col.description.clone(),
+                )
+            }
+        };
+        let name_lower = name.to_lowercase();
+        let prefix = name_lower.starts_with(&lower)
+            || dataset.name.to_lowercase().starts_with(&lower)
+            || name_lower
+                .rsplit_once('.')
+                .is_some_and(|(_, short)| short.starts_with(&lower));
+        let len = name.len();
+        items.push((
+            c.score,
+            prefix,
+            len,
+            Suggestion {
+                text,
+                kind,
+                dataset: dataset.name.clone(),
+                column,
+                description,
+            },
+        ));
+    }
+    items.sort_by(|a, b| {
+        b.1.cmp(&a.1)
+            .then(b.0.total_cmp(&a.0))
+            .then((a.3.kind == SuggestionKind::Column).cmp(&(b.3.kind == SuggestionKind::Column)))
+            .then(a.2.cmp(&b.2))
+            .then(a.3.text.cmp(&b.3.text))
+    });
+    let mut seen = HashSet::new();
+    items
+        .into_iter()
+        .map(|i| i.3)
+        .filter(|s| seen.insert(s.text.to_lowercase()))
+        .take(limit)
+        .collect()
+}

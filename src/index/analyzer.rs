@@ -1,0 +1,264 @@
+//! Text analysis shared by indexing, querying and highlighting.
+//!
+//! Identifiers are split into words (`customer_churn` → customer, churn; `sessionId` → session,
+//! id; `order2023` → order, 2023; `crm.orders` → crm, orders), then lowercased, folded and
+//! stemmed. Each field is analyzed twice: with the English stemmer and with the Portuguese one,
+//! since catalogs mix both languages.
+
+use tantivy::tokenizer::{
+    AsciiFoldingFilter, Language, LowerCaser, RawTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
+    Token, TokenStream, Tokenizer, TokenizerManager,
+};
+
+/// English-stemmed identifier/text analyzer.
+pub const EN: &str = "desc_en";
+/// Portuguese-stemmed identifier/text analyzer.
+pub const PT: &str = "desc_pt";
+/// Unstemmed, folded words (typeahead).
+pub const WORDS: &str = "desc_words";
+/// The whole value, lowercased (exact name match).
+pub const EXACT: &str = "desc_exact";
+
+/// Function words dropped from English text.
+pub const EN_STOP_WORDS: &[&str] = &[
+    "a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "do", "does", "for",
+    "from", "had", "has", "have", "if", "in", "into", "is", "it", "its", "of", "on", "or", "so",
+    "such", "than", "that", "the", "their", "then", "there", "these", "they", "this", "those",
+    "to", "was", "were", "will", "with", "which", "who", "whom", "whose", "what", "when", "where",
+    "how", "why", "we", "our", "you", "your", "i", "me", "my", "he", "she", "his", "her", "them",
+    "would", "should", "could", "did", "done", "being", "also", "any", "all", "each", "some",
+];
+
+/// Function words dropped from Portuguese text.
+pub const PT_STOP_WORDS: &[&str] = &[
+    "a", "ao", "aos", "as", "à", "às", "o", "os", "e", "é", "de", "do", "da", "dos", "das", "em",
+    "no", "na", "nos", "nas", "um", "uma", "uns", "umas", "para", "pra", "por", "pelo", "pela",
+    "pelos", "pelas", "com", "sem", "que", "se", "ou", "mas", "como", "mais", "seu", "sua", "seus",
+    "suas", "este", "esta", "estes", "estas", "esse", "essa", "isso", "isto", "ser", "são", "foi",
+    "tem", "têm", "há", "onde", "qual", "quais", "quem", "quando", "eu", "nós", "meu", "minha",
+    "ele", "ela", "eles", "elas", "já", "também", "num", "numa",
+];
+
+/// Splits text on non-alphanumeric characters and identifiers on case and digit boundaries.
+#[derive(Clone, Default)]
+pub struct IdentifierTokenizer {
+    token: Token,
+    spans: Vec<(usize, usize)>,
+}
+
+pub struct IdentifierTokenStream<'a> {
+    text: &'a str,
+    spans: &'a [(usize, usize)],
+    next: usize,
+    token: &'a mut Token,
+}
+
+impl Tokenizer for IdentifierTokenizer {
+    type TokenStream<'a> = IdentifierTokenStream<'a>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> IdentifierTokenStream<'a> {
+        self.token.reset();
+        self.spans.clear();
+        split_identifiers(text, &mut self.spans);
+        IdentifierTokenStream {
+            text,
+            spans: &self.spans,
+            next: 0,
+            token: &mut self.token,
+        }
+    }
+}
+
+impl TokenStream for IdentifierTokenStream<'_> {
+    fn advance(&mut self) -> bool {
+        let Some(&(from, to)) = self.spans.get(self.next) else {
+            return false;
+        };
+        self.next += 1;
+        self.token.text.clear();
+        self.token.text.push_str(&self.text[from..to]);
+        self.token.offset_from = from;
+        self.token.offset_to = to;
+        self.token.position = self.token.position.wrapping_add(1);
+        true
+    }
+
+    fn token(&self) -> &Token {
+        self.token
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        self.token
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CharClass {
+    Lower,
+    Upper,
+    Digit,
+    Other,
+}
+
+fn class(c: char) -> CharClass {
+    if c.is_numeric() {
+        CharClass::Digit
+    } else if c.is_uppercase() {
+        CharClass::Upper
+    } else if c.is_alphabetic() {
+        CharClass::Lower
+    } else {
+        CharClass::Other
+    }
+}
+
+/// Byte spans of the words in `text` (identifier-aware).
+pub fn split_identifiers(text: &str, spans: &mut Vec<(usize, usize)>) {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut start: Option<usize> = None;
+    for i in 0..chars.len() {
+        let (offset, c) = chars[i];
+        let cls = class(c);
+        if cls == CharClass::Other {
+            if let Some(s) = start.take() {
+                spans.push((s, offset));
+            }
+            continue;
+        }
+        let Some(s) = start else {
+            start = Some(offset);
+            continue;
+        };
+        let prev = class(chars[i - 1].1);
+        let next = chars.get(i + 1).map(|&(_, c)| class(c));
+        let boundary = match (prev, cls) {
+            (CharClass::Lower, CharClass::Upper) => true,
+            (CharClass::Digit, CharClass::Lower | CharClass::Upper) => true,
+            (CharClass::Lower | CharClass::Upper, CharClass::Digit) => true,
+            // "HTTPServer": a new word starts at the last capital before a lowercase letter.
+            (CharClass::Upper, CharClass::Upper) => next == Some(CharClass::Lower),
+            _ => false,
+        };
+        if boundary {
+            spans.push((s, offset));
+            start = Some(offset);
+        }
+    }
+    if let Some(s) = start {
+        spans.push((s, text.len()));
+    }
+}
+
+fn stop_words(words: &[&str]) -> StopWordFilter {
+    StopWordFilter::remove(words.iter().map(|w| w.to_string()))
+}
+
+pub fn english() -> TextAnalyzer {
+    TextAnalyzer::builder(IdentifierTokenizer::default())
+        .filter(LowerCaser)
+        .filter(stop_words(EN_STOP_WORDS))
+        .filter(AsciiFoldingFilter)
+        .filter(Stemmer::new(Language::English))
+        .build()
+}
+
+pub fn portuguese() -> TextAnalyzer {
+    TextAnalyzer::builder(IdentifierTokenizer::default())
+        .filter(LowerCaser)
+        .filter(stop_words(PT_STOP_WORDS))
+        .filter(Stemmer::new(Language::Portuguese))
+        .filter(AsciiFoldingFilter)
+        .build()
+}
+
+pub fn words() -> TextAnalyzer {
+    TextAnalyzer::builder(IdentifierTokenizer::default())
+        .filter(LowerCaser)
+        .filter(AsciiFoldingFilter)
+        .build()
+}
+
+pub fn exact() -> TextAnalyzer {
+    TextAnalyzer::builder(RawTokenizer::default())
+        .filter(LowerCaser)
+        .build()
+}
+
+/// Registers the analyzers on an index's tokenizer manager.
+pub fn register(manager: &TokenizerManager) {
+    manager.register(EN, english());
+    manager.register(PT, portuguese());
+    manager.register(WORDS, words());
+    manager.register(EXACT, exact());
+}
+
+/// The analyzed terms of `text`.
+pub fn terms(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stream = analyzer.token_stream(text);
+    while let Some(token) = stream.next() {
+        out.push(token.text.clone());
+    }
+    out
+}
+
+/// The analyzed terms of `text` with their byte spans in `text`.
+pub fn terms_with_spans(analyzer: &mut TextAnalyzer, text: &str) -> Vec<(String, usize, usize)> {
+    let mut out = Vec::new();
+    let mut stream = analyzer.token_stream(text);
+    while let Some(token) = stream.next() {
+        out.push((token.text.clone(), token.offset_from, token.offset_to));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words_of(text: &str) -> Vec<String> {
+        let mut spans = Vec::new();
+        split_identifiers(text, &mut spans);
+        spans.iter().map(|&(a, b)| text[a..b].to_string()).collect()
+    }
+
+    #[test]
+    fn splits_snake_camel_dots_and_digits() {
+        assert_eq!(words_of("crm.customer_churn"), ["crm", "customer", "churn"]);
+        assert_eq!(words_of("sessionId"), ["session", "Id"]);
+        assert_eq!(words_of("HTTPServerURL"), ["HTTP", "Server", "URL"]);
+        assert_eq!(words_of("order2023items"), ["order", "2023", "items"]);
+        assert_eq!(words_of("amt_brl v2"), ["amt", "brl", "v", "2"]);
+        assert_eq!(words_of("dtPedido"), ["dt", "Pedido"]);
+        assert_eq!(words_of("ação_média"), ["ação", "média"]);
+        assert!(words_of("  __ ..").is_empty());
+    }
+
+    #[test]
+    fn english_analyzer_stems_and_drops_stop_words() {
+        let mut en = english();
+        assert_eq!(
+            terms(&mut en, "The customers' ChurnScores of orders"),
+            ["custom", "churn", "score", "order"]
+        );
+    }
+
+    #[test]
+    fn portuguese_analyzer_stems_and_folds() {
+        let mut pt = portuguese();
+        assert_eq!(terms(&mut pt, "pedidos faturados"), ["ped", "fatur"]);
+        assert_eq!(
+            terms(&mut pt, "Notificações de Clientes"),
+            ["notific", "client"]
+        );
+    }
+
+    #[test]
+    fn spans_point_into_the_original_text() {
+        let mut en = english();
+        let text = "total_amount in BRL";
+        let spans = terms_with_spans(&mut en, text);
+        let words: Vec<&str> = spans.iter().map(|(_, a, b)| &text[*a..*b]).collect();
+        assert_eq!(words, ["total", "amount", "BRL"]);
+    }
+}

@@ -1,0 +1,112 @@
+//! A collector that aggregates matching documents to their datasets in one pass, so ranking,
+//! totals and matched columns all come from every match (not from a truncated top-k).
+
+use std::collections::HashMap;
+
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::columnar::ColumnValues;
+use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
+
+/// Best-scoring columns kept per dataset.
+pub const COLUMNS_KEPT: usize = 5;
+
+/// One dataset's lexical evidence.
+#[derive(Debug, Clone, Default)]
+pub struct DatasetMatch {
+    pub dataset: u32,
+    /// Score of the dataset's own document (0 when it did not match).
+    pub dataset_score: f32,
+    /// Best (column ordinal, score) pairs, highest first.
+    pub columns: Vec<(u32, f32)>,
+}
+
+impl DatasetMatch {
+    fn add_column(&mut self, column: u32, score: f32) {
+        let pos = self
+            .columns
+            .iter()
+            .position(|&(_, s)| s < score)
+            .unwrap_or(self.columns.len());
+        if pos < COLUMNS_KEPT {
+            self.columns.insert(pos, (column, score));
+            self.columns.truncate(COLUMNS_KEPT);
+        }
+    }
+
+    fn merge(&mut self, other: DatasetMatch) {
+        self.dataset_score = self.dataset_score.max(other.dataset_score);
+        for (c, s) in other.columns {
+            self.add_column(c, s);
+        }
+    }
+}
+
+pub struct DatasetCollector;
+
+pub struct DatasetSegmentCollector {
+    ds: std::sync::Arc<dyn ColumnValues<u64>>,
+    col: std::sync::Arc<dyn ColumnValues<u64>>,
+    matches: HashMap<u32, DatasetMatch>,
+}
+
+impl Collector for DatasetCollector {
+    type Fruit = Vec<DatasetMatch>;
+    type Child = DatasetSegmentCollector;
+
+    fn for_segment(
+        &self,
+        _segment_local_id: SegmentOrdinal,
+        segment: &SegmentReader,
+    ) -> tantivy::Result<DatasetSegmentCollector> {
+        let ff = segment.fast_fields();
+        Ok(DatasetSegmentCollector {
+            ds: ff.u64("ds")?.first_or_default_col(0),
+            col: ff.u64("col")?.first_or_default_col(0),
+            matches: HashMap::new(),
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        true
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Vec<DatasetMatch>>) -> tantivy::Result<Vec<DatasetMatch>> {
+        if fruits.len() == 1 {
+            return Ok(fruits.into_iter().next().unwrap_or_default());
+        }
+        let mut merged: HashMap<u32, DatasetMatch> = HashMap::new();
+        for fruit in fruits {
+            for m in fruit {
+                match merged.get_mut(&m.dataset) {
+                    Some(existing) => existing.merge(m),
+                    None => {
+                        merged.insert(m.dataset, m);
+                    }
+                }
+            }
+        }
+        Ok(merged.into_values().collect())
+    }
+}
+
+impl SegmentCollector for DatasetSegmentCollector {
+    type Fruit = Vec<DatasetMatch>;
+
+    fn collect(&mut self, doc: DocId, score: Score) {
+        let ds = self.ds.get_val(doc) as u32;
+        let col = self.col.get_val(doc);
+        let entry = self.matches.entry(ds).or_insert_with(|| DatasetMatch {
+            dataset: ds,
+            ..DatasetMatch::default()
+        });
+        if col == 0 {
+            entry.dataset_score = entry.dataset_score.max(score);
+        } else {
+            entry.add_column(col as u32 - 1, score);
+        }
+    }
+
+    fn harvest(self) -> Vec<DatasetMatch> {
+        self.matches.into_values().collect()
+    }
+}

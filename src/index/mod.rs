@@ -1,0 +1,461 @@
+//! The lexical index (Tantivy): one document per dataset and one per column, built from a
+//! catalog version, kept on disk per version and opened read-only with one long-lived reader.
+//!
+//! Ranking is aggregated to datasets by [`collector::DatasetCollector`]: a dataset's score
+//! combines its own document's score with those of its best-matching columns.
+
+pub mod analyzer;
+mod collector;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use tantivy::query::{
+    BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, TermQuery,
+    TermSetQuery,
+};
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
+};
+use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
+
+use crate::access::Visibility;
+use crate::catalog::Catalog;
+pub use collector::{DatasetCollector, DatasetMatch};
+
+/// Bump when the schema or analyzers change: indexes of another format are rebuilt.
+pub const INDEX_FORMAT: u32 = 3;
+const MARKER: &str = "descoberta-index.json";
+
+#[derive(Clone, Copy)]
+pub struct Fields {
+    pub ds: Field,
+    pub col: Field,
+    pub acl: Field,
+    pub name_en: Field,
+    pub name_pt: Field,
+    pub desc_en: Field,
+    pub desc_pt: Field,
+    pub ctx_en: Field,
+    pub ctx_pt: Field,
+    pub exact: Field,
+    pub words: Field,
+}
+
+fn text_field(schema: &mut tantivy::schema::SchemaBuilder, name: &str, analyzer: &str) -> Field {
+    let indexing = TextFieldIndexing::default()
+        .set_tokenizer(analyzer)
+        .set_index_option(IndexRecordOption::WithFreqs);
+    schema.add_text_field(name, TextOptions::default().set_indexing_options(indexing))
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let fields = Fields {
+        ds: b.add_u64_field("ds", FAST | INDEXED),
+        col: b.add_u64_field("col", FAST),
+        acl: b.add_text_field("acl", STRING),
+        name_en: text_field(&mut b, "name_en", analyzer::EN),
+        name_pt: text_field(&mut b, "name_pt", analyzer::PT),
+        desc_en: text_field(&mut b, "desc_en", analyzer::EN),
+        desc_pt: text_field(&mut b, "desc_pt", analyzer::PT),
+        ctx_en: text_field(&mut b, "ctx_en", analyzer::EN),
+        ctx_pt: text_field(&mut b, "ctx_pt", analyzer::PT),
+        exact: text_field(&mut b, "exact", analyzer::EXACT),
+        words: text_field(&mut b, "words", analyzer::WORDS),
+    };
+    (b.build(), fields)
+}
+
+/// Written last into a finished index directory; an index without it is incomplete.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct Marker {
+    format: u32,
+    version: i64,
+    datasets: usize,
+    columns: usize,
+}
+
+/// Field weights of the lexical query (names > descriptions > context).
+#[derive(Debug, Clone, Copy)]
+pub struct Boosts {
+    pub name: f32,
+    pub desc: f32,
+    pub ctx: f32,
+    pub pt: f32,
+    pub exact: f32,
+}
+
+impl Default for Boosts {
+    fn default() -> Self {
+        Boosts {
+            name: 3.0,
+            desc: 1.5,
+            ctx: 0.6,
+            pt: 0.35,
+            exact: 12.0,
+        }
+    }
+}
+
+/// The analyzed form of a query, as the index needs it.
+#[derive(Debug, Clone, Default)]
+pub struct LexicalQuery {
+    /// English-analyzed terms (deduplicated).
+    pub en: Vec<String>,
+    /// Portuguese-analyzed terms (deduplicated).
+    pub pt: Vec<String>,
+    /// Lowercased whole names to match exactly.
+    pub exact: Vec<String>,
+}
+
+impl LexicalQuery {
+    pub fn is_empty(&self) -> bool {
+        self.en.is_empty() && self.pt.is_empty() && self.exact.is_empty()
+    }
+}
+
+/// One candidate of typeahead.
+#[derive(Debug, Clone)]
+pub struct SuggestMatch {
+    pub dataset: u32,
+    /// `None` for the dataset itself.
+    pub column: Option<u32>,
+    pub score: f32,
+}
+
+pub struct LexicalIndex {
+    reader: IndexReader,
+    fields: Fields,
+    dir: PathBuf,
+}
+
+impl LexicalIndex {
+    /// Opens the finished index of `version` in `dir`, if it is there and of this format.
+    pub fn open(
+        dir: &Path,
+        version: i64,
+        catalog: &Catalog,
+    ) -> anyhow::Result<Option<LexicalIndex>> {
+        let expected = Marker {
+            format: INDEX_FORMAT,
+            version,
+            datasets: catalog.datasets.len(),
+            columns: catalog.column_count(),
+        };
+        let Ok(bytes) = std::fs::read(dir.join(MARKER)) else {
+            return Ok(None);
+        };
+        match serde_json::from_slice::<Marker>(&bytes) {
+            Ok(marker) if marker == expected => {}
+            _ => return Ok(None),
+        }
+        let index =
+            Index::open_in_dir(dir).with_context(|| format!("opening index {}", dir.display()))?;
+        Ok(Some(Self::from_index(index, dir)?))
+    }
+
+    /// Builds the index of `catalog` into `dir` (created; must not exist), atomically: it is
+    /// built in a sibling temporary directory and renamed into place when complete.
+    pub fn build(dir: &Path, version: i64, catalog: &Catalog) -> anyhow::Result<LexicalIndex> {
+        let parent = dir.parent().context("index directory has no parent")?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".building-")
+            .tempdir_in(parent)
+            .context("creating temporary index directory")?;
+        let (schema, fields) = schema();
+        let index = Index::builder()
+            .schema(schema)
+            .create_in_dir(tmp.path())
+            .context("creating index")?;
+        analyzer::register(index.tokenizers());
+        let mut writer = index
+            .writer_with_num_threads::<TantivyDocument>(1, 256 * 1024 * 1024)
+            .context("index writer")?;
+        for (ds_ord, dataset) in catalog.datasets.iter().enumerate() {
+            let acl = dataset.acl_terms();
+            let mut doc = TantivyDocument::new();
+            doc.add_u64(fields.ds, ds_ord as u64);
+            doc.add_u64(fields.col, 0);
+            for term in &acl {
+                doc.add_text(fields.acl, term);
+            }
+            add_both(&mut doc, fields.name_en, fields.name_pt, &dataset.name);
+            if let Some(desc) = &dataset.description {
+                add_both(&mut doc, fields.desc_en, fields.desc_pt, desc);
+            }
+            let mut ctx = String::new();
+            for value in dataset
+                .tags
+                .iter()
+                .chain(dataset.domain.iter())
+                .chain(dataset.owner.iter())
+                .chain(dataset.properties.values())
+            {
+                ctx.push_str(value);
+                ctx.push('\n');
+            }
+            for column in &dataset.columns {
+                ctx.push_str(&column.name);
+                ctx.push('\n');
+                if let Some(d) = &column.description {
+                    ctx.push_str(d);
+                    ctx.push('\n');
+                }
+            }
+            add_both(&mut doc, fields.ctx_en, fields.ctx_pt, &ctx);
+            let lower = dataset.name.to_lowercase();
+            if let Some((_, short)) = lower.rsplit_once('.') {
+                doc.add_text(fields.exact, short);
+            }
+            doc.add_text(fields.exact, &lower);
+            doc.add_text(fields.words, &dataset.name);
+            writer.add_document(doc).context("indexing dataset")?;
+
+            for (col_ord, column) in dataset.columns.iter().enumerate() {
+                let mut doc = TantivyDocument::new();
+                doc.add_u64(fields.ds, ds_ord as u64);
+                doc.add_u64(fields.col, col_ord as u64 + 1);
+                for term in &acl {
+                    doc.add_text(fields.acl, term);
+                }
+                add_both(&mut doc, fields.name_en, fields.name_pt, &column.name);
+                if let Some(desc) = &column.description {
+                    add_both(&mut doc, fields.desc_en, fields.desc_pt, desc);
+                }
+                let mut ctx = String::new();
+                for value in column.tags.iter().chain(column.properties.values()) {
+                    ctx.push_str(value);
+                    ctx.push('\n');
+                }
+                if !ctx.is_empty() {
+                    add_both(&mut doc, fields.ctx_en, fields.ctx_pt, &ctx);
+                }
+                doc.add_text(fields.exact, column.name.to_lowercase());
+                doc.add_text(fields.words, &column.name);
+                writer.add_document(doc).context("indexing column")?;
+            }
+        }
+        writer.commit().context("committing index")?;
+        writer
+            .wait_merging_threads()
+            .context("waiting for index merges")?;
+        let marker = Marker {
+            format: INDEX_FORMAT,
+            version,
+            datasets: catalog.datasets.len(),
+            columns: catalog.column_count(),
+        };
+        std::fs::write(
+            tmp.path().join(MARKER),
+            serde_json::to_vec(&marker).context("marker")?,
+        )
+        .context("writing index marker")?;
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)
+                .with_context(|| format!("removing stale {}", dir.display()))?;
+        }
+        let tmp = tmp.keep();
+        std::fs::rename(&tmp, dir)
+            .with_context(|| format!("moving index into {}", dir.display()))?;
+        let index = Index::open_in_dir(dir).context("reopening built index")?;
+        Self::from_index(index, dir)
+    }
+
+    fn from_index(index: Index, dir: &Path) -> anyhow::Result<LexicalIndex> {
+        analyzer::register(index.tokenizers());
+        let (_, fields) = schema();
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .context("index reader")?;
+        Ok(LexicalIndex {
+            reader,
+            fields,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Bytes the index takes on disk.
+    pub fn size_bytes(&self) -> u64 {
+        dir_size(&self.dir)
+    }
+
+    fn visibility_filter(&self, visibility: &Visibility) -> Option<Box<dyn Query>> {
+        match visibility {
+            Visibility::All => None,
+            Visibility::Terms(terms) => {
+                let terms = terms
+                    .iter()
+                    .map(|t| Term::from_field_text(self.fields.acl, t));
+                Some(Box::new(ConstScoreQuery::new(
+                    Box::new(TermSetQuery::new(terms)),
+                    0.0,
+                )))
+            }
+        }
+    }
+
+    fn with_filter(&self, query: Box<dyn Query>, visibility: &Visibility) -> Box<dyn Query> {
+        match self.visibility_filter(visibility) {
+            None => query,
+            Some(filter) => Box::new(BooleanQuery::new(vec![
+                (Occur::Must, query),
+                (Occur::Must, filter),
+            ])),
+        }
+    }
+
+    /// Ranks datasets for `query` among those `visibility` allows (filtered inside the query).
+    pub fn search(
+        &self,
+        query: &LexicalQuery,
+        visibility: &Visibility,
+        boosts: &Boosts,
+    ) -> anyhow::Result<Vec<DatasetMatch>> {
+        if query.is_empty() {
+            return Ok(Vec::new());
+        }
+        let f = &self.fields;
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut term_clause = |field: Field, text: &str, boost: f32| {
+            let q = TermQuery::new(
+                Term::from_field_text(field, text),
+                IndexRecordOption::WithFreqs,
+            );
+            clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(q), boost))));
+        };
+        for t in &query.en {
+            term_clause(f.name_en, t, boosts.name);
+            term_clause(f.desc_en, t, boosts.desc);
+            term_clause(f.ctx_en, t, boosts.ctx);
+        }
+        for t in &query.pt {
+            term_clause(f.name_pt, t, boosts.name * boosts.pt);
+            term_clause(f.desc_pt, t, boosts.desc * boosts.pt);
+            term_clause(f.ctx_pt, t, boosts.ctx * boosts.pt);
+        }
+        for t in &query.exact {
+            term_clause(f.exact, t, boosts.exact);
+        }
+        let text_query: Box<dyn Query> = Box::new(BooleanQuery::new(clauses));
+        let query = self.with_filter(text_query, visibility);
+        let searcher = self.reader.searcher();
+        searcher
+            .search(query.as_ref(), &DatasetCollector)
+            .context("lexical search")
+    }
+
+    /// Typeahead candidates: whole-name prefixes, word prefixes, then typo-tolerant words.
+    pub fn suggest(
+        &self,
+        text: &str,
+        visibility: &Visibility,
+        candidates: usize,
+    ) -> anyhow::Result<Vec<SuggestMatch>> {
+        let f = &self.fields;
+        let lower = text.trim().to_lowercase();
+        if lower.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut words_analyzer = analyzer::words();
+        let words = analyzer::terms(&mut words_analyzer, &lower);
+        let ends_complete = lower.ends_with(|c: char| !c.is_alphanumeric());
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let mut push = |q: Box<dyn Query>, boost: f32| {
+            clauses.push((Occur::Should, Box::new(BoostQuery::new(q, boost))));
+        };
+        push(
+            Box::new(FuzzyTermQuery::new_prefix(
+                Term::from_field_text(f.exact, &lower),
+                0,
+                true,
+            )),
+            8.0,
+        );
+        let mut seen = HashSet::new();
+        for (i, word) in words.iter().enumerate() {
+            if !seen.insert(word.clone()) {
+                continue;
+            }
+            let last = i + 1 == words.len() && !ends_complete;
+            let term = Term::from_field_text(f.words, word);
+            let distance = match word.chars().count() {
+                0..=3 => 0,
+                4..=7 => 1,
+                _ => 2,
+            };
+            if last {
+                push(
+                    Box::new(FuzzyTermQuery::new_prefix(term.clone(), 0, true)),
+                    3.0,
+                );
+                if distance > 0 {
+                    push(
+                        Box::new(FuzzyTermQuery::new_prefix(term, distance, true)),
+                        1.0,
+                    );
+                }
+            } else {
+                push(Box::new(FuzzyTermQuery::new(term.clone(), 0, true)), 3.0);
+                if distance > 0 {
+                    push(Box::new(FuzzyTermQuery::new(term, distance, true)), 1.0);
+                }
+            }
+        }
+        let query = self.with_filter(Box::new(BooleanQuery::new(clauses)), visibility);
+        let searcher = self.reader.searcher();
+        let top = searcher
+            .search(
+                query.as_ref(),
+                &tantivy::collector::TopDocs::with_limit(candidates).order_by_score(),
+            )
+            .context("suggest search")?;
+        let mut out = Vec::with_capacity(top.len());
+        for (score, address) in top {
+            let segment = searcher.segment_reader(address.segment_ord);
+            let ff = segment.fast_fields();
+            let ds = ff.u64("ds").context("ds fast field")?.first(address.doc_id);
+            let col = ff
+                .u64("col")
+                .context("col fast field")?
+                .first(address.doc_id);
+            if let (Some(ds), Some(col)) = (ds, col) {
+                out.push(SuggestMatch {
+                    dataset: ds as u32,
+                    column: col.checked_sub(1).map(|c| c as u32),
+                    score,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn add_both(doc: &mut TantivyDocument, en: Field, pt: Field, text: &str) {
+    doc.add_text(en, text);
+    doc.add_text(pt, text);
+}
+
+fn dir_size(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}

@@ -1,0 +1,6 @@
+use std::process::ExitCode;
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    descoberta::cli::main().await
+}

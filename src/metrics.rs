@@ -1,0 +1,126 @@
+//! Prometheus metrics, owned by the application (no global registry).
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_duration: HistogramVec,
+    pub retrieval_duration: Histogram,
+    pub catalog_version: IntGauge,
+    pub catalog_datasets: IntGauge,
+    pub catalog_columns: IntGauge,
+    pub catalog_loads: IntCounterVec,
+    pub llm_requests: IntCounterVec,
+    pub llm_duration: Histogram,
+    pub answer_fallbacks: IntCounterVec,
+    pub grounding_drops: IntCounterVec,
+    pub ask_cache: IntCounterVec,
+}
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+impl Metrics {
+    pub fn new() -> anyhow::Result<Metrics> {
+        let registry = Registry::new_custom(Some("descoberta".into()), None)?;
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by route template, method and status",
+            ),
+            &["route", "method", "status"],
+        )?;
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency by route",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["route"],
+        )?;
+        let retrieval_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "retrieval_duration_seconds",
+                "Time to rank datasets for a query",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )?;
+        let catalog_version = IntGauge::new("catalog_version", "Active catalog version")?;
+        let catalog_datasets =
+            IntGauge::new("catalog_datasets", "Datasets in the active catalog version")?;
+        let catalog_columns =
+            IntGauge::new("catalog_columns", "Columns in the active catalog version")?;
+        let catalog_loads = IntCounterVec::new(
+            Opts::new(
+                "catalog_loads_total",
+                "Catalog loads and switches by kind and outcome",
+            ),
+            &["kind", "outcome"],
+        )?;
+        let llm_requests = IntCounterVec::new(
+            Opts::new("llm_requests_total", "LLM calls by outcome"),
+            &["outcome"],
+        )?;
+        let llm_duration = Histogram::with_opts(
+            HistogramOpts::new("llm_duration_seconds", "LLM call latency")
+                .buckets(LATENCY_BUCKETS.to_vec()),
+        )?;
+        let answer_fallbacks = IntCounterVec::new(
+            Opts::new(
+                "answer_fallbacks_total",
+                "Answers that fell back to extractive, by reason",
+            ),
+            &["reason"],
+        )?;
+        let grounding_drops = IntCounterVec::new(
+            Opts::new(
+                "grounding_drops_total",
+                "Names in LLM replies dropped by the grounding check, by kind",
+            ),
+            &["kind"],
+        )?;
+        let ask_cache = IntCounterVec::new(
+            Opts::new("ask_cache_total", "Ask cache lookups by result"),
+            &["result"],
+        )?;
+        registry.register(Box::new(http_requests.clone()))?;
+        registry.register(Box::new(http_duration.clone()))?;
+        registry.register(Box::new(retrieval_duration.clone()))?;
+        registry.register(Box::new(catalog_version.clone()))?;
+        registry.register(Box::new(catalog_datasets.clone()))?;
+        registry.register(Box::new(catalog_columns.clone()))?;
+        registry.register(Box::new(catalog_loads.clone()))?;
+        registry.register(Box::new(llm_requests.clone()))?;
+        registry.register(Box::new(llm_duration.clone()))?;
+        registry.register(Box::new(answer_fallbacks.clone()))?;
+        registry.register(Box::new(grounding_drops.clone()))?;
+        registry.register(Box::new(ask_cache.clone()))?;
+        Ok(Metrics {
+            registry,
+            http_requests,
+            http_duration,
+            retrieval_duration,
+            catalog_version,
+            catalog_datasets,
+            catalog_columns,
+            catalog_loads,
+            llm_requests,
+            llm_duration,
+            answer_fallbacks,
+            grounding_drops,
+            ask_cache,
+        })
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> anyhow::Result<String> {
+        let mut buffer = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
+        Ok(String::from_utf8(buffer)?)
+    }
+}

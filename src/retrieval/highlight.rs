@@ -1,0 +1,143 @@
+//! Highlighted snippets: the words of a text that matched the query, wrapped in `<mark>`.
+//!
+//! The returned snippet is HTML-safe: the text is escaped and only `<mark>`/`</mark>` are added,
+//! so a client may insert it as HTML.
+
+use std::collections::HashSet;
+
+use tantivy::tokenizer::TextAnalyzer;
+
+use crate::index::analyzer;
+
+/// Longest snippet, in characters, before cropping around the first match.
+const SNIPPET_CHARS: usize = 180;
+
+/// Reusable highlighter for one query.
+pub struct Highlighter {
+    en_terms: HashSet<String>,
+    pt_terms: HashSet<String>,
+    en: TextAnalyzer,
+    pt: TextAnalyzer,
+}
+
+impl Highlighter {
+    pub fn new(en_terms: &[String], pt_terms: &[String]) -> Highlighter {
+        Highlighter {
+            en_terms: en_terms.iter().cloned().collect(),
+            pt_terms: pt_terms.iter().cloned().collect(),
+            en: analyzer::english(),
+            pt: analyzer::portuguese(),
+        }
+    }
+
+    /// The snippet of `text` with matches marked, or `None` when nothing matched.
+    pub fn highlight(&mut self, text: &str) -> Option<String> {
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        for (term, from, to) in analyzer::terms_with_spans(&mut self.en, text) {
+            if self.en_terms.contains(&term) {
+                spans.push((from, to));
+            }
+        }
+        for (term, from, to) in analyzer::terms_with_spans(&mut self.pt, text) {
+            if self.pt_terms.contains(&term) {
+                spans.push((from, to));
+            }
+        }
+        if spans.is_empty() {
+            return None;
+        }
+        spans.sort_unstable();
+        spans.dedup();
+        Some(render(text, &spans))
+    }
+}
+
+fn render(text: &str, spans: &[(usize, usize)]) -> String {
+    // Crop long texts to a window that starts a little before the first match.
+    let (start, end) = if text.chars().count() > SNIPPET_CHARS {
+        let first = spans[0].0;
+        let mut start = first.saturating_sub(40);
+        while !text.is_char_boundary(start) {
+            start -= 1;
+        }
+        let mut end = text.len();
+        let mut count = 0;
+        for (i, _) in text[start..].char_indices() {
+            if count == SNIPPET_CHARS {
+                end = start + i;
+                break;
+            }
+            count += 1;
+        }
+        (start, end)
+    } else {
+        (0, text.len())
+    };
+    let mut out = String::with_capacity(end - start + 32);
+    if start > 0 {
+        out.push('…');
+    }
+    let mut cursor = start;
+    for &(from, to) in spans {
+        if from < cursor || to > end {
+            continue;
+        }
+        escape_into(&text[cursor..from], &mut out);
+        out.push_str("<mark>");
+        escape_into(&text[from..to], &mut out);
+        out.push_str("</mark>");
+        cursor = to;
+    }
+    escape_into(&text[cursor..end], &mut out);
+    if end < text.len() {
+        out.push('…');
+    }
+    out
+}
+
+pub fn escape_into(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_matching_words_and_escapes_the_rest() {
+        let mut h = Highlighter::new(&["churn".into()], &[]);
+        assert_eq!(
+            h.highlight("Customer <b>churn</b> & churned").as_deref(),
+            Some("Customer &lt;b&gt;<mark>churn</mark>&lt;/b&gt; &amp; <mark>churned</mark>")
+        );
+        assert_eq!(h.highlight("orders"), None);
+    }
+
+    #[test]
+    fn highlights_identifier_parts() {
+        let mut h = Highlighter::new(&["probabl".into()], &[]);
+        assert_eq!(
+            h.highlight("churn_probability").as_deref(),
+            Some("churn_<mark>probability</mark>")
+        );
+    }
+
+    #[test]
+    fn crops_long_text_around_the_match() {
+        let text = format!("{} churn {}", "word ".repeat(100), "tail ".repeat(100));
+        let mut h = Highlighter::new(&["churn".into()], &[]);
+        let snippet = h.highlight(&text).unwrap();
+        assert!(snippet.starts_with('…') && snippet.ends_with('…'));
+        assert!(snippet.contains("<mark>churn</mark>"));
+        assert!(snippet.chars().count() < 260);
+    }
+}

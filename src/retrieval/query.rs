@@ -1,0 +1,404 @@
+//! Query understanding: from a question or a search-box string to what the indexes need.
+//!
+//! Question words and filler ("where is ... data", "onde estão os dados de ...") are dropped,
+//! identifiers (`crm.customer_churn`, `sessionId`) are kept intact and also matched exactly,
+//! and the language of the question is guessed so answers can reply in it.
+
+use std::collections::HashSet;
+
+use unicode_normalization::UnicodeNormalization;
+
+use crate::index::{LexicalQuery, analyzer};
+
+/// Words that carry no meaning for finding data, in English.
+const EN_FILLER: &[&str] = &[
+    "where",
+    "what",
+    "which",
+    "who",
+    "whom",
+    "how",
+    "when",
+    "why",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "the",
+    "a",
+    "an",
+    "of",
+    "for",
+    "about",
+    "on",
+    "in",
+    "to",
+    "do",
+    "does",
+    "did",
+    "can",
+    "could",
+    "would",
+    "should",
+    "i",
+    "we",
+    "you",
+    "me",
+    "my",
+    "our",
+    "us",
+    "find",
+    "finding",
+    "found",
+    "locate",
+    "get",
+    "show",
+    "list",
+    "give",
+    "tell",
+    "need",
+    "want",
+    "looking",
+    "look",
+    "search",
+    "stored",
+    "store",
+    "kept",
+    "keep",
+    "live",
+    "lives",
+    "data",
+    "dataset",
+    "datasets",
+    "table",
+    "tables",
+    "info",
+    "information",
+    "please",
+    "there",
+    "any",
+    "some",
+    "have",
+    "has",
+    "that",
+    "this",
+    "it",
+    "its",
+    "and",
+    "or",
+    "with",
+    "all",
+    "from",
+    "by",
+    "at",
+    "as",
+];
+
+/// Words that carry no meaning for finding data, in Portuguese (accents folded).
+const PT_FILLER: &[&str] = &[
+    "onde",
+    "qual",
+    "quais",
+    "quem",
+    "como",
+    "estao",
+    "esta",
+    "ficam",
+    "fica",
+    "encontro",
+    "encontrar",
+    "acho",
+    "achar",
+    "posso",
+    "consigo",
+    "tem",
+    "existe",
+    "existem",
+    "ha",
+    "os",
+    "as",
+    "o",
+    "a",
+    "de",
+    "do",
+    "da",
+    "dos",
+    "das",
+    "em",
+    "no",
+    "na",
+    "nos",
+    "nas",
+    "sobre",
+    "para",
+    "por",
+    "um",
+    "uma",
+    "dados",
+    "dado",
+    "tabela",
+    "tabelas",
+    "informacao",
+    "informacoes",
+    "me",
+    "mostre",
+    "mostrar",
+    "liste",
+    "listar",
+    "quero",
+    "preciso",
+    "que",
+    "e",
+    "ou",
+    "com",
+    "sao",
+    "eu",
+    "nos",
+    "ver",
+    "buscar",
+    "procuro",
+    "procurar",
+];
+
+/// Words that suggest a Portuguese question (accents folded).
+const PT_MARKERS: &[&str] = &[
+    "onde", "estao", "esta", "quais", "qual", "dados", "tabela", "de", "do", "da", "dos", "das",
+    "os", "nao", "para", "com", "por", "sobre", "quem", "quantos", "quanto", "ficam", "fica",
+    "clientes", "pedidos", "vendas", "existe", "tem", "sao", "uma", "um", "no", "na",
+];
+
+const EN_MARKERS: &[&str] = &[
+    "where",
+    "what",
+    "which",
+    "is",
+    "are",
+    "the",
+    "of",
+    "table",
+    "how",
+    "does",
+    "find",
+    "who",
+    "many",
+    "much",
+    "for",
+    "about",
+    "there",
+    "any",
+    "with",
+    "customers",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    English,
+    Portuguese,
+}
+
+impl Language {
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::English => "en",
+            Language::Portuguese => "pt",
+        }
+    }
+}
+
+/// A query, understood.
+#[derive(Debug, Clone)]
+pub struct QueryPlan {
+    pub original: String,
+    /// The meaningful words, as typed (identifiers intact).
+    pub keywords: Vec<String>,
+    pub lexical: LexicalQuery,
+    pub language: Language,
+}
+
+impl QueryPlan {
+    /// The text to embed for semantic retrieval.
+    pub fn semantic_text(&self) -> String {
+        if self.keywords.is_empty() {
+            self.original.clone()
+        } else {
+            self.keywords.join(" ")
+        }
+    }
+}
+
+fn fold(word: &str) -> String {
+    word.nfd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .collect::<String>()
+        .to_lowercase()
+}
+
+/// An identifier: something typed as a name (snake_case, dotted, camelCase, letters+digits).
+pub fn is_identifier(word: &str) -> bool {
+    let has_inner = |sep: char| {
+        word.trim_matches(sep).contains(sep)
+            && word.split(sep).filter(|p| !p.is_empty()).count() > 1
+    };
+    if has_inner('_') || has_inner('.') {
+        return true;
+    }
+    let chars: Vec<char> = word.chars().collect();
+    let camel = chars
+        .windows(2)
+        .any(|w| w[0].is_lowercase() && w[1].is_uppercase());
+    let mixed_digits =
+        chars.iter().any(|c| c.is_ascii_digit()) && chars.iter().any(|c| c.is_alphabetic());
+    camel || mixed_digits
+}
+
+pub fn detect_language(words: &[String]) -> Language {
+    let mut pt = 0;
+    let mut en = 0;
+    for word in words {
+        let folded = fold(word);
+        if PT_MARKERS.contains(&folded.as_str()) {
+            pt += 1;
+        }
+        if EN_MARKERS.contains(&folded.as_str()) {
+            en += 1;
+        }
+        if word
+            .chars()
+            .any(|c| "ãõçáéíóúâêô".contains(c.to_lowercase().next().unwrap_or(c)))
+        {
+            pt += 1;
+        }
+    }
+    if pt > en {
+        Language::Portuguese
+    } else {
+        Language::English
+    }
+}
+
+/// Understands `text`: keywords, analyzed terms, exact-name candidates, language.
+pub fn understand(text: &str) -> QueryPlan {
+    let original = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let words: Vec<String> = original
+        .split_whitespace()
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric() && c != '_')
+                .to_string()
+        })
+        .filter(|w| !w.is_empty())
+        .collect();
+    let language = detect_language(&words);
+    let mut keywords: Vec<String> = words
+        .iter()
+        .filter(|w| {
+            if is_identifier(w) {
+                return true;
+            }
+            let folded = fold(w);
+            let english_filler = EN_FILLER.contains(&folded.as_str())
+                // "data" is Portuguese for "date": keep it in Portuguese questions.
+                && !(language == Language::Portuguese && folded == "data");
+            !(english_filler || PT_FILLER.contains(&folded.as_str()))
+        })
+        .cloned()
+        .collect();
+    if keywords.is_empty() {
+        keywords = words.clone();
+    }
+
+    let kept = keywords.join(" ");
+    let mut en = analyzer::english();
+    let mut pt = analyzer::portuguese();
+    let mut lexical = LexicalQuery {
+        en: dedup(analyzer::terms(&mut en, &kept)),
+        pt: dedup(analyzer::terms(&mut pt, &kept)),
+        exact: Vec::new(),
+    };
+    let mut exact: Vec<String> = keywords
+        .iter()
+        .filter(|w| is_identifier(w) || keywords.len() == 1)
+        .map(|w| w.to_lowercase())
+        .collect();
+    if (2..=4).contains(&keywords.len()) {
+        exact.push(
+            keywords
+                .iter()
+                .map(|w| w.to_lowercase())
+                .collect::<Vec<_>>()
+                .join("_"),
+        );
+    }
+    lexical.exact = dedup(exact);
+    QueryPlan {
+        original,
+        keywords,
+        lexical,
+        language,
+    }
+}
+
+fn dedup(items: Vec<String>) -> Vec<String> {
+    let mut seen = HashSet::new();
+    items
+        .into_iter()
+        .filter(|i| seen.insert(i.clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drops_question_filler_and_keeps_meaning() {
+        let plan = understand("Where is the customer churn data?");
+        assert_eq!(plan.keywords, ["customer", "churn"]);
+        assert_eq!(plan.lexical.en, ["custom", "churn"]);
+        assert!(plan.lexical.exact.contains(&"customer_churn".to_string()));
+        assert_eq!(plan.language, Language::English);
+    }
+
+    #[test]
+    fn portuguese_questions_are_understood() {
+        let plan = understand("onde estão os dados de churn de clientes?");
+        assert_eq!(plan.keywords, ["churn", "clientes"]);
+        assert_eq!(plan.language, Language::Portuguese);
+        let plan = understand("Qual a data do pedido?");
+        assert!(
+            plan.keywords.contains(&"data".to_string()),
+            "{:?}",
+            plan.keywords
+        );
+    }
+
+    #[test]
+    fn identifiers_stay_intact() {
+        let plan = understand("where is crm.customer_churn_scores?");
+        assert_eq!(plan.keywords, ["crm.customer_churn_scores"]);
+        assert!(
+            plan.lexical
+                .exact
+                .contains(&"crm.customer_churn_scores".to_string())
+        );
+        let plan = understand("what is sessionId");
+        assert_eq!(plan.keywords, ["sessionId"]);
+        assert_eq!(plan.lexical.exact, ["sessionid"]);
+    }
+
+    #[test]
+    fn all_filler_falls_back_to_the_words() {
+        let plan = understand("where is the data?");
+        assert!(!plan.keywords.is_empty());
+    }
+
+    #[test]
+    fn identifier_detection() {
+        assert!(is_identifier("customer_id"));
+        assert!(is_identifier("crm.orders"));
+        assert!(is_identifier("pageUrl"));
+        assert!(is_identifier("utm2"));
+        assert!(!is_identifier("orders"));
+        assert!(!is_identifier("_x"));
+    }
+}

@@ -1,0 +1,385 @@
+//! Typed, layered settings: defaults in code, then an optional `descoberta.toml`, then
+//! `DESCOBERTA_*` environment variables, then command-line flags (highest precedence).
+//!
+//! Secrets (database URL, tokens, API keys) are [`SecretString`]s: they never show in `Debug`
+//! output or logs.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::access::Sensitivity;
+
+/// Environment variables are `DESCOBERTA_<KEY>`; keys of a section are `DESCOBERTA_<SECTION>_<KEY>`
+/// (e.g. `DESCOBERTA_LLM_BASE_URL` sets `llm.base_url`).
+const SECTIONS: &[&str] = &["llm", "embedding", "limits", "access", "retrieval"];
+
+/// Top-level keys that may come from the environment; other `DESCOBERTA_*` variables (used by
+/// scripts and tests) are ignored rather than rejected.
+const TOP_LEVEL: &[&str] = &[
+    "bind",
+    "database_url",
+    "data_dir",
+    "metadata_dir",
+    "admin_token",
+    "log_format",
+    "keep_index_versions",
+];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Listen address; port 0 picks a free port (printed at start).
+    pub bind: String,
+    /// `postgres://...` or `sqlite://...`; default `sqlite://<data_dir>/catalog.db`.
+    pub database_url: Option<SecretString>,
+    /// Index files, models and the SQLite file.
+    pub data_dir: PathBuf,
+    /// CSVs loaded at start (when changed) and by reload.
+    pub metadata_dir: PathBuf,
+    /// Bearer token of the admin API; admin API is off without it.
+    pub admin_token: Option<SecretString>,
+    /// `text` or `json` log lines.
+    pub log_format: LogFormat,
+    /// How many catalog versions keep an index directory on disk.
+    pub keep_index_versions: usize,
+    pub llm: LlmSettings,
+    pub embedding: EmbeddingSettings,
+    pub limits: Limits,
+    pub access: AccessSettings,
+    pub retrieval: RetrievalSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            bind: "127.0.0.1:8080".into(),
+            database_url: None,
+            data_dir: PathBuf::from("./data"),
+            metadata_dir: PathBuf::from("./metadata"),
+            admin_token: None,
+            log_format: LogFormat::Text,
+            keep_index_versions: 3,
+            llm: LlmSettings::default(),
+            embedding: EmbeddingSettings::default(),
+            limits: Limits::default(),
+            access: AccessSettings::default(),
+            retrieval: RetrievalSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmSettings {
+    /// OpenAI-compatible base URL, e.g. `https://api.openai.com/v1` or `http://localhost:11434/v1`.
+    pub base_url: Option<String>,
+    pub api_key: Option<SecretString>,
+    pub model: Option<String>,
+    /// Per-attempt timeout of one LLM call, in milliseconds.
+    pub timeout_ms: u64,
+    /// Retries after the first attempt, on 429/5xx/timeouts.
+    pub max_retries: u32,
+    /// Consecutive failures that open the circuit breaker.
+    pub breaker_threshold: u32,
+    /// How long the breaker stays open, in seconds.
+    pub breaker_cooldown_secs: u64,
+    /// Upper bound of prompt context, in (approximate) tokens.
+    pub context_tokens: usize,
+    pub max_answer_tokens: u32,
+    /// Send `response_format: json_object` (disable for servers that reject it).
+    pub json_mode: bool,
+}
+
+impl Default for LlmSettings {
+    fn default() -> Self {
+        LlmSettings {
+            base_url: None,
+            api_key: None,
+            model: None,
+            timeout_ms: 20_000,
+            max_retries: 2,
+            breaker_threshold: 5,
+            breaker_cooldown_secs: 30,
+            context_tokens: 3_000,
+            max_answer_tokens: 600,
+            json_mode: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbeddingSettings {
+    /// Use semantic retrieval at all.
+    pub enabled: bool,
+    /// Local sentence-embedding model directory (config.json, tokenizer.json, model.safetensors).
+    /// Default: `<data_dir>/models/all-MiniLM-L6-v2`.
+    pub model_dir: Option<PathBuf>,
+    /// Alternative: an OpenAI-compatible `/v1/embeddings` endpoint.
+    pub base_url: Option<String>,
+    pub api_key: Option<SecretString>,
+    pub model: Option<String>,
+}
+
+impl Default for EmbeddingSettings {
+    fn default() -> Self {
+        EmbeddingSettings {
+            enabled: true,
+            model_dir: None,
+            base_url: None,
+            api_key: None,
+            model: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest catalog upload / CSV file, in bytes.
+    pub max_upload_bytes: u64,
+    /// Largest JSON request body, in bytes.
+    pub max_json_bytes: usize,
+    /// Longest `q` of search/suggest, in characters.
+    pub max_query_chars: usize,
+    /// Longest question of ask, in characters.
+    pub max_question_chars: usize,
+    /// Largest `limit` of search/suggest/ask.
+    pub max_limit: usize,
+    /// Largest `offset` of search.
+    pub max_offset: usize,
+    /// Searches running at once; more wait.
+    pub max_concurrent_searches: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_upload_bytes: 200 * 1024 * 1024,
+            max_json_bytes: 64 * 1024,
+            max_query_chars: 512,
+            max_question_chars: 2_000,
+            max_limit: 100,
+            max_offset: 1_000,
+            max_concurrent_searches: 64,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessSettings {
+    /// What anonymous callers see: `public` or `internal`.
+    pub anonymous_level: Sensitivity,
+}
+
+impl Default for AccessSettings {
+    fn default() -> Self {
+        AccessSettings {
+            anonymous_level: Sensitivity::Internal,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetrievalSettings {
+    /// Weight of the semantic ranking in the fusion (0 = lexical only).
+    pub semantic_weight: f32,
+}
+
+impl Default for RetrievalSettings {
+    fn default() -> Self {
+        RetrievalSettings {
+            semantic_weight: 1.0,
+        }
+    }
+}
+
+/// Values given on the command line; only those present override the other layers.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<LogFormat>,
+}
+
+impl Settings {
+    /// Layers: defaults, `config_file` (or `./descoberta.toml` when present), env, overrides.
+    pub fn load(config_file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Settings> {
+        let mut figment = Figment::new();
+        match config_file {
+            Some(path) => {
+                anyhow::ensure!(path.exists(), "config file {} not found", path.display());
+                figment = figment.merge(Toml::file(path));
+            }
+            None => figment = figment.merge(Toml::file("descoberta.toml")),
+        }
+        figment = figment
+            .merge(Env::prefixed("DESCOBERTA_").filter_map(|key| {
+                let key = key.as_str().to_ascii_lowercase();
+                if TOP_LEVEL.contains(&key.as_str()) {
+                    return Some(key.into());
+                }
+                SECTIONS.iter().find_map(|section| {
+                    key.strip_prefix(&format!("{section}_"))
+                        .map(|rest| format!("{section}.{rest}").into())
+                })
+            }))
+            .merge(Serialized::globals(overrides));
+        let mut settings: Settings = figment.extract().context("invalid settings")?;
+        settings.drop_empty_values();
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Empty strings (e.g. `DESCOBERTA_LLM_BASE_URL=` from a compose file) mean "not set".
+    fn drop_empty_values(&mut self) {
+        fn text(value: &mut Option<String>) {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                *value = None;
+            }
+        }
+        fn secret(value: &mut Option<SecretString>) {
+            if value
+                .as_ref()
+                .is_some_and(|v| v.expose_secret().trim().is_empty())
+            {
+                *value = None;
+            }
+        }
+        secret(&mut self.database_url);
+        secret(&mut self.admin_token);
+        text(&mut self.llm.base_url);
+        secret(&mut self.llm.api_key);
+        text(&mut self.llm.model);
+        text(&mut self.embedding.base_url);
+        secret(&mut self.embedding.api_key);
+        text(&mut self.embedding.model);
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.limits.max_limit > 0,
+            "limits.max_limit must be positive"
+        );
+        anyhow::ensure!(
+            self.limits.max_concurrent_searches > 0,
+            "limits.max_concurrent_searches must be positive"
+        );
+        anyhow::ensure!(
+            matches!(
+                self.access.anonymous_level,
+                Sensitivity::Public | Sensitivity::Internal
+            ),
+            "access.anonymous_level must be `public` or `internal`"
+        );
+        if let Some(url) = &self.database_url {
+            let url = url.expose_secret();
+            anyhow::ensure!(
+                url.starts_with("postgres://")
+                    || url.starts_with("postgresql://")
+                    || url.starts_with("sqlite:"),
+                "database_url must start with postgres:// or sqlite:"
+            );
+        }
+        Ok(())
+    }
+
+    /// The database URL, defaulting to a SQLite file in the data directory.
+    pub fn database_url(&self) -> SecretString {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => SecretString::from(format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("catalog.db").display()
+            )),
+        }
+    }
+
+    pub fn index_dir(&self) -> PathBuf {
+        self.data_dir.join("index")
+    }
+
+    pub fn model_dir(&self) -> PathBuf {
+        self.embedding
+            .model_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("models").join("all-MiniLM-L6-v2"))
+    }
+
+    pub fn llm_configured(&self) -> bool {
+        self.llm.base_url.is_some() && self.llm.model.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_from_debug() {
+        let settings = Settings {
+            database_url: Some(SecretString::from("postgres://u:hunter2@db/x")),
+            admin_token: Some(SecretString::from("s3cr3t-token")),
+            ..Settings::default()
+        };
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(!printed.contains("s3cr3t-token"), "{printed}");
+    }
+
+    #[test]
+    fn default_database_is_sqlite_in_data_dir() {
+        let settings = Settings::default();
+        let url = settings.database_url();
+        assert!(
+            url.expose_secret()
+                .starts_with("sqlite://./data/catalog.db")
+        );
+    }
+
+    #[test]
+    fn flags_override_file_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("d.toml");
+        std::fs::write(&file, "bind = \"0.0.0.0:1\"\n[llm]\nmodel = \"m\"\n").unwrap();
+        let from_file = Settings::load(Some(&file), &Overrides::default()).unwrap();
+        assert_eq!(from_file.bind, "0.0.0.0:1");
+        assert_eq!(from_file.llm.model.as_deref(), Some("m"));
+        let overrides = Overrides {
+            bind: Some("127.0.0.1:9".into()),
+            ..Overrides::default()
+        };
+        let flagged = Settings::load(Some(&file), &overrides).unwrap();
+        assert_eq!(flagged.bind, "127.0.0.1:9");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("d.toml");
+        std::fs::write(&file, "bnd = \"x\"\n").unwrap();
+        assert!(Settings::load(Some(&file), &Overrides::default()).is_err());
+    }
+}

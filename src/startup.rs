@@ -1,0 +1,74 @@
+//! Builds the application: store, engine, HTTP server. `main` and the tests both start here.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+
+use crate::engine::Engine;
+use crate::http::{self, AppState};
+use crate::metrics::Metrics;
+use crate::settings::Settings;
+use crate::store;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    engine: Arc<Engine>,
+}
+
+impl Application {
+    /// Connects the store, loads or opens the catalog, and binds the listener (port 0 picks a
+    /// free port; see [`Application::port`]).
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let settings = Arc::new(settings);
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
+        let store = store::connect(&settings.database_url()).await?;
+        tracing::info!(backend = store.backend(), "store ready");
+        let metrics = Arc::new(Metrics::new()?);
+        let engine = Arc::new(Engine::new(settings.clone(), store, metrics).await?);
+        engine.start().await?;
+
+        let listener = TcpListener::bind(&settings.bind)
+            .with_context(|| format!("binding {}", settings.bind))?;
+        let addr = listener.local_addr().context("reading bound address")?;
+        let state = web::Data::new(AppState {
+            engine: engine.clone(),
+        });
+        let server = HttpServer::new(move || {
+            let state = state.clone();
+            App::new()
+                .wrap(http::json_errors())
+                .wrap_fn(http::observe)
+                .configure(|cfg| http::configure(cfg, state))
+        })
+        .listen(listener)
+        .context("starting HTTP server")?
+        .run();
+        tracing::info!(
+            address = %format!("http://{addr}"),
+            catalog_version = engine.snapshot().map(|s| s.version),
+            "descoberta ready"
+        );
+        Ok(Application {
+            port: addr.port(),
+            server,
+            engine,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.server.await.context("HTTP server failed")
+    }
+}

@@ -1,0 +1,116 @@
+//! The system of record: catalog versions (and, later, feedback and logs) in Postgres or SQLite.
+//!
+//! [`Store`] is the one interface; [`connect`] picks the implementation from the URL scheme.
+//! Both implementations share their SQL (written to run on both) through `impl_store!`; each
+//! has its own migrations folder.
+
+mod sql;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::catalog::Catalog;
+
+pub use sql::{PostgresStore, SqliteStore};
+
+/// Metadata about one catalog version.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct VersionInfo {
+    pub version: i64,
+    /// Unix milliseconds.
+    pub created_at_ms: i64,
+    pub created_by: String,
+    /// `directory`, `upload`, `merge`, `cli`.
+    pub source: String,
+    #[serde(skip)]
+    pub source_hash: Option<String>,
+    pub datasets: i64,
+    pub columns: i64,
+    pub note: Option<String>,
+    pub active: bool,
+}
+
+/// What a new version is, besides its catalog.
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    pub created_by: String,
+    pub source: String,
+    pub source_hash: Option<String>,
+    pub note: Option<String>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `postgres` or `sqlite`.
+    fn backend(&self) -> &'static str;
+
+    /// Cheap round trip, for readiness.
+    async fn ping(&self) -> anyhow::Result<()>;
+
+    /// A random id fixed at the store's creation; keys on-disk caches derived from this store.
+    async fn instance_id(&self) -> anyhow::Result<String>;
+
+    /// Writes a whole catalog as a new (inactive) version in one transaction.
+    async fn create_version(
+        &self,
+        catalog: &Catalog,
+        meta: &NewVersion,
+    ) -> anyhow::Result<VersionInfo>;
+
+    /// Points the active version at `version` (one row, one transaction).
+    async fn activate(&self, version: i64) -> anyhow::Result<()>;
+
+    async fn active_version(&self) -> anyhow::Result<Option<i64>>;
+
+    async fn load_catalog(&self, version: i64) -> anyhow::Result<Catalog>;
+
+    /// All versions, newest first.
+    async fn versions(&self) -> anyhow::Result<Vec<VersionInfo>>;
+
+    async fn version(&self, version: i64) -> anyhow::Result<Option<VersionInfo>>;
+
+    /// The source hash of the newest version created from `source`.
+    async fn latest_source_hash(&self, source: &str) -> anyhow::Result<Option<String>>;
+
+    /// Deletes versions beyond the newest `keep` (never the active one); returns how many.
+    async fn prune_versions(&self, keep: usize) -> anyhow::Result<usize>;
+}
+
+/// Opens (and migrates) the store named by `url`.
+pub async fn connect(url: &SecretString) -> anyhow::Result<Arc<dyn Store>> {
+    let raw = url.expose_secret();
+    if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+        let store = PostgresStore::connect(raw).await?;
+        Ok(Arc::new(store))
+    } else if raw.starts_with("sqlite:") {
+        let store = SqliteStore::connect(raw).await?;
+        Ok(Arc::new(store))
+    } else {
+        anyhow::bail!("unsupported database URL scheme (expected postgres:// or sqlite:)")
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    now.as_millis() as i64
+}
+
+fn to_json<T: Serialize>(value: &T) -> anyhow::Result<String> {
+    serde_json::to_string(value).context("encoding JSON column")
+}
+
+fn from_json_list(text: &str) -> anyhow::Result<Vec<String>> {
+    serde_json::from_str(text).context("decoding JSON list column")
+}
+
+fn from_json_map(text: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    serde_json::from_str(text).context("decoding JSON map column")
+}

@@ -1,0 +1,24 @@
+//! The one place that sets up logging. `RUST_LOG` overrides the default filter.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::settings::LogFormat;
+
+const DEFAULT_FILTER: &str = "info,sqlx=warn,tantivy=warn,actix_server=warn";
+
+pub fn init(format: LogFormat) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second init (tests) is harmless: the first subscriber stays.
+    let _ = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}

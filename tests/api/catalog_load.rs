@@ -1,0 +1,116 @@
+//! Loading the catalog: at start, at restart, and from the command line.
+
+use std::process::Command;
+
+use crate::helpers::{Backend, repo_path, result_names, spawn_app_with_catalog, spawn_with};
+use crate::on_both_backends;
+
+on_both_backends!(
+    restart_reuses_the_index_and_version,
+    changed_directory_becomes_a_new_version_at_restart,
+    invalid_directory_at_restart_keeps_the_active_version,
+    cli_load_of_a_bad_csv_fails_with_line_and_changes_nothing,
+);
+
+const CATALOG: &str = "dataset,column,description,owner\n\
+    sales.orders,,Customer orders,sales-team\n\
+    sales.orders,order_id,Order key,\n\
+    sales.orders,total_amount,Order total in BRL,\n\
+    crm.churn,,Customer churn scores,crm-team\n\
+    crm.churn,churn_probability,Probability the customer leaves,\n";
+
+async fn restart_reuses_the_index_and_version(backend: Backend) {
+    let app = spawn_app_with_catalog(backend, CATALOG).await;
+    let version = app.engine.snapshot().unwrap().version;
+    let index_dir = app.engine.snapshot().unwrap().lexical.dir().to_path_buf();
+    let marker = index_dir.join("descoberta-index.json");
+    let modified = std::fs::metadata(&marker).unwrap().modified().unwrap();
+    let (settings, tmp) = app.stop();
+
+    let app = spawn_with(settings, tmp).await;
+    let snapshot = app.engine.snapshot().unwrap();
+    assert_eq!(
+        snapshot.version, version,
+        "no new version when nothing changed"
+    );
+    assert_eq!(snapshot.lexical.dir(), index_dir);
+    assert_eq!(
+        std::fs::metadata(&marker).unwrap().modified().unwrap(),
+        modified,
+        "index must be reopened, not rebuilt"
+    );
+    let (_, body) = app.get_json("/v1/search?q=churn").await;
+    assert_eq!(result_names(&body)[0], "crm.churn");
+}
+
+async fn changed_directory_becomes_a_new_version_at_restart(backend: Backend) {
+    let app = spawn_app_with_catalog(backend, CATALOG).await;
+    let version = app.engine.snapshot().unwrap().version;
+    let metadata = app.settings.metadata_dir.clone();
+    let (settings, tmp) = app.stop();
+    std::fs::write(
+        metadata.join("catalog.csv"),
+        format!("{CATALOG}web.sessions,,Web sessions,web-team\n"),
+    )
+    .unwrap();
+    let app = spawn_with(settings, tmp).await;
+    let snapshot = app.engine.snapshot().unwrap();
+    assert!(snapshot.version > version);
+    assert_eq!(snapshot.catalog.datasets.len(), 3);
+}
+
+async fn invalid_directory_at_restart_keeps_the_active_version(backend: Backend) {
+    let app = spawn_app_with_catalog(backend, CATALOG).await;
+    let version = app.engine.snapshot().unwrap().version;
+    let metadata = app.settings.metadata_dir.clone();
+    let (settings, tmp) = app.stop();
+    std::fs::write(
+        metadata.join("catalog.csv"),
+        "dataset,column,sensitivity\nx,a,top-secret\n",
+    )
+    .unwrap();
+    let app = spawn_with(settings, tmp).await;
+    assert_eq!(app.engine.snapshot().unwrap().version, version);
+    let (_, body) = app.get_json("/v1/search?q=orders").await;
+    assert_eq!(result_names(&body)[0], "sales.orders");
+}
+
+async fn cli_load_of_a_bad_csv_fails_with_line_and_changes_nothing(backend: Backend) {
+    let app = spawn_app_with_catalog(backend, CATALOG).await;
+    let version = app.engine.snapshot().unwrap().version;
+    let bad = app.data_dir.join("bad.csv");
+    std::fs::write(&bad, "dataset,column\nsales.x,a\n,b\nsales.x,a\n").unwrap();
+    let run = |file: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_descoberta"))
+            .arg("load")
+            .arg(file)
+            .env("DESCOBERTA_DATABASE_URL", &app.database_url)
+            .env("DESCOBERTA_DATA_DIR", &app.data_dir)
+            .env("RUST_LOG", "warn")
+            .current_dir(repo_path("."))
+            .output()
+            .expect("run descoberta load")
+    };
+    let output = run(&bad);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("bad.csv:3"), "{stderr}");
+    assert!(stderr.contains("bad.csv:4"), "{stderr}");
+    assert!(stderr.contains("empty dataset name"), "{stderr}");
+    let store = app.engine.store().clone();
+    assert_eq!(store.active_version().await.unwrap(), Some(version));
+    assert_eq!(store.versions().await.unwrap().len(), 1);
+
+    // A good file loads as a new active version.
+    let good = app.data_dir.join("good.csv");
+    std::fs::write(&good, "dataset,column\nfinance.ledger,amount\n").unwrap();
+    let output = run(&good);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["diff"]["datasets_added"][0], "finance.ledger");
+    assert!(store.active_version().await.unwrap() > Some(version));
+}
