@@ -87,7 +87,7 @@ type VersionRow = (
 
 const VERSION_COLUMNS: &str = "v.id, v.created_at_ms, v.created_by, v.source, v.source_hash, \
      v.dataset_count, v.column_count, v.note, \
-     CASE WHEN a.version_id IS NULL THEN 0 ELSE 1 END AS active";
+     CAST(CASE WHEN a.version_id IS NULL THEN 0 ELSE 1 END AS BIGINT) AS active";
 
 fn version_from_row(row: VersionRow) -> VersionInfo {
     let (version, created_at_ms, created_by, source, source_hash, datasets, columns, note, active) =

@@ -25,7 +25,6 @@ async fn bad_requests_get_json_errors(backend: Backend) {
             400,
             "invalid_query",
         ),
-        ("/v1/search?q=%ZZ".into(), 400, "invalid_query"),
         ("/v1/suggest".into(), 400, "invalid_query"),
         ("/v1/suggest?q=x&limit=-3".into(), 400, "invalid_query"),
         ("/v1/datasets/no.such_dataset".into(), 404, "not_found"),
