@@ -247,12 +247,12 @@ impl Engine {
                 Some((v, e.path()))
             })
             .collect();
-        versions.sort_by(|a, b| b.0.cmp(&a.0));
+        versions.sort_by_key(|v| std::cmp::Reverse(v.0));
         for (v, path) in versions.into_iter().skip(keep) {
-            if Some(v) != active {
-                if let Err(e) = std::fs::remove_dir_all(&path) {
-                    tracing::warn!(error = %e, path = %path.display(), "could not remove old index");
-                }
+            if Some(v) != active
+                && let Err(e) = std::fs::remove_dir_all(&path)
+            {
+                tracing::warn!(error = %e, path = %path.display(), "could not remove old index");
             }
         }
     }

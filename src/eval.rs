@@ -167,8 +167,8 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
             .filter_map(|r| snapshot.dataset(r.dataset).map(|d| d.name.clone()))
             .collect();
         let (recall, complete, rr) = score_ranking(&names, &q.gold);
-        for i in 0..4 {
-            report.recall[i] += recall[i];
+        for (total, r) in report.recall.iter_mut().zip(recall) {
+            *total += r;
         }
         if complete {
             report.complete15 += 1.0;

@@ -81,7 +81,7 @@ impl From<SearchError> for ApiError {
 }
 
 /// Checks a query string parameter against the limits.
-pub(super) fn checked_query<'q>(q: &'q str, max_chars: usize) -> Result<&'q str, ApiError> {
+pub(super) fn checked_query(q: &str, max_chars: usize) -> Result<&str, ApiError> {
     let q = q.trim();
     if q.is_empty() {
         return Err(ApiError::new(

@@ -60,15 +60,10 @@ fn render(text: &str, spans: &[(usize, usize)]) -> String {
         while !text.is_char_boundary(start) {
             start -= 1;
         }
-        let mut end = text.len();
-        let mut count = 0;
-        for (i, _) in text[start..].char_indices() {
-            if count == SNIPPET_CHARS {
-                end = start + i;
-                break;
-            }
-            count += 1;
-        }
+        let end = text[start..]
+            .char_indices()
+            .nth(SNIPPET_CHARS)
+            .map_or(text.len(), |(i, _)| start + i);
         (start, end)
     } else {
         (0, text.len())

@@ -64,13 +64,14 @@ pub async fn fresh_database(backend: Backend, dir: &Path) -> String {
 
 /// Settings for a test app: port 0, temp data dir, the given metadata dir.
 pub async fn test_settings(backend: Backend, tmp: &Path, metadata_dir: &Path) -> Settings {
-    let mut settings = Settings::default();
-    settings.bind = "127.0.0.1:0".into();
-    settings.data_dir = tmp.join("data");
-    settings.metadata_dir = metadata_dir.to_path_buf();
-    settings.database_url = Some(SecretString::from(fresh_database(backend, tmp).await));
-    settings.admin_token = Some(SecretString::from(ADMIN_TOKEN));
-    settings
+    Settings {
+        bind: "127.0.0.1:0".into(),
+        data_dir: tmp.join("data"),
+        metadata_dir: metadata_dir.to_path_buf(),
+        database_url: Some(SecretString::from(fresh_database(backend, tmp).await)),
+        admin_token: Some(SecretString::from(ADMIN_TOKEN)),
+        ..Settings::default()
+    }
 }
 
 /// The service on the demo catalog.
