@@ -18,6 +18,7 @@ use tokio::sync::Semaphore;
 
 use crate::access::Visibility;
 use crate::catalog::{Catalog, CatalogDiff, Dataset, InvalidCatalog, parse_catalog};
+use crate::embed::{self, Embedder, SemanticIndex};
 use crate::index::LexicalIndex;
 use crate::metrics::Metrics;
 use crate::retrieval::{self, Ranked, RetrievalConfig};
@@ -34,10 +35,17 @@ pub struct Snapshot {
     by_name: HashMap<String, u32>,
     acl: Vec<Vec<String>>,
     pub lexical: LexicalIndex,
+    /// Dataset embeddings; `None` when no embedding model is available.
+    pub semantic: Option<SemanticIndex>,
 }
 
 impl Snapshot {
-    fn new(version: i64, catalog: Catalog, lexical: LexicalIndex) -> Snapshot {
+    fn new(
+        version: i64,
+        catalog: Catalog,
+        lexical: LexicalIndex,
+        semantic: Option<SemanticIndex>,
+    ) -> Snapshot {
         let by_name = catalog.name_index();
         let acl = catalog.datasets.iter().map(Dataset::acl_terms).collect();
         Snapshot {
@@ -46,6 +54,7 @@ impl Snapshot {
             by_name,
             acl,
             lexical,
+            semantic,
         }
     }
 
@@ -103,6 +112,8 @@ pub struct Engine {
     load_lock: tokio::sync::Mutex<()>,
     search_permits: Arc<Semaphore>,
     retrieval: RetrievalConfig,
+    embedder: Option<Arc<dyn Embedder>>,
+    warnings: Vec<String>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -114,14 +125,29 @@ impl Engine {
     ) -> anyhow::Result<Engine> {
         let instance = store.instance_id().await?;
         let index_root = settings.index_dir().join(instance);
+        let mut warnings = Vec::new();
+        let embedder = match embed::from_settings(&settings) {
+            Ok(embedder) => embedder,
+            Err(warning) => {
+                tracing::warn!("{warning}");
+                warnings.push(warning);
+                None
+            }
+        };
+        let retrieval = RetrievalConfig {
+            semantic_weight: settings.retrieval.semantic_weight,
+            ..RetrievalConfig::default()
+        };
         Ok(Engine {
+            embedder,
+            warnings,
             search_permits: Arc::new(Semaphore::new(settings.limits.max_concurrent_searches)),
             settings,
             store,
             index_root,
             active: ArcSwapOption::empty(),
             load_lock: tokio::sync::Mutex::new(()),
-            retrieval: RetrievalConfig::default(),
+            retrieval,
             metrics,
         })
     }
@@ -136,7 +162,12 @@ impl Engine {
 
     /// Degradations worth reporting in `/readyz` (serving continues).
     pub fn warnings(&self) -> Vec<String> {
-        Vec::new()
+        self.warnings.clone()
+    }
+
+    /// Whether semantic retrieval is on.
+    pub fn has_embedder(&self) -> bool {
+        self.embedder.is_some()
     }
 
     /// The live snapshot, if any catalog is loaded.
@@ -196,6 +227,27 @@ impl Engine {
     }
 
     async fn prepare_snapshot(&self, version: i64, catalog: Catalog) -> anyhow::Result<Snapshot> {
+        let semantic = match &self.embedder {
+            Some(embedder) => {
+                let started = Instant::now();
+                let (index, embedded) = embed::build_semantic_index(
+                    &catalog.datasets,
+                    embedder.as_ref(),
+                    self.store.as_ref(),
+                )
+                .await
+                .context("embedding the catalog")?;
+                tracing::info!(
+                    version,
+                    datasets = index.len(),
+                    embedded,
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "semantic index ready"
+                );
+                Some(index)
+            }
+            None => None,
+        };
         let dir = self.index_root.join(format!("v{version}"));
         tokio::task::spawn_blocking(move || -> anyhow::Result<Snapshot> {
             let started = Instant::now();
@@ -214,7 +266,7 @@ impl Engine {
                     index
                 }
             };
-            Ok(Snapshot::new(version, catalog, lexical))
+            Ok(Snapshot::new(version, catalog, lexical, semantic))
         })
         .await
         .context("index task panicked")?
@@ -338,12 +390,26 @@ impl Engine {
             .await
             .map_err(|_| SearchError::NoCatalog)?;
         let plan = retrieval::understand(text);
+        let timer = self.metrics.retrieval_duration.start_timer();
+        let query_vector = match (&self.embedder, &snapshot.semantic) {
+            (Some(embedder), Some(semantic)) if embedder.model_id() == semantic.model_id => {
+                match embedder.embed(vec![plan.semantic_text()]).await {
+                    Ok(mut vectors) => vectors.pop(),
+                    Err(e) => {
+                        tracing::warn!(error = ?e, "query embedding failed; lexical only");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
         let config = self.retrieval.clone();
         let visibility = visibility.clone();
         let snap = snapshot.clone();
-        let timer = self.metrics.retrieval_duration.start_timer();
         let ranked =
-            tokio::task::spawn_blocking(move || retrieval::rank(&snap, plan, &visibility, &config))
+            tokio::task::spawn_blocking(move || {
+                retrieval::rank(&snap, plan, query_vector.as_deref(), &visibility, &config)
+            })
                 .await
                 .map_err(|e| SearchError::Internal(anyhow::anyhow!("search task failed: {e}")))?
                 .map_err(SearchError::Internal)?;

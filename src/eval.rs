@@ -35,6 +35,12 @@ pub struct EvalArgs {
     /// Print each question whose gold datasets are not all in the top 15.
     #[arg(long)]
     pub show_misses: bool,
+    /// Lexical retrieval only (no embedding model).
+    #[arg(long)]
+    pub lexical_only: bool,
+    /// Override the fusion weight of the semantic side (0..1).
+    #[arg(long)]
+    pub semantic_weight: Option<f32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,6 +96,14 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir().context("creating temporary directory")?;
     let mut settings = settings;
+    // The model lives in the real data dir; the store and index go to the temporary one.
+    settings.embedding.model_dir = Some(settings.model_dir());
+    if args.lexical_only {
+        settings.embedding.enabled = false;
+    }
+    if let Some(w) = args.semantic_weight {
+        settings.retrieval.semantic_weight = w;
+    }
     settings.data_dir = tmp.path().to_path_buf();
     settings.metadata_dir = tmp.path().join("no-metadata");
     settings.database_url = Some(SecretString::from(format!(
@@ -192,7 +206,12 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
     report.p50_ms = percentile(&latencies, 0.5);
     report.p95_ms = percentile(&latencies, 0.95);
 
-    let label = args.label.unwrap_or_else(|| "descoberta".into());
+    let retriever = if engine.has_embedder() {
+        "hybrid"
+    } else {
+        "lexical"
+    };
+    let label = args.label.unwrap_or_else(|| format!("descoberta, {retriever}"));
     println!(
         "catalog: {} datasets, {} columns (loaded and indexed in {load_secs:.1} s); questions: {}{}",
         datasets,

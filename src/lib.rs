@@ -7,6 +7,7 @@
 pub mod access;
 pub mod catalog;
 pub mod cli;
+pub mod embed;
 pub mod engine;
 pub mod error;
 pub mod eval;

@@ -204,7 +204,7 @@ pub struct RetrievalSettings {
 impl Default for RetrievalSettings {
     fn default() -> Self {
         RetrievalSettings {
-            semantic_weight: 1.0,
+            semantic_weight: 0.5,
         }
     }
 }

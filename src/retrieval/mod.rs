@@ -9,6 +9,7 @@ use std::collections::HashSet;
 
 use crate::access::Visibility;
 use crate::engine::Snapshot;
+use crate::embed::SemanticIndex;
 use crate::index::{Boosts, DatasetMatch};
 pub use query::{Language, QueryPlan, understand};
 
@@ -18,6 +19,12 @@ pub struct RetrievalConfig {
     pub boosts: Boosts,
     /// Weight of a dataset's best, second-best, ... matching column relative to its own score.
     pub column_weights: Vec<f32>,
+    /// Share of the semantic similarity in the fused score (0 = lexical only, 1 = semantic only).
+    pub semantic_weight: f32,
+    /// Nearest datasets taken from the semantic side.
+    pub semantic_candidates: usize,
+    /// A dataset found only semantically must be at least this similar to count as a match.
+    pub min_similarity: f32,
 }
 
 impl Default for RetrievalConfig {
@@ -25,6 +32,9 @@ impl Default for RetrievalConfig {
         RetrievalConfig {
             boosts: Boosts::default(),
             column_weights: vec![0.5, 0.25, 0.12, 0.06, 0.03],
+            semantic_weight: 0.5,
+            semantic_candidates: 50,
+            min_similarity: 0.3,
         }
     }
 }
@@ -46,10 +56,12 @@ pub struct Ranked {
     pub datasets: Vec<RankedDataset>,
 }
 
-/// Ranks the datasets of `snapshot` that `visibility` allows for `plan`.
+/// Ranks the datasets of `snapshot` that `visibility` allows for `plan`: lexical matches and
+/// (with a query vector) the semantically nearest datasets, fused into one score.
 pub fn rank(
     snapshot: &Snapshot,
     plan: QueryPlan,
+    query_vector: Option<&[f32]>,
     visibility: &Visibility,
     config: &RetrievalConfig,
 ) -> anyhow::Result<Ranked> {
@@ -60,6 +72,11 @@ pub fn rank(
         .into_iter()
         .map(|m| lexical_score(m, &config.column_weights))
         .collect();
+    if let (Some(semantic), Some(query)) = (&snapshot.semantic, query_vector)
+        && config.semantic_weight > 0.0
+    {
+        fuse(&mut datasets, semantic, query, snapshot, visibility, config);
+    }
     sort_ranked(&mut datasets, snapshot);
     debug_assert!(
         datasets
@@ -74,6 +91,48 @@ pub fn rank(
         plan,
         datasets,
     })
+}
+
+/// Weighted fusion of the normalized lexical score and the normalized cosine similarity.
+/// Every lexical match gets its similarity; the nearest datasets above `min_similarity` join.
+fn fuse(
+    datasets: &mut Vec<RankedDataset>,
+    semantic: &SemanticIndex,
+    query: &[f32],
+    snapshot: &Snapshot,
+    visibility: &Visibility,
+    config: &RetrievalConfig,
+) {
+    let allow = |ordinal: u32| snapshot.is_visible(ordinal, visibility);
+    let nearest = semantic.top(query, allow, config.semantic_candidates);
+    // Similarities are rescaled to [0, 1] over the nearest candidates (best → 1, the
+    // `semantic_candidates`-th → 0), as lexical scores are by their maximum, so the two
+    // sides weigh the same whatever the spread of a model's cosines.
+    let top = nearest.first().map_or(1.0, |n| n.1);
+    let floor = nearest.last().map_or(0.0, |n| n.1);
+    let norm = |similarity: f32| ((similarity - floor) / (top - floor).max(1e-6)).clamp(0.0, 1.0);
+    let max_lexical = datasets.iter().map(|d| d.score).fold(0.0f32, f32::max);
+    let w = config.semantic_weight.clamp(0.0, 1.0);
+    let mut present: HashSet<u32> = HashSet::with_capacity(datasets.len());
+    for d in datasets.iter_mut() {
+        present.insert(d.dataset);
+        let lexical = if max_lexical > 0.0 {
+            d.score / max_lexical
+        } else {
+            0.0
+        };
+        let similarity = semantic.similarity(d.dataset, query);
+        d.score = (1.0 - w) * lexical + w * norm(similarity);
+    }
+    for (ordinal, similarity) in nearest {
+        if similarity >= config.min_similarity && !present.contains(&ordinal) {
+            datasets.push(RankedDataset {
+                dataset: ordinal,
+                score: w * norm(similarity),
+                columns: Vec::new(),
+            });
+        }
+    }
 }
 
 fn lexical_score(m: DatasetMatch, column_weights: &[f32]) -> RankedDataset {

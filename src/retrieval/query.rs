@@ -217,13 +217,10 @@ pub struct QueryPlan {
 }
 
 impl QueryPlan {
-    /// The text to embed for semantic retrieval.
+    /// The text to embed for semantic retrieval: the question as asked (sentence-embedding
+    /// models are trained on whole sentences; measured slightly better than keywords).
     pub fn semantic_text(&self) -> String {
-        if self.keywords.is_empty() {
-            self.original.clone()
-        } else {
-            self.keywords.join(" ")
-        }
+        self.original.clone()
     }
 }
 

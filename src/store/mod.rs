@@ -6,7 +6,7 @@
 
 mod sql;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -80,6 +80,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes versions beyond the newest `keep` (never the active one); returns how many.
     async fn prune_versions(&self, keep: usize) -> anyhow::Result<usize>;
+
+    /// Cached embedding vectors of `model` for the given content hashes (those present).
+    async fn embeddings(
+        &self,
+        model: &str,
+        hashes: &[String],
+    ) -> anyhow::Result<HashMap<String, Vec<f32>>>;
+
+    /// Caches embedding vectors (idempotent).
+    async fn put_embeddings(&self, model: &str, rows: &[(String, Vec<f32>)]) -> anyhow::Result<()>;
 }
 
 /// Opens (and migrates) the store named by `url`.

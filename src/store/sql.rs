@@ -10,7 +10,10 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{AssertSqlSafe, QueryBuilder};
 
+use std::collections::HashMap;
+
 use super::{NewVersion, Store, VersionInfo, from_json_list, from_json_map, now_ms, to_json};
+use crate::embed::{decode_vector, encode_vector};
 use crate::access::Sensitivity;
 use crate::catalog::{Catalog, Column, Dataset};
 
@@ -386,6 +389,55 @@ macro_rules! impl_store {
                     tx.commit().await.context("committing prune")?;
                 }
                 Ok(doomed.len())
+            }
+
+            async fn embeddings(
+                &self,
+                model: &str,
+                hashes: &[String],
+            ) -> anyhow::Result<HashMap<String, Vec<f32>>> {
+                let mut found = HashMap::with_capacity(hashes.len());
+                for chunk in hashes.chunks(INSERT_BATCH) {
+                    let mut qb = QueryBuilder::new("SELECT hash, vector FROM embeddings WHERE model = ");
+                    qb.push_bind(model.to_string()).push(" AND hash IN (");
+                    let mut separated = qb.separated(", ");
+                    for hash in chunk {
+                        separated.push_bind(hash.clone());
+                    }
+                    qb.push(")");
+                    let rows: Vec<(String, Vec<u8>)> = qb
+                        .build_query_as()
+                        .fetch_all(&self.pool)
+                        .await
+                        .context("reading cached embeddings")?;
+                    for (hash, bytes) in rows {
+                        if let Some(vector) = decode_vector(&bytes) {
+                            found.insert(hash, vector);
+                        }
+                    }
+                }
+                Ok(found)
+            }
+
+            async fn put_embeddings(
+                &self,
+                model: &str,
+                rows: &[(String, Vec<f32>)],
+            ) -> anyhow::Result<()> {
+                for chunk in rows.chunks(INSERT_BATCH / 4) {
+                    let mut qb = QueryBuilder::new("INSERT INTO embeddings (model, hash, vector) ");
+                    qb.push_values(chunk, |mut b, (hash, vector)| {
+                        b.push_bind(model.to_string())
+                            .push_bind(hash.clone())
+                            .push_bind(encode_vector(vector));
+                    });
+                    qb.push(" ON CONFLICT (model, hash) DO NOTHING");
+                    qb.build()
+                        .execute(&self.pool)
+                        .await
+                        .context("caching embeddings")?;
+                }
+                Ok(())
             }
         }
     };

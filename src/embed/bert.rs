@@ -1,0 +1,128 @@
+//! all-MiniLM-L6-v2 (or any BERT sentence-embedding model) run in-process with candle:
+//! mean pooling over the attention mask, then L2 normalization, as sentence-transformers does.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config};
+use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+
+use super::{Embedder, normalize};
+
+/// Longest input, in tokens.
+const MAX_TOKENS: usize = 256;
+/// Texts per forward pass.
+const BATCH: usize = 32;
+
+struct Inner {
+    model: BertModel,
+    tokenizer: Tokenizer,
+}
+
+pub struct BertEmbedder {
+    inner: Arc<Inner>,
+    model_id: String,
+}
+
+impl BertEmbedder {
+    /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from `dir`.
+    pub fn load(dir: &Path) -> anyhow::Result<BertEmbedder> {
+        let config_text = std::fs::read_to_string(dir.join("config.json"))
+            .with_context(|| format!("reading {}/config.json", dir.display()))?;
+        let config: Config = serde_json::from_str(&config_text).context("parsing config.json")?;
+        let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
+            .map_err(|e| anyhow::anyhow!("loading tokenizer.json: {e}"))?;
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: MAX_TOKENS,
+                ..TruncationParams::default()
+            }))
+            .map_err(|e| anyhow::anyhow!("tokenizer truncation: {e}"))?;
+        tokenizer.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            ..PaddingParams::default()
+        }));
+        let weights = dir.join("model.safetensors");
+        anyhow::ensure!(weights.exists(), "{} not found", weights.display());
+        // SAFETY: the weights file is memory-mapped read-only and not modified while mapped.
+        let vb = unsafe {
+            VarBuilder::from_mmaped_safetensors(&[weights], DType::F32, &Device::Cpu)
+                .context("mapping model.safetensors")?
+        };
+        let model = BertModel::load(vb, &config).context("loading BERT weights")?;
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| "local".into());
+        Ok(BertEmbedder {
+            inner: Arc::new(Inner { model, tokenizer }),
+            model_id: format!("candle:{name}:{MAX_TOKENS}"),
+        })
+    }
+}
+
+impl Inner {
+    fn embed_batch(&self, texts: &[String]) -> anyhow::Result<Vec<Vec<f32>>> {
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| anyhow::anyhow!("tokenizing: {e}"))?;
+        let n = encodings.len();
+        let len = encodings.first().map(|e| e.get_ids().len()).unwrap_or(0);
+        let mut ids = Vec::with_capacity(n * len);
+        let mut mask = Vec::with_capacity(n * len);
+        for e in &encodings {
+            ids.extend(e.get_ids().iter().map(|&x| x as u32));
+            mask.extend(e.get_attention_mask().iter().map(|&x| x as u32));
+        }
+        let device = &self.model.device;
+        let ids = Tensor::from_vec(ids, (n, len), device)?;
+        let mask = Tensor::from_vec(mask, (n, len), device)?;
+        let types = ids.zeros_like()?;
+        let hidden = self.model.forward(&ids, &types, Some(&mask))?; // (n, len, dim)
+        let mask_f = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // (n, len, 1)
+        let summed = hidden.broadcast_mul(&mask_f)?.sum(1)?; // (n, dim)
+        let counts = mask_f.sum(1)?.clamp(1e-9, f64::MAX)?; // (n, 1)
+        let pooled = summed.broadcast_div(&counts)?;
+        let mut out: Vec<Vec<f32>> = pooled.to_vec2()?;
+        for v in &mut out {
+            normalize(v);
+        }
+        Ok(out)
+    }
+
+    fn embed_all(&self, texts: Vec<String>) -> anyhow::Result<Vec<Vec<f32>>> {
+        // Batch texts of similar length together: less padding, faster.
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| texts[i].len());
+        let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
+        for chunk in order.chunks(BATCH) {
+            let batch: Vec<String> = chunk.iter().map(|&i| texts[i].clone()).collect();
+            for (&i, v) in chunk.iter().zip(self.embed_batch(&batch)?) {
+                out[i] = v;
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl Embedder for BertEmbedder {
+    fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    async fn embed(&self, texts: Vec<String>) -> anyhow::Result<Vec<Vec<f32>>> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.embed_all(texts))
+            .await
+            .context("embedding task panicked")?
+    }
+}
