@@ -8,11 +8,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{AppState, Caller, took_ms};
-use crate::access::Sensitivity;
 use crate::engine::{SearchError, Snapshot};
 use crate::error::{ApiError, ErrorCode};
 use crate::retrieval::RankedDataset;
-use crate::retrieval::highlight::Highlighter;
+use crate::retrieval::present::{SearchHit, present_hits};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -23,40 +22,6 @@ pub struct SearchParams {
     pub limit: Option<usize>,
     /// Results to skip (default 0).
     pub offset: Option<usize>,
-}
-
-/// A field of a dataset or column that matched, with the matching words in `<mark>`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Highlight {
-    /// `name`, `description`, `tags`, ...
-    pub field: String,
-    /// HTML-escaped text in which only `<mark>` and `</mark>` are markup.
-    pub snippet: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct MatchedColumn {
-    pub name: String,
-    pub description: Option<String>,
-    pub data_type: Option<String>,
-    pub score: f32,
-    pub highlights: Vec<Highlight>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SearchHit {
-    pub dataset: String,
-    pub description: Option<String>,
-    pub owner: Option<String>,
-    pub domain: Option<String>,
-    pub location: Option<String>,
-    pub sensitivity: Sensitivity,
-    pub tags: Vec<String>,
-    pub score: f32,
-    /// Dataset fields that matched.
-    pub highlights: Vec<Highlight>,
-    /// The dataset's best-matching columns.
-    pub columns: Vec<MatchedColumn>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -111,80 +76,6 @@ pub(super) fn checked_limit(
             format!("`limit` must be between 1 and {max}"),
         )),
     }
-}
-
-/// Builds the public view of ranked datasets (also used by ask).
-pub fn present_hits(
-    snapshot: &Snapshot,
-    ranked: &[RankedDataset],
-    en_terms: &[String],
-    pt_terms: &[String],
-) -> Vec<SearchHit> {
-    let mut highlighter = Highlighter::new(en_terms, pt_terms);
-    ranked
-        .iter()
-        .filter_map(|r| {
-            let dataset = snapshot.dataset(r.dataset)?;
-            let mut highlights = Vec::new();
-            let mut mark = |field: &str, text: Option<&str>| {
-                if let Some(snippet) = text.and_then(|t| highlighter.highlight(t)) {
-                    highlights.push(Highlight {
-                        field: field.into(),
-                        snippet,
-                    });
-                }
-            };
-            mark("name", Some(&dataset.name));
-            mark("description", dataset.description.as_deref());
-            let tags = dataset.tags.join("; ");
-            mark("tags", (!tags.is_empty()).then_some(tags.as_str()));
-            mark("domain", dataset.domain.as_deref());
-            let mut seen = HashSet::new();
-            let columns = r
-                .columns
-                .iter()
-                .filter(|(c, _)| seen.insert(*c))
-                .filter_map(|&(c, score)| {
-                    let column = dataset.columns.get(c as usize)?;
-                    let mut highlights = Vec::new();
-                    for (field, text) in [
-                        ("name", Some(column.name.as_str())),
-                        ("description", column.description.as_deref()),
-                    ] {
-                        if let Some(snippet) = text.and_then(|t| highlighter.highlight(t)) {
-                            highlights.push(Highlight {
-                                field: field.into(),
-                                snippet,
-                            });
-                        }
-                    }
-                    Some(MatchedColumn {
-                        name: column.name.clone(),
-                        description: column.description.clone(),
-                        data_type: column.data_type.clone(),
-                        score: round(score),
-                        highlights,
-                    })
-                })
-                .collect();
-            Some(SearchHit {
-                dataset: dataset.name.clone(),
-                description: dataset.description.clone(),
-                owner: dataset.owner.clone(),
-                domain: dataset.domain.clone(),
-                location: dataset.location.clone(),
-                sensitivity: dataset.sensitivity,
-                tags: dataset.tags.clone(),
-                score: round(r.score),
-                highlights,
-                columns,
-            })
-        })
-        .collect()
-}
-
-fn round(score: f32) -> f32 {
-    (score * 1000.0).round() / 1000.0
 }
 
 /// Ranked datasets for a query, with matching columns and highlighted snippets.

@@ -3,6 +3,7 @@
 //! through here.
 
 pub mod highlight;
+pub mod present;
 pub mod query;
 
 use std::collections::HashSet;
