@@ -406,13 +406,12 @@ impl Engine {
         let config = self.retrieval.clone();
         let visibility = visibility.clone();
         let snap = snapshot.clone();
-        let ranked =
-            tokio::task::spawn_blocking(move || {
-                retrieval::rank(&snap, plan, query_vector.as_deref(), &visibility, &config)
-            })
-                .await
-                .map_err(|e| SearchError::Internal(anyhow::anyhow!("search task failed: {e}")))?
-                .map_err(SearchError::Internal)?;
+        let ranked = tokio::task::spawn_blocking(move || {
+            retrieval::rank(&snap, plan, query_vector.as_deref(), &visibility, &config)
+        })
+        .await
+        .map_err(|e| SearchError::Internal(anyhow::anyhow!("search task failed: {e}")))?
+        .map_err(SearchError::Internal)?;
         timer.observe_duration();
         Ok((snapshot, ranked))
     }

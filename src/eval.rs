@@ -211,7 +211,9 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
     } else {
         "lexical"
     };
-    let label = args.label.unwrap_or_else(|| format!("descoberta, {retriever}"));
+    let label = args
+        .label
+        .unwrap_or_else(|| format!("descoberta, {retriever}"));
     println!(
         "catalog: {} datasets, {} columns (loaded and indexed in {load_secs:.1} s); questions: {}{}",
         datasets,

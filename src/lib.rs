@@ -5,6 +5,7 @@
 //! [`store`] (Postgres/SQLite). [`catalog`] is the data model and CSV parser.
 
 pub mod access;
+pub mod answer;
 pub mod catalog;
 pub mod cli;
 pub mod embed;
@@ -13,6 +14,7 @@ pub mod error;
 pub mod eval;
 pub mod http;
 pub mod index;
+pub mod llm;
 pub mod metrics;
 pub mod retrieval;
 pub mod settings;

@@ -22,9 +22,9 @@ use async_openai::middleware::ReqwestService;
 use async_openai::middleware::retry::OpenAIRetryLayer;
 use async_openai::types::chat::{
     ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage,
-    ChatCompletionRequestUserMessage, CreateChatCompletionRequest,
+    ChatCompletionRequestUserMessage, CreateChatCompletionRequest, ResponseFormat,
 };
-use async_openai::types::shared::ResponseFormat;
+
 use futures::{Stream, StreamExt};
 use secrecy::ExposeSecret;
 
@@ -85,7 +85,8 @@ impl Breaker {
             Some(_) => {
                 // Half-open: let this call probe; a failure reopens at once.
                 *open = None;
-                self.failures.store(self.threshold.saturating_sub(1), Ordering::SeqCst);
+                self.failures
+                    .store(self.threshold.saturating_sub(1), Ordering::SeqCst);
                 Ok(())
             }
             None => Ok(()),
@@ -163,7 +164,10 @@ impl LlmClient {
             messages,
             temperature: Some(0.0),
             max_completion_tokens: Some(self.settings.max_answer_tokens),
-            response_format: self.settings.json_mode.then_some(ResponseFormat::JsonObject),
+            response_format: self
+                .settings
+                .json_mode
+                .then_some(ResponseFormat::JsonObject),
             stream: stream.then_some(true),
             ..CreateChatCompletionRequest::default()
         }
@@ -178,32 +182,30 @@ impl LlmClient {
     /// One completion: the reply text.
     #[tracing::instrument(name = "llm_call", skip_all, fields(model = %self.model, stream = false, latency_ms, prompt_tokens, completion_tokens, outcome))]
     pub async fn complete(&self, system: &str, user: &str) -> Result<String, LlmError> {
-        self.breaker.check().inspect_err(|e| record_outcome(e.kind()))?;
+        self.breaker
+            .check()
+            .inspect_err(|e| record_outcome(e.kind()))?;
         let started = Instant::now();
         let request = self.request(system, user, false);
-        let result = match tokio::time::timeout(
-            self.deadline(),
-            self.client.chat().create(request),
-        )
-        .await
-        {
-            Err(_) => Err(LlmError::Timeout),
-            Ok(Err(e)) => Err(classify(&e)),
-            Ok(Ok(response)) => {
-                let span = tracing::Span::current();
-                if let Some(usage) = &response.usage {
-                    span.record("prompt_tokens", usage.prompt_tokens);
-                    span.record("completion_tokens", usage.completion_tokens);
+        let result =
+            match tokio::time::timeout(self.deadline(), self.client.chat().create(request)).await {
+                Err(_) => Err(LlmError::Timeout),
+                Ok(Err(e)) => Err(classify(&e)),
+                Ok(Ok(response)) => {
+                    let span = tracing::Span::current();
+                    if let Some(usage) = &response.usage {
+                        span.record("prompt_tokens", usage.prompt_tokens);
+                        span.record("completion_tokens", usage.completion_tokens);
+                    }
+                    response
+                        .choices
+                        .into_iter()
+                        .next()
+                        .and_then(|c| c.message.content)
+                        .filter(|t| !t.trim().is_empty())
+                        .ok_or(LlmError::Empty)
                 }
-                response
-                    .choices
-                    .into_iter()
-                    .next()
-                    .and_then(|c| c.message.content)
-                    .filter(|t| !t.trim().is_empty())
-                    .ok_or(LlmError::Empty)
-            }
-        };
+            };
         self.breaker.record(result.is_ok());
         let span = tracing::Span::current();
         span.record("latency_ms", started.elapsed().as_millis() as u64);
@@ -220,8 +222,7 @@ impl LlmClient {
         self.breaker.check()?;
         let request = self.request(system, user, true);
         let idle = Duration::from_millis(self.settings.timeout_ms);
-        let opened =
-            tokio::time::timeout(idle, self.client.chat().create_stream(request)).await;
+        let opened = tokio::time::timeout(idle, self.client.chat().create_stream(request)).await;
         let upstream = match opened {
             Err(_) => {
                 self.breaker.record(false);
@@ -233,9 +234,8 @@ impl LlmClient {
             }
             Ok(Ok(stream)) => stream,
         };
-        let stream = futures::stream::unfold(
-            (upstream, false),
-            move |(mut upstream, done)| async move {
+        let stream =
+            futures::stream::unfold((upstream, false), move |(mut upstream, done)| async move {
                 if done {
                     return None;
                 }
@@ -258,8 +258,7 @@ impl LlmClient {
                         }
                     }
                 }
-            },
-        );
+            });
         Ok(Box::pin(stream))
     }
 
@@ -312,7 +311,11 @@ mod tests {
         std::thread::sleep(Duration::from_millis(40));
         assert!(breaker.check().is_ok(), "half-open probe allowed");
         breaker.record(false);
-        assert_eq!(breaker.check(), Err(LlmError::CircuitOpen), "probe failure reopens");
+        assert_eq!(
+            breaker.check(),
+            Err(LlmError::CircuitOpen),
+            "probe failure reopens"
+        );
         std::thread::sleep(Duration::from_millis(40));
         assert!(breaker.check().is_ok());
         breaker.record(true);

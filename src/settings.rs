@@ -16,7 +16,7 @@ use crate::access::Sensitivity;
 
 /// Environment variables are `DESCOBERTA_<KEY>`; keys of a section are `DESCOBERTA_<SECTION>_<KEY>`
 /// (e.g. `DESCOBERTA_LLM_BASE_URL` sets `llm.base_url`).
-const SECTIONS: &[&str] = &["llm", "embedding", "limits", "access", "retrieval"];
+const SECTIONS: &[&str] = &["llm", "embedding", "limits", "access", "retrieval", "cache"];
 
 /// Top-level keys that may come from the environment; other `DESCOBERTA_*` variables (used by
 /// scripts and tests) are ignored rather than rejected.
@@ -25,6 +25,7 @@ const TOP_LEVEL: &[&str] = &[
     "database_url",
     "data_dir",
     "metadata_dir",
+    "prompts_dir",
     "admin_token",
     "log_format",
     "keep_index_versions",
@@ -41,6 +42,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// CSVs loaded at start (when changed) and by reload.
     pub metadata_dir: PathBuf,
+    /// LLM prompt templates (`system.txt`, `user.txt`); built-in copies when absent.
+    pub prompts_dir: PathBuf,
     /// Bearer token of the admin API; admin API is off without it.
     pub admin_token: Option<SecretString>,
     /// `text` or `json` log lines.
@@ -52,6 +55,7 @@ pub struct Settings {
     pub limits: Limits,
     pub access: AccessSettings,
     pub retrieval: RetrievalSettings,
+    pub cache: CacheSettings,
 }
 
 impl Default for Settings {
@@ -61,6 +65,7 @@ impl Default for Settings {
             database_url: None,
             data_dir: PathBuf::from("./data"),
             metadata_dir: PathBuf::from("./metadata"),
+            prompts_dir: PathBuf::from("./prompts"),
             admin_token: None,
             log_format: LogFormat::Text,
             keep_index_versions: 3,
@@ -69,6 +74,25 @@ impl Default for Settings {
             limits: Limits::default(),
             access: AccessSettings::default(),
             retrieval: RetrievalSettings::default(),
+            cache: CacheSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheSettings {
+    /// Answers kept in the ask cache.
+    pub max_entries: u64,
+    /// Seconds an answer stays cached.
+    pub ttl_secs: u64,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        CacheSettings {
+            max_entries: 1_000,
+            ttl_secs: 600,
         }
     }
 }

@@ -7,6 +7,7 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
+use crate::answer::Answerer;
 use crate::engine::Engine;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
@@ -35,8 +36,10 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("binding {}", settings.bind))?;
         let addr = listener.local_addr().context("reading bound address")?;
+        let answerer = Arc::new(Answerer::new(&settings, engine.metrics.clone())?);
         let state = web::Data::new(AppState {
             engine: engine.clone(),
+            answerer,
         });
         let server = HttpServer::new(move || {
             let state = state.clone();

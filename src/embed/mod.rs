@@ -210,7 +210,10 @@ pub async fn build_semantic_index(
     for chunk in missing.chunks(BATCH) {
         let batch: Vec<String> = chunk.iter().map(|&i| texts[i].clone()).collect();
         let vectors = embedder.embed(batch).await?;
-        anyhow::ensure!(vectors.len() == chunk.len(), "embedder returned a wrong count");
+        anyhow::ensure!(
+            vectors.len() == chunk.len(),
+            "embedder returned a wrong count"
+        );
         let rows: Vec<(String, Vec<f32>)> = chunk
             .iter()
             .zip(vectors)
@@ -277,6 +280,9 @@ mod tests {
         let mut d = Dataset::new("crm.customer_churnScores");
         d.description = Some("Churn model output".into());
         let text = dataset_text(&d);
-        assert!(text.starts_with("crm customer churn Scores: Churn model output"), "{text}");
+        assert!(
+            text.starts_with("crm customer churn Scores: Churn model output"),
+            "{text}"
+        );
     }
 }

@@ -21,7 +21,11 @@ pub struct RemoteEmbedder {
 impl RemoteEmbedder {
     pub fn new(base_url: &str, api_key: Option<&SecretString>, model: &str) -> RemoteEmbedder {
         let mut config = OpenAIConfig::new().with_api_base(base_url.trim_end_matches('/'));
-        config = config.with_api_key(api_key.map(|k| k.expose_secret().to_string()).unwrap_or_default());
+        config = config.with_api_key(
+            api_key
+                .map(|k| k.expose_secret().to_string())
+                .unwrap_or_default(),
+        );
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()

@@ -2,6 +2,7 @@
 //! request spans and metrics. Handlers translate between HTTP and the engine; they hold no
 //! retrieval logic.
 
+mod ask;
 mod caller;
 mod datasets;
 mod health;
@@ -21,12 +22,14 @@ use tracing::Instrument;
 pub use caller::Caller;
 pub use openapi::ApiDoc;
 
+use crate::answer::Answerer;
 use crate::engine::Engine;
 use crate::error::{ApiError, ErrorCode};
 
 /// Shared state of every handler.
 pub struct AppState {
     pub engine: Arc<Engine>,
+    pub answerer: Arc<Answerer>,
 }
 
 /// Registers every route and the extractor configuration.
@@ -57,6 +60,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         ))
         .service(resource("/v1/search", web::get().to(search::search)))
         .service(resource("/v1/suggest", web::get().to(search::suggest)))
+        .service(resource("/v1/ask", web::post().to(ask::ask)))
+        .service(resource("/v1/ask/stream", web::post().to(ask::ask_stream)))
         .service(resource(
             "/v1/datasets/{name}",
             web::get().to(datasets::get_dataset),

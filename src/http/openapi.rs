@@ -11,6 +11,8 @@ use utoipa::OpenApi;
     ),
     paths(
         super::search::search,
+        super::ask::ask,
+        super::ask::ask_stream,
         super::search::suggest,
         super::datasets::get_dataset,
         super::health::healthz,

@@ -9,8 +9,8 @@ pub mod query;
 use std::collections::HashSet;
 
 use crate::access::Visibility;
-use crate::engine::Snapshot;
 use crate::embed::SemanticIndex;
+use crate::engine::Snapshot;
 use crate::index::{Boosts, DatasetMatch};
 pub use query::{Language, QueryPlan, understand};
 

@@ -118,4 +118,3 @@ pub fn present_hits(
 fn round(score: f32) -> f32 {
     (score * 1000.0).round() / 1000.0
 }
-

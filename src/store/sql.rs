@@ -13,9 +13,9 @@ use sqlx::{AssertSqlSafe, QueryBuilder};
 use std::collections::HashMap;
 
 use super::{NewVersion, Store, VersionInfo, from_json_list, from_json_map, now_ms, to_json};
-use crate::embed::{decode_vector, encode_vector};
 use crate::access::Sensitivity;
 use crate::catalog::{Catalog, Column, Dataset};
+use crate::embed::{decode_vector, encode_vector};
 
 /// Rows per multi-row INSERT (8 binds per column row stays far below both backends' limits).
 const INSERT_BATCH: usize = 1000;

@@ -1,0 +1,249 @@
+//! The extractive answer: deterministic text composed from the retrieved entries, in the
+//! question's language. Used when no LLM is configured and whenever the LLM fails.
+
+use crate::retrieval::Language;
+use crate::retrieval::present::SearchHit;
+
+/// Words inside `<mark>` of a snippet.
+fn marked_words(snippet: &str, out: &mut Vec<String>) {
+    let mut rest = snippet;
+    while let Some(start) = rest.find("<mark>") {
+        let after = &rest[start + 6..];
+        let Some(end) = after.find("</mark>") else {
+            break;
+        };
+        let word = after[..end].to_lowercase();
+        if !out.contains(&word) {
+            out.push(word);
+        }
+        rest = &after[end + 7..];
+    }
+}
+
+/// One line on why a dataset was retrieved.
+pub fn reason(hit: &SearchHit, language: Language) -> String {
+    let mut words = Vec::new();
+    let mut fields: Vec<&str> = Vec::new();
+    for h in &hit.highlights {
+        marked_words(&h.snippet, &mut words);
+        let field = match (h.field.as_str(), language) {
+            ("name", Language::English) => "name",
+            ("name", Language::Portuguese) => "nome",
+            ("description", Language::English) => "description",
+            ("description", Language::Portuguese) => "descrição",
+            ("tags", _) => "tags",
+            ("domain", Language::English) => "domain",
+            ("domain", Language::Portuguese) => "domínio",
+            _ => continue,
+        };
+        if !fields.contains(&field) {
+            fields.push(field);
+        }
+    }
+    let columns: Vec<&str> = hit
+        .columns
+        .iter()
+        .filter(|c| !c.highlights.is_empty())
+        .map(|c| c.name.as_str())
+        .take(3)
+        .collect();
+    for c in &hit.columns {
+        for h in &c.highlights {
+            marked_words(&h.snippet, &mut words);
+        }
+    }
+    if words.is_empty() {
+        return match language {
+            Language::English => "semantically close to the question".into(),
+            Language::Portuguese => "semanticamente próximo da pergunta".into(),
+        };
+    }
+    let quoted = words
+        .iter()
+        .take(4)
+        .map(|w| format!("“{w}”"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut places: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+    if !columns.is_empty() {
+        let label = match language {
+            Language::English => "columns",
+            Language::Portuguese => "colunas",
+        };
+        places.push(format!("{label} {}", columns.join(", ")));
+    }
+    match language {
+        Language::English => format!("matches {quoted} in its {}", join(&places, "and")),
+        Language::Portuguese => format!("corresponde a {quoted} em {}", join(&places, "e")),
+    }
+}
+
+fn join(items: &[String], and: &str) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} {and} {last}", rest.join(", ")),
+    }
+}
+
+/// First sentence of a description, bounded.
+fn first_sentence(text: &str) -> String {
+    let end = text
+        .char_indices()
+        .find(|&(i, c)| c == '.' && text[i + 1..].starts_with(' '))
+        .map(|(i, _)| i + 1)
+        .unwrap_or(text.len());
+    let sentence = text[..end].trim();
+    if sentence.chars().count() > 220 {
+        format!("{}…", sentence.chars().take(220).collect::<String>())
+    } else {
+        sentence.to_string()
+    }
+}
+
+/// The answer text for the top hits (at most three are named).
+pub fn compose(hits: &[&SearchHit], question: &str, language: Language) -> String {
+    let Some(best) = hits.first() else {
+        return match language {
+            Language::English => format!(
+                "I found no dataset you can see that matches “{}”. Try other words, or a table or column name, or ask your data platform team.",
+                question.trim()
+            ),
+            Language::Portuguese => format!(
+                "Não encontrei nenhum dataset visível para você que corresponda a “{}”. Tente outras palavras, o nome de uma tabela ou coluna, ou fale com o time de plataforma de dados.",
+                question.trim()
+            ),
+        };
+    };
+    let mut text = String::new();
+    let mut facts = Vec::new();
+    let (owner_label, location_label) = match language {
+        Language::English => ("owner", "location"),
+        Language::Portuguese => ("responsável", "local"),
+    };
+    if let Some(owner) = &best.owner {
+        facts.push(format!("{owner_label}: {owner}"));
+    }
+    if let Some(location) = &best.location {
+        facts.push(format!("{location_label}: {location}"));
+    }
+    text.push_str(match language {
+        Language::English => "The best match is ",
+        Language::Portuguese => "O melhor resultado é ",
+    });
+    text.push_str(&best.dataset);
+    if !facts.is_empty() {
+        text.push_str(&format!(" ({})", facts.join("; ")));
+    }
+    match &best.description {
+        Some(d) => {
+            let sentence = first_sentence(d);
+            text.push_str(": ");
+            text.push_str(&sentence);
+            if !sentence.ends_with(['.', '!', '?', '…']) {
+                text.push('.');
+            }
+        }
+        None => text.push('.'),
+    }
+    let columns: Vec<&str> = best
+        .columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .take(4)
+        .collect();
+    if !columns.is_empty() {
+        text.push_str(match language {
+            Language::English => " Relevant columns: ",
+            Language::Portuguese => " Colunas relevantes: ",
+        });
+        text.push_str(&columns.join(", "));
+        text.push('.');
+    }
+    let others: Vec<String> = hits
+        .iter()
+        .skip(1)
+        .take(2)
+        .map(|h| {
+            let cols: Vec<&str> = h.columns.iter().map(|c| c.name.as_str()).take(2).collect();
+            if cols.is_empty() {
+                h.dataset.clone()
+            } else {
+                format!("{} ({})", h.dataset, cols.join(", "))
+            }
+        })
+        .collect();
+    if !others.is_empty() {
+        text.push_str(match language {
+            Language::English => " Also relevant: ",
+            Language::Portuguese => " Também relevantes: ",
+        });
+        text.push_str(&others.join("; "));
+        text.push('.');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::Sensitivity;
+    use crate::retrieval::present::{Highlight, MatchedColumn};
+
+    fn hit(name: &str) -> SearchHit {
+        SearchHit {
+            dataset: name.into(),
+            description: Some("Daily churn scores. Built by the CRM team.".into()),
+            owner: Some("crm-analytics".into()),
+            domain: None,
+            location: Some("s3://lake/churn/".into()),
+            sensitivity: Sensitivity::Internal,
+            tags: vec![],
+            score: 1.0,
+            highlights: vec![Highlight {
+                field: "name".into(),
+                snippet: "crm.<mark>churn</mark>".into(),
+            }],
+            columns: vec![MatchedColumn {
+                name: "churn_probability".into(),
+                description: None,
+                data_type: None,
+                score: 1.0,
+                highlights: vec![Highlight {
+                    field: "name".into(),
+                    snippet: "<mark>churn</mark>_probability".into(),
+                }],
+            }],
+        }
+    }
+
+    #[test]
+    fn names_dataset_columns_owner_and_location() {
+        let h = hit("crm.churn");
+        let other = hit("crm.segments");
+        let text = compose(&[&h, &other], "where is churn?", Language::English);
+        assert_eq!(
+            text,
+            "The best match is crm.churn (owner: crm-analytics; location: s3://lake/churn/): Daily churn scores. Relevant columns: churn_probability. Also relevant: crm.segments (churn_probability)."
+        );
+        let pt = compose(&[&h], "onde está churn?", Language::Portuguese);
+        assert!(
+            pt.starts_with("O melhor resultado é crm.churn (responsável: crm-analytics"),
+            "{pt}"
+        );
+    }
+
+    #[test]
+    fn explains_why() {
+        assert_eq!(
+            reason(&hit("crm.churn"), Language::English),
+            "matches “churn” in its name and columns churn_probability"
+        );
+    }
+
+    #[test]
+    fn abstains_plainly() {
+        let text = compose(&[], "unicorn sightings", Language::English);
+        assert!(text.starts_with("I found no dataset"));
+    }
+}

@@ -1,0 +1,529 @@
+//! `/v1/ask`: retrieval, then an answer that names datasets and columns.
+//!
+//! With an LLM configured, the answer is composed by the model from the retrieved entries only
+//! (prompt templates in `prompts/`), and every name it gives is checked against those entries
+//! (grounding). Without an LLM, or when the call fails in any way, the answer is extractive:
+//! deterministic text built from the same entries. The caller never gets a 5xx because of the
+//! LLM.
+
+pub mod extractive;
+pub mod grounding;
+pub mod prompt;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::access::Visibility;
+use crate::engine::{Engine, SearchError, Snapshot};
+use crate::llm::{LlmClient, LlmError};
+use crate::metrics::Metrics;
+use crate::retrieval::Language;
+use crate::retrieval::present::{SearchHit, present_hits};
+use crate::settings::Settings;
+use grounding::{AllowedNames, AnswerExtractor, WordGate, ground, parse_reply};
+use prompt::{BuiltPrompt, Prompts};
+
+/// Datasets in an answer by default, and at most.
+pub const DEFAULT_ANSWER_DATASETS: usize = 5;
+pub const MAX_ANSWER_DATASETS: usize = 20;
+/// Retrieved entries offered to the LLM (within the token budget).
+const CONTEXT_DATASETS: usize = 8;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AskRequest {
+    /// The question, in English or Portuguese.
+    pub question: String,
+    /// Datasets to return (1..=20, default 5).
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AnswerColumn {
+    pub name: String,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AnswerDataset {
+    pub dataset: String,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub location: Option<String>,
+    /// The columns that matter for the question.
+    pub columns: Vec<AnswerColumn>,
+    pub score: f32,
+    /// One line: why this dataset answers the question.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AnswerMode {
+    /// Composed by the LLM from the retrieved entries.
+    Llm,
+    /// Composed deterministically from the retrieved entries.
+    Extractive,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AskResponse {
+    pub answer: String,
+    pub datasets: Vec<AnswerDataset>,
+    pub mode: AnswerMode,
+    /// `en` or `pt`: the language of the question, and of the answer.
+    pub language: String,
+    pub catalog_version: i64,
+    pub took_ms: f64,
+    /// Why the answer is extractive although an LLM is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+    /// Served from the answer cache.
+    pub cached: bool,
+}
+
+/// Server-sent events of `/v1/ask/stream`.
+#[derive(Debug, Clone)]
+pub enum AskEvent {
+    /// First: the retrieved datasets.
+    Datasets(serde_json::Value),
+    /// Then: answer text, piece by piece.
+    Token(String),
+    /// Last: the whole answer, exactly as `/v1/ask` returns it; its `answer` is authoritative.
+    Done(Box<AskResponse>),
+    /// Instead of `done` when the question could not be answered at all.
+    Error(serde_json::Value),
+}
+
+impl AskEvent {
+    /// The SSE wire form.
+    pub fn to_sse(&self) -> String {
+        let (name, data) = match self {
+            AskEvent::Datasets(v) => ("datasets", v.to_string()),
+            AskEvent::Token(t) => ("token", serde_json::json!({ "text": t }).to_string()),
+            AskEvent::Done(r) => (
+                "done",
+                serde_json::to_string(r).unwrap_or_else(|_| "{}".into()),
+            ),
+            AskEvent::Error(body) => ("error", body.to_string()),
+        };
+        format!("event: {name}\ndata: {data}\n\n")
+    }
+}
+
+/// Why an ask could not be answered at all (never because of the LLM).
+#[derive(Debug, thiserror::Error)]
+pub enum AskError {
+    #[error(transparent)]
+    Search(#[from] SearchError),
+}
+
+pub struct Answerer {
+    llm: Option<LlmClient>,
+    prompts: Prompts,
+    cache: moka::sync::Cache<String, Arc<AskResponse>>,
+    context_tokens: usize,
+    metrics: Arc<Metrics>,
+}
+
+/// What retrieval produced for one question.
+struct Retrieved {
+    snapshot: Arc<Snapshot>,
+    language: Language,
+    /// Top hits (context size), with their ordinals.
+    hits: Vec<(u32, SearchHit)>,
+    limit: usize,
+}
+
+impl Retrieved {
+    fn hit_refs(&self) -> Vec<&SearchHit> {
+        self.hits.iter().map(|(_, h)| h).take(self.limit).collect()
+    }
+
+    fn extractive_datasets(&self) -> Vec<AnswerDataset> {
+        self.hits
+            .iter()
+            .take(self.limit)
+            .map(|(_, hit)| AnswerDataset {
+                dataset: hit.dataset.clone(),
+                description: hit.description.clone(),
+                owner: hit.owner.clone(),
+                location: hit.location.clone(),
+                columns: hit
+                    .columns
+                    .iter()
+                    .map(|c| AnswerColumn {
+                        name: c.name.clone(),
+                        description: c.description.clone(),
+                    })
+                    .collect(),
+                score: hit.score,
+                reason: extractive::reason(hit, self.language),
+            })
+            .collect()
+    }
+
+    fn extractive(&self, question: &str, started: Instant, warning: Option<String>) -> AskResponse {
+        AskResponse {
+            answer: extractive::compose(&self.hit_refs(), question, self.language),
+            datasets: self.extractive_datasets(),
+            mode: AnswerMode::Extractive,
+            language: self.language.code().into(),
+            catalog_version: self.snapshot.version,
+            took_ms: crate::http::took_ms(started),
+            warning,
+            cached: false,
+        }
+    }
+}
+
+impl Answerer {
+    pub fn new(settings: &Settings, metrics: Arc<Metrics>) -> anyhow::Result<Answerer> {
+        let llm = LlmClient::from_settings(&settings.llm)?;
+        let prompts = Prompts::load(&settings.prompts_dir)?;
+        if let Some(llm) = &llm {
+            tracing::info!(model = llm.model(), "LLM answers on");
+        } else {
+            tracing::info!("no LLM configured: extractive answers");
+        }
+        Ok(Answerer {
+            llm,
+            prompts,
+            cache: moka::sync::Cache::builder()
+                .max_capacity(settings.cache.max_entries)
+                .time_to_live(Duration::from_secs(settings.cache.ttl_secs))
+                .build(),
+            context_tokens: settings.llm.context_tokens,
+            metrics,
+        })
+    }
+
+    fn model_key(&self) -> &str {
+        self.llm.as_ref().map_or("extractive", |l| l.model())
+    }
+
+    fn cache_key(
+        &self,
+        question: &str,
+        version: i64,
+        visibility: &Visibility,
+        limit: usize,
+    ) -> String {
+        let normalized = question
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase();
+        format!(
+            "{version}\u{1}{}\u{1}{}\u{1}{limit}\u{1}{normalized}",
+            self.model_key(),
+            visibility.cache_key()
+        )
+    }
+
+    async fn retrieve(
+        &self,
+        engine: &Engine,
+        question: &str,
+        visibility: &Visibility,
+        limit: usize,
+    ) -> Result<Retrieved, AskError> {
+        let (snapshot, ranked) = engine.search(question, visibility).await?;
+        let take = limit.max(CONTEXT_DATASETS);
+        let top: Vec<_> = ranked.datasets.iter().take(take).cloned().collect();
+        let hits = present_hits(
+            &snapshot,
+            &top,
+            &ranked.plan.lexical.en,
+            &ranked.plan.lexical.pt,
+        );
+        let ordinals = top.iter().map(|r| r.dataset);
+        Ok(Retrieved {
+            language: ranked.plan.language,
+            hits: ordinals.zip(hits).collect(),
+            snapshot,
+            limit,
+        })
+    }
+
+    fn prompt(&self, retrieved: &Retrieved, question: &str) -> BuiltPrompt {
+        let refs: Vec<(u32, &SearchHit)> = retrieved.hits.iter().map(|(o, h)| (*o, h)).collect();
+        self.prompts.build(
+            &retrieved.snapshot,
+            &refs,
+            question,
+            retrieved.language,
+            self.context_tokens,
+        )
+    }
+
+    fn cached(&self, key: &str, started: Instant) -> Option<AskResponse> {
+        let hit = self.cache.get(key);
+        self.metrics
+            .ask_cache
+            .with_label_values(&[if hit.is_some() { "hit" } else { "miss" }])
+            .inc();
+        hit.map(|r| AskResponse {
+            took_ms: crate::http::took_ms(started),
+            cached: true,
+            ..(*r).clone()
+        })
+    }
+
+    fn fallback(
+        &self,
+        retrieved: &Retrieved,
+        question: &str,
+        started: Instant,
+        reason: &str,
+    ) -> AskResponse {
+        self.metrics
+            .answer_fallbacks
+            .with_label_values(&[reason])
+            .inc();
+        let warning = match reason {
+            "malformed" => "the LLM reply was not in the expected format; showing the extractive answer".to_string(),
+            "ungrounded" => "the LLM answer named entries that are not in the catalog; showing the extractive answer".to_string(),
+            other => format!("the LLM was unavailable ({other}); showing the extractive answer"),
+        };
+        retrieved.extractive(question, started, Some(warning))
+    }
+
+    /// Turns a complete LLM reply into the response, or falls back.
+    fn finish_llm(
+        &self,
+        retrieved: &Retrieved,
+        built: &BuiltPrompt,
+        question: &str,
+        text: &str,
+        started: Instant,
+    ) -> AskResponse {
+        let Some(reply) = parse_reply(text) else {
+            return self.fallback(retrieved, question, started, "malformed");
+        };
+        let grounded = ground(&reply, &retrieved.snapshot, &built.datasets);
+        if grounded.dropped_datasets > 0 {
+            self.metrics
+                .grounding_drops
+                .with_label_values(&["dataset"])
+                .inc_by(grounded.dropped_datasets as u64);
+        }
+        if grounded.dropped_columns > 0 {
+            self.metrics
+                .grounding_drops
+                .with_label_values(&["column"])
+                .inc_by(grounded.dropped_columns as u64);
+        }
+        let allowed = AllowedNames::from_context(&built.context);
+        if !allowed.unknown_in(&reply.answer).is_empty() {
+            self.metrics
+                .grounding_drops
+                .with_label_values(&["answer_text"])
+                .inc();
+            return self.fallback(retrieved, question, started, "ungrounded");
+        }
+        let datasets = grounded
+            .datasets
+            .iter()
+            .take(retrieved.limit)
+            .filter_map(|g| {
+                let dataset = retrieved.snapshot.dataset(g.dataset)?;
+                let hit = retrieved
+                    .hits
+                    .iter()
+                    .find(|(o, _)| *o == g.dataset)
+                    .map(|(_, h)| h);
+                Some(AnswerDataset {
+                    dataset: dataset.name.clone(),
+                    description: dataset.description.clone(),
+                    owner: dataset.owner.clone(),
+                    location: dataset.location.clone(),
+                    columns: g
+                        .columns
+                        .iter()
+                        .filter_map(|&c| dataset.columns.get(c as usize))
+                        .map(|c| AnswerColumn {
+                            name: c.name.clone(),
+                            description: c.description.clone(),
+                        })
+                        .collect(),
+                    score: hit.map_or(0.0, |h| h.score),
+                    reason: g.reason.clone().unwrap_or_else(|| {
+                        hit.map(|h| extractive::reason(h, retrieved.language))
+                            .unwrap_or_default()
+                    }),
+                })
+            })
+            .collect();
+        AskResponse {
+            answer: reply.answer.trim().to_string(),
+            datasets,
+            mode: AnswerMode::Llm,
+            language: retrieved.language.code().into(),
+            catalog_version: retrieved.snapshot.version,
+            took_ms: crate::http::took_ms(started),
+            warning: None,
+            cached: false,
+        }
+    }
+
+    fn remember(&self, key: String, response: &AskResponse) {
+        if response.warning.is_none() {
+            self.cache.insert(key, Arc::new(response.clone()));
+        }
+    }
+
+    fn observe_llm(&self, started: Instant, outcome: &str) {
+        self.metrics
+            .llm_requests
+            .with_label_values(&[outcome])
+            .inc();
+        self.metrics
+            .llm_duration
+            .observe(started.elapsed().as_secs_f64());
+    }
+
+    /// Answers a question.
+    pub async fn ask(
+        &self,
+        engine: &Engine,
+        question: &str,
+        visibility: &Visibility,
+        limit: usize,
+    ) -> Result<AskResponse, AskError> {
+        let started = Instant::now();
+        let retrieved = self.retrieve(engine, question, visibility, limit).await?;
+        let key = self.cache_key(question, retrieved.snapshot.version, visibility, limit);
+        if let Some(hit) = self.cached(&key, started) {
+            return Ok(hit);
+        }
+        let response = match &self.llm {
+            Some(llm) if !retrieved.hits.is_empty() => {
+                let built = self.prompt(&retrieved, question);
+                let call_started = Instant::now();
+                match llm.complete(&built.system, &built.user).await {
+                    Ok(text) => {
+                        self.observe_llm(call_started, "ok");
+                        self.finish_llm(&retrieved, &built, question, &text, started)
+                    }
+                    Err(e) => {
+                        self.observe_llm(call_started, e.kind());
+                        self.fallback(&retrieved, question, started, e.kind())
+                    }
+                }
+            }
+            _ => retrieved.extractive(question, started, None),
+        };
+        self.remember(key, &response);
+        Ok(response)
+    }
+
+    /// Answers a question as a stream of events: datasets, tokens, done.
+    pub async fn ask_stream(
+        &self,
+        engine: &Engine,
+        question: &str,
+        visibility: &Visibility,
+        limit: usize,
+        events: futures::channel::mpsc::Sender<AskEvent>,
+    ) -> Result<(), AskError> {
+        let mut events = events;
+        let started = Instant::now();
+        let retrieved = self.retrieve(engine, question, visibility, limit).await?;
+        let datasets = retrieved.extractive_datasets();
+        let first = AskEvent::Datasets(serde_json::json!({
+            "datasets": datasets,
+            "language": retrieved.language.code(),
+            "catalog_version": retrieved.snapshot.version,
+        }));
+        let _ = futures::SinkExt::send(&mut events, first).await;
+        let key = self.cache_key(question, retrieved.snapshot.version, visibility, limit);
+        let response = if let Some(hit) = self.cached(&key, started) {
+            send_words(&mut events, &hit.answer).await;
+            hit
+        } else {
+            let response = match &self.llm {
+                Some(llm) if !retrieved.hits.is_empty() => {
+                    self.stream_llm(llm, &retrieved, question, started, &mut events)
+                        .await
+                }
+                _ => {
+                    let response = retrieved.extractive(question, started, None);
+                    send_words(&mut events, &response.answer).await;
+                    response
+                }
+            };
+            self.remember(key, &response);
+            response
+        };
+        let _ = futures::SinkExt::send(&mut events, AskEvent::Done(Box::new(response))).await;
+        Ok(())
+    }
+
+    async fn stream_llm(
+        &self,
+        llm: &LlmClient,
+        retrieved: &Retrieved,
+        question: &str,
+        started: Instant,
+        events: &mut futures::channel::mpsc::Sender<AskEvent>,
+    ) -> AskResponse {
+        let built = self.prompt(retrieved, question);
+        let call_started = Instant::now();
+        let mut stream = match llm.stream(&built.system, &built.user).await {
+            Ok(s) => s,
+            Err(e) => {
+                self.observe_llm(call_started, e.kind());
+                let response = self.fallback(retrieved, question, started, e.kind());
+                send_words(events, &response.answer).await;
+                return response;
+            }
+        };
+        let allowed = AllowedNames::from_context(&built.context);
+        let mut extractor = AnswerExtractor::default();
+        let mut gate = WordGate::new(&allowed);
+        let mut failure: Option<LlmError> = None;
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(chunk) => {
+                    let text = gate.push(&extractor.push(&chunk));
+                    if !text.is_empty() {
+                        let _ = futures::SinkExt::send(events, AskEvent::Token(text)).await;
+                    }
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        llm.record_stream_outcome(failure.as_ref().map_or(Ok(()), Err));
+        if let Some(e) = failure {
+            self.observe_llm(call_started, e.kind());
+            return self.fallback(retrieved, question, started, e.kind());
+        }
+        self.observe_llm(call_started, "ok");
+        let rest = gate.finish();
+        if !rest.is_empty() {
+            let _ = futures::SinkExt::send(events, AskEvent::Token(rest)).await;
+        }
+        self.finish_llm(retrieved, &built, question, extractor.raw(), started)
+    }
+}
+
+/// Sends a finished text as token events, a few words at a time.
+async fn send_words(events: &mut futures::channel::mpsc::Sender<AskEvent>, text: &str) {
+    let words: Vec<&str> = text.split_inclusive(' ').collect();
+    for chunk in words.chunks(4) {
+        let piece: String = chunk.concat();
+        if futures::SinkExt::send(events, AskEvent::Token(piece))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
