@@ -126,3 +126,84 @@ mod tests {
         assert!(Visibility::All.allows(&hr));
     }
 }
+
+/// Replaces, in text a caller may see, the names of datasets that caller may not see: a
+/// visible description that mentions a restricted dataset must not reveal its name.
+pub struct Redactor {
+    matcher: Option<aho_corasick::AhoCorasick>,
+    /// Dataset ordinal of each pattern.
+    owners: Vec<u32>,
+}
+
+/// What a hidden name is replaced with.
+pub const REDACTED: &str = "[restricted dataset]";
+
+impl Redactor {
+    /// `names[i]` is the name of dataset `i`. Both the full name and, when it looks like an
+    /// identifier (`employee_compensation`), the part after the last dot are matched.
+    pub fn new<'a>(names: impl Iterator<Item = &'a str>) -> Redactor {
+        let mut patterns: Vec<String> = Vec::new();
+        let mut owners = Vec::new();
+        for (i, name) in names.enumerate() {
+            let lower = name.to_lowercase();
+            if let Some((_, short)) = lower.rsplit_once('.')
+                && short.contains('_')
+                && short.len() >= 6
+            {
+                patterns.push(short.to_string());
+                owners.push(i as u32);
+            }
+            patterns.push(lower);
+            owners.push(i as u32);
+        }
+        let matcher = aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+            .build(&patterns)
+            .ok();
+        Redactor { matcher, owners }
+    }
+
+    /// `text` with every name of a dataset `visible` rejects replaced by [`REDACTED`].
+    pub fn redact(&self, text: &str, visible: impl Fn(u32) -> bool) -> String {
+        let Some(matcher) = &self.matcher else {
+            return text.to_string();
+        };
+        let mut out = String::with_capacity(text.len());
+        let mut cursor = 0;
+        for m in matcher.find_iter(text) {
+            let owner = self.owners[m.pattern().as_usize()];
+            let before = text[..m.start()].chars().next_back();
+            let after = text[m.end()..].chars().next();
+            let is_word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+            if visible(owner) || is_word(before) || is_word(after) {
+                continue;
+            }
+            out.push_str(&text[cursor..m.start()]);
+            out.push_str(REDACTED);
+            cursor = m.end();
+        }
+        out.push_str(&text[cursor..]);
+        out
+    }
+}
+
+#[cfg(test)]
+mod redactor_tests {
+    use super::*;
+
+    #[test]
+    fn hides_names_of_invisible_datasets_only() {
+        let r = Redactor::new(["crm.customers", "hr.employee_compensation"].into_iter());
+        let text = "Joins crm.customers; salaries live in HR.Employee_Compensation (see employee_compensation).";
+        assert_eq!(
+            r.redact(text, |i| i == 0),
+            "Joins crm.customers; salaries live in [restricted dataset] (see [restricted dataset])."
+        );
+        assert_eq!(r.redact(text, |_| true), text);
+        assert_eq!(
+            r.redact("my_employee_compensation_x", |_| false),
+            "my_employee_compensation_x"
+        );
+    }
+}

@@ -16,7 +16,7 @@ use arc_swap::ArcSwapOption;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
-use crate::access::Visibility;
+use crate::access::{Redactor, Visibility};
 use crate::catalog::{Catalog, CatalogDiff, Dataset, InvalidCatalog, parse_catalog};
 use crate::embed::{self, Embedder, SemanticIndex};
 use crate::index::LexicalIndex;
@@ -34,6 +34,7 @@ pub struct Snapshot {
     pub catalog: Catalog,
     by_name: HashMap<String, u32>,
     acl: Vec<Vec<String>>,
+    redactor: Redactor,
     pub lexical: LexicalIndex,
     /// Dataset embeddings; `None` when no embedding model is available.
     pub semantic: Option<SemanticIndex>,
@@ -48,11 +49,13 @@ impl Snapshot {
     ) -> Snapshot {
         let by_name = catalog.name_index();
         let acl = catalog.datasets.iter().map(Dataset::acl_terms).collect();
+        let redactor = Redactor::new(catalog.datasets.iter().map(|d| d.name.as_str()));
         Snapshot {
             version,
             catalog,
             by_name,
             acl,
+            redactor,
             lexical,
             semantic,
         }
@@ -69,6 +72,21 @@ impl Snapshot {
         self.acl
             .get(ordinal as usize)
             .is_some_and(|acl| visibility.allows(acl))
+    }
+
+    /// Free text (a description) as `visibility` may see it: names of datasets it may not see
+    /// are replaced.
+    pub fn redact(&self, text: &str, visibility: &Visibility) -> String {
+        if matches!(visibility, Visibility::All) {
+            return text.to_string();
+        }
+        self.redactor
+            .redact(text, |ordinal| self.is_visible(ordinal, visibility))
+    }
+
+    /// `redact` for optional text.
+    pub fn redact_opt(&self, text: Option<&String>, visibility: &Visibility) -> Option<String> {
+        text.map(|t| self.redact(t, visibility))
     }
 
     pub fn dataset(&self, ordinal: u32) -> Option<&Dataset> {

@@ -132,6 +132,7 @@ pub struct Answerer {
 /// What retrieval produced for one question.
 struct Retrieved {
     snapshot: Arc<Snapshot>,
+    visibility: Visibility,
     language: Language,
     /// Top hits (context size), with their ordinals.
     hits: Vec<(u32, SearchHit)>,
@@ -239,12 +240,14 @@ impl Answerer {
             &top,
             &ranked.plan.lexical.en,
             &ranked.plan.lexical.pt,
+            visibility,
         );
         let ordinals = top.iter().map(|r| r.dataset);
         Ok(Retrieved {
             language: ranked.plan.language,
             hits: ordinals.zip(hits).collect(),
             snapshot,
+            visibility: visibility.clone(),
             limit,
         })
     }
@@ -257,6 +260,7 @@ impl Answerer {
             question,
             retrieved.language,
             self.context_tokens,
+            &retrieved.visibility,
         )
     }
 
@@ -336,9 +340,11 @@ impl Answerer {
                     .iter()
                     .find(|(o, _)| *o == g.dataset)
                     .map(|(_, h)| h);
+                let visibility = &retrieved.visibility;
+                let snapshot = &retrieved.snapshot;
                 Some(AnswerDataset {
                     dataset: dataset.name.clone(),
-                    description: dataset.description.clone(),
+                    description: snapshot.redact_opt(dataset.description.as_ref(), visibility),
                     owner: dataset.owner.clone(),
                     location: dataset.location.clone(),
                     columns: g
@@ -347,7 +353,7 @@ impl Answerer {
                         .filter_map(|&c| dataset.columns.get(c as usize))
                         .map(|c| AnswerColumn {
                             name: c.name.clone(),
-                            description: c.description.clone(),
+                            description: snapshot.redact_opt(c.description.as_ref(), visibility),
                         })
                         .collect(),
                     score: hit.map_or(0.0, |h| h.score),

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
+use crate::access::Visibility;
 use crate::engine::Snapshot;
 use crate::retrieval::Language;
 use crate::retrieval::present::SearchHit;
@@ -68,6 +69,7 @@ impl Prompts {
         question: &str,
         language: Language,
         budget_tokens: usize,
+        visibility: &Visibility,
     ) -> BuiltPrompt {
         let language_name = match language {
             Language::English => "English",
@@ -81,11 +83,13 @@ impl Prompts {
             let Some(dataset) = snapshot.dataset(*ordinal) else {
                 continue;
             };
+            // Free text may mention datasets this caller may not see: redact first.
+            let text = |t: &String| snapshot.redact(t, visibility);
             let mut entry = format!("### dataset: {}\n", clean(&dataset.name, 512));
             if let Some(d) = &dataset.description {
                 entry.push_str(&format!(
                     "description: {}\n",
-                    clean(d, MAX_DESCRIPTION_CHARS)
+                    clean(&text(d), MAX_DESCRIPTION_CHARS)
                 ));
             }
             let mut facts = Vec::new();
@@ -95,7 +99,7 @@ impl Prompts {
                 ("location", &dataset.location),
             ] {
                 if let Some(v) = value {
-                    facts.push(format!("{label}: {}", clean(v, 200)));
+                    facts.push(format!("{label}: {}", clean(&text(v), 200)));
                 }
             }
             if !dataset.tags.is_empty() {
@@ -124,7 +128,10 @@ impl Prompts {
                     entry.push_str(&format!(" ({})", clean(t, 60)));
                 }
                 if let Some(d) = &column.description {
-                    entry.push_str(&format!(": {}", clean(d, MAX_COLUMN_DESCRIPTION_CHARS)));
+                    entry.push_str(&format!(
+                        ": {}",
+                        clean(&text(d), MAX_COLUMN_DESCRIPTION_CHARS)
+                    ));
                 }
                 entry.push('\n');
             }

@@ -1,8 +1,9 @@
 //! all-MiniLM-L6-v2 (or any BERT sentence-embedding model) run in-process with candle:
 //! mean pooling over the attention mask, then L2 normalization, as sentence-transformers does.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::Context;
 use async_trait::async_trait;
@@ -21,7 +22,16 @@ const BATCH: usize = 32;
 struct Inner {
     model: BertModel,
     tokenizer: Tokenizer,
+    /// Recently embedded texts (repeated queries, reloads of unchanged entries).
+    memo: moka::sync::Cache<String, Arc<Vec<f32>>>,
 }
+
+/// Models already loaded in this process, by directory: several engines (replicas in one
+/// process, tests) share one copy of the weights and of the memo.
+static LOADED: OnceLock<Mutex<HashMap<PathBuf, Arc<Inner>>>> = OnceLock::new();
+
+/// Texts remembered by the memo.
+const MEMO_ENTRIES: u64 = 20_000;
 
 pub struct BertEmbedder {
     inner: Arc<Inner>,
@@ -31,6 +41,28 @@ pub struct BertEmbedder {
 impl BertEmbedder {
     /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from `dir`.
     pub fn load(dir: &Path) -> anyhow::Result<BertEmbedder> {
+        let dir = dir
+            .canonicalize()
+            .with_context(|| format!("model directory {}", dir.display()))?;
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| "local".into());
+        let model_id = format!("candle:{name}:{MAX_TOKENS}");
+        let loaded = LOADED.get_or_init(Mutex::default);
+        let mut loaded = loaded.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(inner) = loaded.get(&dir) {
+            return Ok(BertEmbedder {
+                inner: inner.clone(),
+                model_id,
+            });
+        }
+        let inner = Arc::new(Self::load_inner(&dir)?);
+        loaded.insert(dir, inner.clone());
+        Ok(BertEmbedder { inner, model_id })
+    }
+
+    fn load_inner(dir: &Path) -> anyhow::Result<Inner> {
         let config_text = std::fs::read_to_string(dir.join("config.json"))
             .with_context(|| format!("reading {}/config.json", dir.display()))?;
         let config: Config = serde_json::from_str(&config_text).context("parsing config.json")?;
@@ -54,13 +86,10 @@ impl BertEmbedder {
                 .context("mapping model.safetensors")?
         };
         let model = BertModel::load(vb, &config).context("loading BERT weights")?;
-        let name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_else(|| "local".into());
-        Ok(BertEmbedder {
-            inner: Arc::new(Inner { model, tokenizer }),
-            model_id: format!("candle:{name}:{MAX_TOKENS}"),
+        Ok(Inner {
+            model,
+            tokenizer,
+            memo: moka::sync::Cache::new(MEMO_ENTRIES),
         })
     }
 }
@@ -96,13 +125,20 @@ impl Inner {
     }
 
     fn embed_all(&self, texts: Vec<String>) -> anyhow::Result<Vec<Vec<f32>>> {
-        // Batch texts of similar length together: less padding, faster.
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| texts[i].len());
         let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
-        for chunk in order.chunks(BATCH) {
+        let mut missing: Vec<usize> = Vec::new();
+        for (i, text) in texts.iter().enumerate() {
+            match self.memo.get(text) {
+                Some(v) => out[i] = v.as_ref().clone(),
+                None => missing.push(i),
+            }
+        }
+        // Batch texts of similar length together: less padding, faster.
+        missing.sort_by_key(|&i| texts[i].len());
+        for chunk in missing.chunks(BATCH) {
             let batch: Vec<String> = chunk.iter().map(|&i| texts[i].clone()).collect();
             for (&i, v) in chunk.iter().zip(self.embed_batch(&batch)?) {
+                self.memo.insert(texts[i].clone(), Arc::new(v.clone()));
                 out[i] = v;
             }
         }

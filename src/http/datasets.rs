@@ -56,12 +56,13 @@ pub async fn get_dataset(
         .snapshot()
         .ok_or_else(|| ApiError::unavailable("no catalog is loaded yet"))?;
     // A dataset the caller may not see is answered exactly like one that does not exist.
-    let Some((_, d)) = snapshot.visible_dataset(&name, &caller.visibility) else {
+    let visibility = &caller.visibility;
+    let Some((_, d)) = snapshot.visible_dataset(&name, visibility) else {
         return Err(ApiError::not_found(format!("no dataset named `{name}`")));
     };
     Ok(HttpResponse::Ok().json(DatasetView {
         dataset: d.name.clone(),
-        description: d.description.clone(),
+        description: snapshot.redact_opt(d.description.as_ref(), visibility),
         owner: d.owner.clone(),
         domain: d.domain.clone(),
         location: d.location.clone(),
@@ -74,7 +75,7 @@ pub async fn get_dataset(
             .iter()
             .map(|c| ColumnView {
                 name: c.name.clone(),
-                description: c.description.clone(),
+                description: snapshot.redact_opt(c.description.as_ref(), visibility),
                 data_type: c.data_type.clone(),
                 tags: c.tags.clone(),
                 properties: c.properties.clone(),

@@ -119,6 +119,7 @@ pub async fn search(
         &page,
         &ranked.plan.lexical.en,
         &ranked.plan.lexical.pt,
+        &caller.visibility,
     );
     Ok(HttpResponse::Ok().json(SearchResponse {
         query: q.to_string(),
@@ -196,7 +197,7 @@ pub async fn suggest(
                 .suggest(&query, &visibility, limit * 8 + 20)?;
             Ok((
                 snapshot.version,
-                rank_suggestions(snapshot, &query, candidates, limit),
+                rank_suggestions(snapshot, &query, candidates, limit, &visibility),
             ))
         })
         .await?;
@@ -215,6 +216,7 @@ fn rank_suggestions(
     query: &str,
     candidates: Vec<crate::index::SuggestMatch>,
     limit: usize,
+    visibility: &crate::access::Visibility,
 ) -> Vec<Suggestion> {
     let lower = query.trim().to_lowercase();
     let mut items: Vec<(f32, bool, usize, Suggestion)> = Vec::new();
@@ -228,7 +230,7 @@ fn rank_suggestions(
                 dataset.name.as_str(),
                 SuggestionKind::Dataset,
                 None,
-                dataset.description.clone(),
+                snapshot.redact_opt(dataset.description.as_ref(), visibility),
             ),
             Some(ord) => {
                 let Some(col) = dataset.columns.get(ord as usize) else {
@@ -239,7 +241,7 @@ fn rank_suggestions(
                     col.name.as_str(),
                     SuggestionKind::Column,
                     Some(col.name.clone()),
-                    col.description.clone(),
+                    snapshot.redact_opt(col.description.as_ref(), visibility),
                 )
             }
         };

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::RankedDataset;
 use super::highlight::Highlighter;
-use crate::access::Sensitivity;
+use crate::access::{Sensitivity, Visibility};
 use crate::engine::Snapshot;
 
 /// A field of a dataset or column that matched, with the matching words in `<mark>`.
@@ -51,6 +51,7 @@ pub fn present_hits(
     ranked: &[RankedDataset],
     en_terms: &[String],
     pt_terms: &[String],
+    visibility: &Visibility,
 ) -> Vec<SearchHit> {
     let mut highlighter = Highlighter::new(en_terms, pt_terms);
     ranked
@@ -67,7 +68,8 @@ pub fn present_hits(
                 }
             };
             mark("name", Some(&dataset.name));
-            mark("description", dataset.description.as_deref());
+            let description = snapshot.redact_opt(dataset.description.as_ref(), visibility);
+            mark("description", description.as_deref());
             let tags = dataset.tags.join("; ");
             mark("tags", (!tags.is_empty()).then_some(tags.as_str()));
             mark("domain", dataset.domain.as_deref());
@@ -78,10 +80,12 @@ pub fn present_hits(
                 .filter(|(c, _)| seen.insert(*c))
                 .filter_map(|&(c, score)| {
                     let column = dataset.columns.get(c as usize)?;
+                    let column_description =
+                        snapshot.redact_opt(column.description.as_ref(), visibility);
                     let mut highlights = Vec::new();
                     for (field, text) in [
                         ("name", Some(column.name.as_str())),
-                        ("description", column.description.as_deref()),
+                        ("description", column_description.as_deref()),
                     ] {
                         if let Some(snippet) = text.and_then(|t| highlighter.highlight(t)) {
                             highlights.push(Highlight {
@@ -92,7 +96,7 @@ pub fn present_hits(
                     }
                     Some(MatchedColumn {
                         name: column.name.clone(),
-                        description: column.description.clone(),
+                        description: column_description,
                         data_type: column.data_type.clone(),
                         score: round(score),
                         highlights,
@@ -101,7 +105,7 @@ pub fn present_hits(
                 .collect();
             Some(SearchHit {
                 dataset: dataset.name.clone(),
-                description: dataset.description.clone(),
+                description,
                 owner: dataset.owner.clone(),
                 domain: dataset.domain.clone(),
                 location: dataset.location.clone(),

@@ -70,8 +70,39 @@ pub async fn test_settings(backend: Backend, tmp: &Path, metadata_dir: &Path) ->
         metadata_dir: metadata_dir.to_path_buf(),
         database_url: Some(SecretString::from(fresh_database(backend, tmp).await)),
         admin_token: Some(SecretString::from(ADMIN_TOKEN)),
+        prompts_dir: repo_path("prompts"),
+        embedding: descoberta::settings::EmbeddingSettings {
+            model_dir: Some(model_dir()),
+            ..Default::default()
+        },
         ..Settings::default()
     }
+}
+
+/// The embedding model put in place by `scripts/setup`.
+pub fn model_dir() -> PathBuf {
+    repo_path("data/models/all-MiniLM-L6-v2")
+}
+
+/// The service with adjusted settings, on the demo catalog or on `csv`.
+pub async fn spawn_custom(
+    backend: Backend,
+    csv: Option<&str>,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let metadata = match csv {
+        Some(csv) => {
+            let dir = tmp.path().join("metadata");
+            std::fs::create_dir_all(&dir).expect("metadata dir");
+            std::fs::write(dir.join("catalog.csv"), csv).expect("write catalog");
+            dir
+        }
+        None => repo_path("metadata"),
+    };
+    let mut settings = test_settings(backend, tmp.path(), &metadata).await;
+    configure(&mut settings);
+    spawn_with(settings, Arc::new(tmp)).await
 }
 
 /// The service on the demo catalog.
@@ -132,6 +163,18 @@ impl TestApp {
         let status = res.status().as_u16();
         let body = res.json().await.expect("JSON body");
         (status, body)
+    }
+
+    pub async fn post_json(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let res = self
+            .client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent");
+        let status = res.status().as_u16();
+        (status, res.json().await.expect("JSON body"))
     }
 
     pub async fn get_as_admin(&self, path: &str) -> (u16, serde_json::Value) {

@@ -2,7 +2,9 @@
 
 mod helpers;
 
+mod ask;
 mod catalog_load;
 mod errors;
+mod llm_server;
 mod ops;
 mod search;
