@@ -8,3 +8,4 @@ mod errors;
 mod llm_server;
 mod ops;
 mod search;
+mod semantic;

@@ -1,0 +1,79 @@
+//! Semantic retrieval: the embedding model, its cache, and life without it.
+
+use sqlx::Connection;
+
+use crate::helpers::{Backend, result_names, spawn_custom, spawn_with};
+use crate::on_both_backends;
+
+on_both_backends!(reload_embeds_only_what_changed);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn semantic_retrieval_finds_meaning_without_shared_words() {
+    let app = spawn_custom(Backend::Sqlite, None, |_| {}).await;
+    assert!(app.engine.has_embedder(), "run scripts/setup to fetch the model");
+    let lexical = spawn_custom(Backend::Sqlite, None, |s| s.embedding.enabled = false).await;
+    for (q, expected) in [
+        ("parcels on the road", "logistics.shipments"),
+        ("virtual assistant dialogues", "support.chatbot_messages"),
+    ] {
+        let path = format!("/v1/search?q={}", q.replace(' ', "+"));
+        let (_, body) = app.get_json(&path).await;
+        assert_eq!(result_names(&body).first().map(String::as_str), Some(expected), "{body}");
+        let (_, body) = lexical.get_json(&path).await;
+        assert!(
+            !result_names(&body).contains(&expected.to_string()),
+            "no shared words, so lexical search alone must miss it: {body}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_model_degrades_to_lexical_search_with_a_warning() {
+    let app = spawn_custom(Backend::Sqlite, None, |s| {
+        s.embedding.model_dir = Some("/nonexistent/model".into());
+    })
+    .await;
+    let (status, body) = app.get_json("/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    let warning = body["warnings"][0].as_str().expect("a warning");
+    assert!(warning.contains("lexical search only"), "{warning}");
+    let (status, body) = app.get_json("/v1/search?q=customer+churn").await;
+    assert_eq!(status, 200);
+    assert_eq!(result_names(&body)[0], "crm.customer_churn_scores");
+}
+
+async fn embedding_rows(url: &str) -> i64 {
+    if url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query_scalar("SELECT COUNT(*) FROM embeddings")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query_scalar("SELECT COUNT(*) FROM embeddings")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    }
+}
+
+async fn reload_embeds_only_what_changed(backend: Backend) {
+    let csv = "dataset,column,description\n\
+        sales.orders,,Customer orders\nsales.orders,id,\n\
+        crm.churn,,Churn scores\ncrm.churn,p,probability\n";
+    let app = spawn_custom(backend, Some(csv), |_| {}).await;
+    assert_eq!(embedding_rows(&app.database_url).await, 2);
+    let metadata = app.settings.metadata_dir.clone();
+    let url = app.database_url.clone();
+    let (settings, tmp) = app.stop();
+    std::fs::write(
+        metadata.join("catalog.csv"),
+        csv.replace("Churn scores", "Customer churn scores"),
+    )
+    .unwrap();
+    let app = spawn_with(settings, tmp).await;
+    assert_eq!(app.engine.snapshot().unwrap().version, 2);
+    // One dataset changed: one new vector; the unchanged one came from the cache.
+    assert_eq!(embedding_rows(&url).await, 3);
+}
