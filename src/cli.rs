@@ -11,7 +11,7 @@ use crate::metrics::Metrics;
 use crate::settings::{LogFormat, Overrides, Settings};
 use crate::startup::Application;
 use crate::store::{self, NewVersion};
-use crate::{eval, telemetry};
+use crate::{bench, eval, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -74,6 +74,9 @@ pub enum Command {
     },
     /// Measure retrieval quality on a catalog and a question set (see shared/eval).
     Eval(eval::EvalArgs),
+    /// Benchmarks (latency over real HTTP; use a release build).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 impl GlobalArgs {
@@ -106,6 +109,7 @@ pub async fn main() -> ExitCode {
             dry_run,
         } => load(settings, files, merge, dry_run).await,
         Command::Eval(args) => eval::run(settings, args).await,
+        Command::Bench(command) => bench::run(settings, command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

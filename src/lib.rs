@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod answer;
+pub mod bench;
 pub mod catalog;
 pub mod cli;
 pub mod embed;

@@ -105,8 +105,8 @@ impl Inner {
         let mut ids = Vec::with_capacity(n * len);
         let mut mask = Vec::with_capacity(n * len);
         for e in &encodings {
-            ids.extend(e.get_ids().iter().map(|&x| x as u32));
-            mask.extend(e.get_attention_mask().iter().map(|&x| x as u32));
+            ids.extend(e.get_ids().iter().copied());
+            mask.extend(e.get_attention_mask().iter().copied());
         }
         let device = &self.model.device;
         let ids = Tensor::from_vec(ids, (n, len), device)?;

@@ -75,16 +75,16 @@ fn context_entries(prompt: &str) -> Vec<(String, Vec<String>)> {
     for line in prompt.lines() {
         if let Some(name) = line.strip_prefix("### dataset: ") {
             entries.push((name.trim().to_string(), Vec::new()));
-        } else if let Some(rest) = line.strip_prefix("- ") {
-            if let Some(entry) = entries.last_mut() {
-                let name = rest
-                    .split([' ', ':', '('])
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
-                if !name.is_empty() && name != "..." {
-                    entry.1.push(name);
-                }
+        } else if let Some(rest) = line.strip_prefix("- ")
+            && let Some(entry) = entries.last_mut()
+        {
+            let name = rest
+                .split([' ', ':', '('])
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            if !name.is_empty() && name != "..." {
+                entry.1.push(name);
             }
         }
     }

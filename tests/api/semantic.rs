@@ -10,7 +10,10 @@ on_both_backends!(reload_embeds_only_what_changed);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn semantic_retrieval_finds_meaning_without_shared_words() {
     let app = spawn_custom(Backend::Sqlite, None, |_| {}).await;
-    assert!(app.engine.has_embedder(), "run scripts/setup to fetch the model");
+    assert!(
+        app.engine.has_embedder(),
+        "run scripts/setup to fetch the model"
+    );
     let lexical = spawn_custom(Backend::Sqlite, None, |s| s.embedding.enabled = false).await;
     for (q, expected) in [
         ("parcels on the road", "logistics.shipments"),
@@ -18,7 +21,11 @@ async fn semantic_retrieval_finds_meaning_without_shared_words() {
     ] {
         let path = format!("/v1/search?q={}", q.replace(' ', "+"));
         let (_, body) = app.get_json(&path).await;
-        assert_eq!(result_names(&body).first().map(String::as_str), Some(expected), "{body}");
+        assert_eq!(
+            result_names(&body).first().map(String::as_str),
+            Some(expected),
+            "{body}"
+        );
         let (_, body) = lexical.get_json(&path).await;
         assert!(
             !result_names(&body).contains(&expected.to_string()),
