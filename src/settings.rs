@@ -149,6 +149,8 @@ impl Default for LlmSettings {
 pub struct EmbeddingSettings {
     /// Use semantic retrieval at all.
     pub enabled: bool,
+    /// `transformer` (run the model per text) or `static` (token vectors distilled from it).
+    pub kind: EmbeddingKind,
     /// Local sentence-embedding model directory (config.json, tokenizer.json, model.safetensors).
     /// Default: `<data_dir>/models/all-MiniLM-L6-v2`.
     pub model_dir: Option<PathBuf>,
@@ -162,12 +164,21 @@ impl Default for EmbeddingSettings {
     fn default() -> Self {
         EmbeddingSettings {
             enabled: true,
+            kind: EmbeddingKind::Transformer,
             model_dir: None,
             base_url: None,
             api_key: None,
             model: None,
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbeddingKind {
+    #[default]
+    Transformer,
+    Static,
 }
 
 #[derive(Debug, Clone, Deserialize)]

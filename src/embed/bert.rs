@@ -94,6 +94,16 @@ impl BertEmbedder {
     }
 }
 
+impl BertEmbedder {
+    pub(super) fn tokenizer(&self) -> &Tokenizer {
+        &self.inner.tokenizer
+    }
+
+    pub(super) fn model(&self) -> &BertModel {
+        &self.inner.model
+    }
+}
+
 impl Inner {
     fn embed_batch(&self, texts: &[String]) -> anyhow::Result<Vec<Vec<f32>>> {
         let encodings = self

@@ -7,6 +7,7 @@
 //! changed; search holds them in memory ([`SemanticIndex`]).
 
 mod bert;
+mod distilled;
 mod remote;
 
 use std::collections::HashMap;
@@ -17,10 +18,11 @@ use sha2::{Digest, Sha256};
 
 use crate::catalog::Dataset;
 use crate::index::analyzer::split_identifiers;
-use crate::settings::Settings;
+use crate::settings::{EmbeddingKind, Settings};
 use crate::store::Store;
 
 pub use bert::BertEmbedder;
+pub use distilled::DistilledEmbedder;
 pub use remote::RemoteEmbedder;
 
 #[async_trait]
@@ -49,8 +51,12 @@ pub fn from_settings(settings: &Settings) -> Result<Option<Arc<dyn Embedder>>, S
         return Ok(Some(Arc::new(embedder)));
     }
     let dir = settings.model_dir();
-    match BertEmbedder::load(&dir) {
-        Ok(embedder) => Ok(Some(Arc::new(embedder))),
+    let loaded: anyhow::Result<Arc<dyn Embedder>> = match settings.embedding.kind {
+        EmbeddingKind::Transformer => BertEmbedder::load(&dir).map(|e| Arc::new(e) as _),
+        EmbeddingKind::Static => DistilledEmbedder::load(&dir).map(|e| Arc::new(e) as _),
+    };
+    match loaded {
+        Ok(embedder) => Ok(Some(embedder)),
         Err(e) => Err(format!(
             "no embedding model at {} ({e:#}); semantic retrieval is off, lexical search only. \
              Run scripts/setup to fetch it.",

@@ -54,6 +54,7 @@ pub async fn spawn_fake_llm() -> FakeLlm {
             .app_data(state.clone())
             .app_data(web::JsonConfig::default().limit(1 << 22))
             .route("/v1/chat/completions", web::post().to(chat_completions))
+            .route("/v1/embeddings", web::post().to(embeddings))
     })
     .workers(1)
     .listen(listener)
@@ -212,5 +213,51 @@ async fn chat_completions(
             "finish_reason": "stop"
         }],
         "usage": {"prompt_tokens": prompt.len() / 4, "completion_tokens": content.len() / 4, "total_tokens": (prompt.len() + content.len()) / 4}
+    }))
+}
+
+/// `POST /v1/embeddings`: a deterministic bag-of-words vector per input (words hashed into
+/// 64 buckets), in the OpenAI response format.
+async fn embeddings(
+    state: web::Data<Arc<Mutex<Vec<Value>>>>,
+    body: web::Json<Value>,
+) -> HttpResponse {
+    let body = body.into_inner();
+    state.lock().unwrap().push(body.clone());
+    let inputs: Vec<String> = match &body["input"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().unwrap_or_default().to_string())
+            .collect(),
+        _ => {
+            return error_body(
+                400,
+                "input must be a string or an array of strings",
+                "invalid_request_error",
+            );
+        }
+    };
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(index, text)| {
+            let mut v = vec![0f32; 64];
+            for word in text.to_lowercase().split(|c: char| !c.is_alphanumeric()) {
+                if word.len() > 2 {
+                    let h = word
+                        .bytes()
+                        .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
+                    v[(h % 64) as usize] += 1.0;
+                }
+            }
+            json!({"object": "embedding", "index": index, "embedding": v})
+        })
+        .collect();
+    HttpResponse::Ok().json(json!({
+        "object": "list",
+        "data": data,
+        "model": body["model"],
+        "usage": {"prompt_tokens": 1, "total_tokens": 1}
     }))
 }

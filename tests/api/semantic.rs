@@ -3,6 +3,7 @@
 use sqlx::Connection;
 
 use crate::helpers::{Backend, result_names, spawn_custom, spawn_with};
+use crate::llm_server::spawn_fake_llm;
 use crate::on_both_backends;
 
 on_both_backends!(reload_embeds_only_what_changed);
@@ -83,4 +84,29 @@ async fn reload_embeds_only_what_changed(backend: Backend) {
     assert_eq!(app.engine.snapshot().unwrap().version, 2);
     // One dataset changed: one new vector; the unchanged one came from the cache.
     assert_eq!(embedding_rows(&url).await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_openai_compatible_embeddings_endpoint_can_replace_the_local_model() {
+    let fake = spawn_fake_llm().await;
+    let base = fake.base_url.clone();
+    let app = spawn_custom(Backend::Sqlite, None, move |s| {
+        s.embedding.model_dir = Some("/nonexistent/model".into());
+        s.embedding.base_url = Some(base);
+        s.embedding.model = Some("test-embedding".into());
+    })
+    .await;
+    assert!(app.engine.has_embedder());
+    let (_, ready) = app.get_json("/readyz").await;
+    assert!(ready["warnings"].as_array().unwrap().is_empty(), "{ready}");
+    let (_, body) = app.get_json("/v1/search?q=customer+churn").await;
+    assert_eq!(result_names(&body)[0], "crm.customer_churn_scores");
+    let requests = fake.requests();
+    assert!(requests.iter().all(|r| r["model"] == "test-embedding"));
+    // The catalog was embedded at load (40 datasets), then the query.
+    let inputs: usize = requests
+        .iter()
+        .map(|r| r["input"].as_array().map_or(1, Vec::len))
+        .sum();
+    assert_eq!(inputs, 41, "{requests:?}");
 }
