@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::engine::{Engine, LoadError, LoadMode, parse_files};
+use crate::engine::{Engine, LoadError, LoadMode};
 use crate::metrics::Metrics;
 use crate::settings::{LogFormat, Overrides, Settings};
 use crate::startup::Application;
-use crate::store::{self, NewVersion};
+use crate::store;
 use crate::{bench, eval, telemetry};
 
 #[derive(Debug, Parser)]
@@ -131,13 +131,6 @@ async fn load(
     merge: bool,
     dry_run: bool,
 ) -> anyhow::Result<()> {
-    let max = settings.limits.max_upload_bytes;
-    let parse = tokio::task::spawn_blocking(move || parse_files(&files, max)).await?;
-    let catalog = match parse {
-        Ok(c) => c,
-        Err(LoadError::Invalid(invalid)) => anyhow::bail!("{invalid}no changes were made"),
-        Err(e) => return Err(e.into()),
-    };
     let settings = Arc::new(settings);
     std::fs::create_dir_all(&settings.data_dir)?;
     let store = store::connect(&settings.database_url()).await?;
@@ -145,22 +138,20 @@ async fn load(
     if let Some(active) = store.active_version().await? {
         engine.switch_to(active).await?;
     }
-    let meta = NewVersion {
-        created_by: "cli".into(),
-        source: "cli".into(),
-        source_hash: None,
-        note: None,
-    };
     let mode = if merge {
         LoadMode::Merge
     } else {
         LoadMode::Replace
     };
+    let named: Vec<(String, PathBuf)> = files
+        .iter()
+        .map(|f| (f.display().to_string(), f.clone()))
+        .collect();
     let outcome = engine
-        .apply(catalog, meta, mode, dry_run)
+        .load_files("cli", named, mode, dry_run)
         .await
         .map_err(|e| match e {
-            LoadError::Invalid(invalid) => anyhow::anyhow!("{invalid}"),
+            LoadError::Invalid(invalid) => anyhow::anyhow!("{invalid}no changes were made"),
             other => anyhow::Error::new(other),
         })?;
     let report = serde_json::json!({

@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use arc_swap::ArcSwapOption;
+use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
@@ -23,7 +24,7 @@ use crate::index::LexicalIndex;
 use crate::metrics::Metrics;
 use crate::retrieval::{self, Ranked, RetrievalConfig};
 use crate::settings::Settings;
-use crate::store::{NewVersion, Store, VersionInfo};
+use crate::store::{AuditEntry, NewVersion, Store, VersionInfo};
 
 /// `source` of versions loaded from the metadata directory.
 pub const SOURCE_DIRECTORY: &str = "directory";
@@ -101,6 +102,8 @@ pub enum LoadError {
     Invalid(InvalidCatalog),
     #[error("another catalog load is in progress")]
     Busy,
+    #[error("catalog version {0} does not exist (or was pruned)")]
+    NotFound(i64),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -108,12 +111,18 @@ pub enum LoadError {
 /// What a load did.
 #[derive(Debug, Clone)]
 pub struct LoadOutcome {
-    /// `None` for a dry run.
+    /// The version now live; `None` for a dry run.
     pub version: Option<VersionInfo>,
+    /// `false` when there was nothing to do (reload of unchanged files, activating the
+    /// version already live).
+    pub changed: bool,
     pub datasets: usize,
     pub columns: usize,
     pub diff: CatalogDiff,
 }
+
+/// Proof that the load lock is held.
+pub struct LoadGuard(#[allow(dead_code)] tokio::sync::OwnedMutexGuard<()>);
 
 /// How a new catalog relates to the live one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,7 +136,7 @@ pub struct Engine {
     store: Arc<dyn Store>,
     index_root: PathBuf,
     active: ArcSwapOption<Snapshot>,
-    load_lock: tokio::sync::Mutex<()>,
+    load_lock: Arc<tokio::sync::Mutex<()>>,
     search_permits: Arc<Semaphore>,
     retrieval: RetrievalConfig,
     embedder: Option<Arc<dyn Embedder>>,
@@ -164,7 +173,7 @@ impl Engine {
             store,
             index_root,
             active: ArcSwapOption::empty(),
-            load_lock: tokio::sync::Mutex::new(()),
+            load_lock: Arc::new(tokio::sync::Mutex::new(())),
             retrieval,
             metrics,
         })
@@ -196,6 +205,7 @@ impl Engine {
     /// At start: load the metadata directory when its files changed since the version they
     /// last produced (or when nothing is active yet); otherwise serve the active version.
     pub async fn start(&self) -> anyhow::Result<()> {
+        self.remove_unfinished_indexes();
         let active = self.store.active_version().await?;
         let dir = self.settings.metadata_dir.clone();
         let dir_hash = tokio::task::spawn_blocking(move || directory_hash(&dir))
@@ -205,7 +215,7 @@ impl Engine {
         let changed = dir_hash.is_some() && dir_hash != last_hash;
         if changed || (active.is_none() && dir_hash.is_some()) {
             tracing::info!(dir = %self.settings.metadata_dir.display(), "loading metadata directory");
-            match self.load_directory("startup").await {
+            match self.reload_directory("startup", true).await {
                 Ok(outcome) => {
                     tracing::info!(
                         version = outcome.version.as_ref().map(|v| v.version),
@@ -302,6 +312,21 @@ impl Engine {
         self.remove_old_indexes();
     }
 
+    /// Removes index builds a crash interrupted (finished builds are renamed to `v<N>`).
+    fn remove_unfinished_indexes(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.index_root) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(".building-") {
+                tracing::info!(path = %entry.path().display(), "removing an interrupted index build");
+                if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+                    tracing::warn!(error = %e, "could not remove an interrupted index build");
+                }
+            }
+        }
+    }
+
     /// Removes index directories of versions beyond the newest `keep_index_versions`.
     fn remove_old_indexes(&self) {
         let keep = self.settings.keep_index_versions.max(1);
@@ -327,32 +352,171 @@ impl Engine {
         }
     }
 
-    /// Loads every CSV of the metadata directory as a new version and makes it live.
-    pub async fn load_directory(&self, by: &str) -> Result<LoadOutcome, LoadError> {
-        let dir = self.settings.metadata_dir.clone();
-        let max = self.settings.limits.max_upload_bytes;
-        let (catalog, hash) = tokio::task::spawn_blocking(move || read_directory(&dir, max))
-            .await
-            .context("parse task panicked")??;
-        let meta = NewVersion {
-            created_by: by.to_string(),
-            source: SOURCE_DIRECTORY.into(),
-            source_hash: Some(hash),
-            note: None,
+    /// Takes the load lock, or says another load is running. Loads never interleave.
+    pub fn try_begin_load(&self) -> Result<LoadGuard, LoadError> {
+        self.load_lock
+            .clone()
+            .try_lock_owned()
+            .map(LoadGuard)
+            .map_err(|_| LoadError::Busy)
+    }
+
+    async fn audited(
+        &self,
+        actor: &str,
+        action: &str,
+        result: Result<LoadOutcome, LoadError>,
+    ) -> Result<LoadOutcome, LoadError> {
+        let (version, outcome, detail) = match &result {
+            Ok(o) if o.version.is_none() => (None, "dry_run", None),
+            Ok(o) if !o.changed => (o.version.as_ref().map(|v| v.version), "unchanged", None),
+            Ok(o) => (o.version.as_ref().map(|v| v.version), "ok", None),
+            Err(LoadError::Invalid(i)) => (
+                None,
+                "invalid",
+                Some(format!("{} problem(s)", i.total_problems)),
+            ),
+            Err(LoadError::Busy) => (None, "busy", None),
+            Err(LoadError::NotFound(v)) => (Some(*v), "not_found", None),
+            Err(LoadError::Internal(e)) => (None, "error", Some(format!("{e:#}"))),
         };
-        self.apply(catalog, meta, LoadMode::Replace, false).await
+        let entry = AuditEntry {
+            at_ms: crate::store::now_ms(),
+            actor: actor.to_string(),
+            action: action.to_string(),
+            version,
+            outcome: outcome.to_string(),
+            detail,
+        };
+        if let Err(e) = self.store.record_audit(&entry).await {
+            tracing::error!(error = ?e, "could not write the audit log");
+        }
+        self.metrics
+            .catalog_loads
+            .with_label_values(&[action, outcome])
+            .inc();
+        result
+    }
+
+    /// Loads CSV files (name shown in errors, path) as one catalog: a new version, made live.
+    pub async fn load_files(
+        &self,
+        actor: &str,
+        files: Vec<(String, PathBuf)>,
+        mode: LoadMode,
+        dry_run: bool,
+    ) -> Result<LoadOutcome, LoadError> {
+        let action = match mode {
+            LoadMode::Replace => "load",
+            LoadMode::Merge => "merge",
+        };
+        let result = async {
+            let guard = self.try_begin_load()?;
+            let max = self.settings.limits.max_upload_bytes;
+            let catalog = tokio::task::spawn_blocking(move || parse_named_files(&files, max))
+                .await
+                .context("parse task panicked")??;
+            let meta = NewVersion {
+                created_by: actor.to_string(),
+                source: match mode {
+                    LoadMode::Replace => "upload",
+                    LoadMode::Merge => "merge",
+                }
+                .into(),
+                source_hash: None,
+                note: None,
+            };
+            self.apply(&guard, catalog, meta, mode, dry_run).await
+        }
+        .await;
+        self.audited(actor, action, result).await
+    }
+
+    /// Re-reads the metadata directory. Unless `force`, nothing happens when its files are
+    /// those the active version was loaded from.
+    pub async fn reload_directory(
+        &self,
+        actor: &str,
+        force: bool,
+    ) -> Result<LoadOutcome, LoadError> {
+        let result = async {
+            let guard = self.try_begin_load()?;
+            let dir = self.settings.metadata_dir.clone();
+            let max = self.settings.limits.max_upload_bytes;
+            let (catalog, hash) = tokio::task::spawn_blocking(move || read_directory(&dir, max))
+                .await
+                .context("parse task panicked")??;
+            if !force && let Some(current) = self.snapshot() {
+                let active = self.store.version(current.version).await?;
+                if let Some(active) =
+                    active.filter(|v| v.source_hash.as_deref() == Some(hash.as_str()))
+                {
+                    return Ok(LoadOutcome {
+                        datasets: active.datasets as usize,
+                        columns: active.columns as usize,
+                        version: Some(active),
+                        diff: CatalogDiff::default(),
+                        changed: false,
+                    });
+                }
+            }
+            let meta = NewVersion {
+                created_by: actor.to_string(),
+                source: SOURCE_DIRECTORY.into(),
+                source_hash: Some(hash),
+                note: None,
+            };
+            self.apply(&guard, catalog, meta, LoadMode::Replace, false)
+                .await
+        }
+        .await;
+        self.audited(actor, "reload", result).await
+    }
+
+    /// Rolls back (or forward) to a version still in the store.
+    pub async fn activate_version(
+        &self,
+        actor: &str,
+        version: i64,
+    ) -> Result<LoadOutcome, LoadError> {
+        let result = async {
+            let _guard = self.try_begin_load()?;
+            let Some(mut info) = self.store.version(version).await? else {
+                return Err(LoadError::NotFound(version));
+            };
+            let previous = self.snapshot();
+            let catalog = self.store.load_catalog(version).await?;
+            let empty = Catalog::default();
+            let old = previous.as_ref().map_or(&empty, |s| &s.catalog);
+            let diff = CatalogDiff::between(old, &catalog);
+            let snapshot = self.prepare_snapshot(version, catalog).await?;
+            self.store.activate(version).await?;
+            self.install(snapshot);
+            info.active = true;
+            Ok(LoadOutcome {
+                datasets: info.datasets as usize,
+                columns: info.columns as usize,
+                version: Some(info),
+                changed: previous.is_none_or(|p| p.version != version),
+                diff,
+            })
+        }
+        .await;
+        self.audited(actor, "activate", result).await
     }
 
     /// Validates `catalog` against the live one and, unless `dry_run`, stores it as a new
-    /// version and makes it live. Loads never interleave: a second one gets [`LoadError::Busy`].
+    /// version and makes it live: one store transaction writes the version, its index is
+    /// built in a new directory, then the store's active row and the in-memory pointer
+    /// switch. A crash before the switch leaves the previous version active.
     pub async fn apply(
         &self,
+        _guard: &LoadGuard,
         catalog: Catalog,
         meta: NewVersion,
         mode: LoadMode,
         dry_run: bool,
     ) -> Result<LoadOutcome, LoadError> {
-        let _guard = self.load_lock.try_lock().map_err(|_| LoadError::Busy)?;
         let current = self.snapshot();
         let empty = Catalog::default();
         let old = current.as_ref().map(|s| &s.catalog).unwrap_or(&empty);
@@ -369,29 +533,78 @@ impl Engine {
                 datasets,
                 columns,
                 diff,
+                changed: true,
             });
         }
-        let result = async {
-            let info = self.store.create_version(&catalog, &meta).await?;
-            let snapshot = self.prepare_snapshot(info.version, catalog).await?;
-            self.store.activate(info.version).await?;
-            self.install(snapshot);
-            anyhow::Ok(info)
-        }
-        .await;
-        let outcome = if result.is_ok() { "ok" } else { "error" };
-        self.metrics
-            .catalog_loads
-            .with_label_values(&["load", outcome])
-            .inc();
-        let mut info = result?;
+        let mut info = self.store.create_version(&catalog, &meta).await?;
+        let snapshot = self.prepare_snapshot(info.version, catalog).await?;
+        self.store.activate(info.version).await?;
+        self.install(snapshot);
         info.active = true;
+        if let Err(e) = self.store.prune_versions(self.settings.keep_versions).await {
+            tracing::warn!(error = ?e, "could not prune old catalog versions");
+        }
         Ok(LoadOutcome {
             version: Some(info),
             datasets,
             columns,
             diff,
+            changed: true,
         })
+    }
+
+    /// Follows the active version in the store: when another process (a replica, or
+    /// `descoberta load`) activates a version, switch to it. Woken by Postgres
+    /// notifications, and checks every `replica_poll_ms` regardless.
+    pub async fn follow_active_version(self: Arc<Self>) {
+        let mut notifications = match self.store.listen_active().await {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::warn!(error = ?e, "no active-version notifications; polling only");
+                None
+            }
+        };
+        let poll = std::time::Duration::from_millis(self.settings.replica_poll_ms.max(100));
+        loop {
+            match notifications.as_mut() {
+                Some(stream) => {
+                    let _ = tokio::time::timeout(poll, stream.next()).await;
+                }
+                None => tokio::time::sleep(poll).await,
+            }
+            if let Err(e) = self.catch_up().await {
+                tracing::warn!(error = ?e, "could not follow the active catalog version");
+            }
+        }
+    }
+
+    /// Switches to the store's active version if it is not the one served.
+    pub async fn catch_up(&self) -> anyhow::Result<()> {
+        let Some(active) = self.store.active_version().await? else {
+            return Ok(());
+        };
+        if self.snapshot().is_some_and(|s| s.version == active) {
+            return Ok(());
+        }
+        // A load of our own is running; it leaves the right version in place.
+        let Ok(_guard) = self.try_begin_load() else {
+            return Ok(());
+        };
+        let Some(active) = self.store.active_version().await? else {
+            return Ok(());
+        };
+        if self.snapshot().is_none_or(|s| s.version != active) {
+            tracing::info!(
+                version = active,
+                "switching to the catalog version activated elsewhere"
+            );
+            self.switch_to(active).await?;
+            self.metrics
+                .catalog_loads
+                .with_label_values(&["follow", "ok"])
+                .inc();
+        }
+        Ok(())
     }
 
     /// Ranks datasets for `text` off the async runtime, bounded by the search permits.
@@ -515,17 +728,28 @@ pub fn read_directory(dir: &Path, max_bytes: u64) -> Result<(Catalog, String), L
     parse_files(&files, max_bytes).map(|c| (c, hash))
 }
 
-/// Parses CSV files as one catalog.
+/// Parses CSV files as one catalog; errors name each file by its file name.
 pub fn parse_files(files: &[PathBuf], max_bytes: u64) -> Result<Catalog, LoadError> {
+    let named: Vec<(String, PathBuf)> = files
+        .iter()
+        .map(|file| {
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_else(|| file.display().to_string());
+            (name, file.clone())
+        })
+        .collect();
+    parse_named_files(&named, max_bytes)
+}
+
+/// Parses CSV files as one catalog; errors name each file as given.
+pub fn parse_named_files(files: &[(String, PathBuf)], max_bytes: u64) -> Result<Catalog, LoadError> {
     let mut sources = Vec::with_capacity(files.len());
-    for file in files {
-        let reader =
-            std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
-        let name = file
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_else(|| file.display().to_string());
-        sources.push((name, std::io::BufReader::new(reader)));
+    for (name, file) in files {
+        let reader = std::fs::File::open(file)
+            .with_context(|| format!("opening {}", file.display()))?;
+        sources.push((name.clone(), std::io::BufReader::new(reader)));
     }
     parse_catalog(sources, max_bytes).map_err(LoadError::Invalid)
 }

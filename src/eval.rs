@@ -129,8 +129,12 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
     let store = store::connect(&settings.database_url()).await?;
     let engine = Engine::new(settings.clone(), store, Arc::new(Metrics::new()?)).await?;
     let started = Instant::now();
+    let guard = engine
+        .try_begin_load()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     engine
         .apply(
+            &guard,
             catalog,
             NewVersion {
                 created_by: "eval".into(),

@@ -27,8 +27,11 @@ const TOP_LEVEL: &[&str] = &[
     "metadata_dir",
     "prompts_dir",
     "admin_token",
+    "admin_tokens",
     "log_format",
     "keep_index_versions",
+    "keep_versions",
+    "replica_poll_ms",
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -44,12 +47,19 @@ pub struct Settings {
     pub metadata_dir: PathBuf,
     /// LLM prompt templates (`system.txt`, `user.txt`); built-in copies when absent.
     pub prompts_dir: PathBuf,
-    /// Bearer token of the admin API; admin API is off without it.
+    /// Bearer token of the admin API (token id `admin`); the admin API is off without any.
     pub admin_token: Option<SecretString>,
+    /// More admin tokens, each with an id for the audit log: `alice=token1;bob=token2`.
+    pub admin_tokens: Option<SecretString>,
     /// `text` or `json` log lines.
     pub log_format: LogFormat,
     /// How many catalog versions keep an index directory on disk.
     pub keep_index_versions: usize,
+    /// How many catalog versions keep their rows in the store (for rollback).
+    pub keep_versions: usize,
+    /// How often a replica checks the store for a new active version (a safety net under
+    /// Postgres notifications), in milliseconds.
+    pub replica_poll_ms: u64,
     pub llm: LlmSettings,
     pub embedding: EmbeddingSettings,
     pub limits: Limits,
@@ -67,8 +77,11 @@ impl Default for Settings {
             metadata_dir: PathBuf::from("./metadata"),
             prompts_dir: PathBuf::from("./prompts"),
             admin_token: None,
+            admin_tokens: None,
             log_format: LogFormat::Text,
             keep_index_versions: 3,
+            keep_versions: 20,
+            replica_poll_ms: 2_000,
             llm: LlmSettings::default(),
             embedding: EmbeddingSettings::default(),
             limits: Limits::default(),
@@ -305,6 +318,7 @@ impl Settings {
         }
         secret(&mut self.database_url);
         secret(&mut self.admin_token);
+        secret(&mut self.admin_tokens);
         text(&mut self.llm.base_url);
         secret(&mut self.llm.api_key);
         text(&mut self.llm.model);
@@ -314,6 +328,8 @@ impl Settings {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.keep_versions >= 2, "keep_versions must be at least 2");
+        self.admin_tokens()?;
         anyhow::ensure!(
             self.limits.max_limit > 0,
             "limits.max_limit must be positive"
@@ -350,6 +366,27 @@ impl Settings {
                 self.data_dir.join("catalog.db").display()
             )),
         }
+    }
+
+    /// Every configured admin token with its id (for the audit log).
+    pub fn admin_tokens(&self) -> anyhow::Result<Vec<(String, SecretString)>> {
+        let mut tokens = Vec::new();
+        if let Some(token) = &self.admin_token {
+            tokens.push(("admin".to_string(), token.clone()));
+        }
+        if let Some(list) = &self.admin_tokens {
+            for item in list.expose_secret().split(';').filter(|i| !i.trim().is_empty()) {
+                let (id, token) = item
+                    .split_once('=')
+                    .context("admin_tokens must look like `id=token;id2=token2`")?;
+                anyhow::ensure!(
+                    !id.trim().is_empty() && token.trim().len() >= 8,
+                    "each admin token needs an id and at least 8 characters"
+                );
+                tokens.push((id.trim().to_string(), SecretString::from(token.trim())));
+            }
+        }
+        Ok(tokens)
     }
 
     pub fn index_dir(&self) -> PathBuf {

@@ -71,7 +71,41 @@ impl Application {
         &self.engine
     }
 
+    /// Serves until the server stops. Meanwhile follows the active version in the store
+    /// (other replicas' loads) and reloads the metadata directory on SIGHUP.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.server.await.context("HTTP server failed")
+        let follower = self.engine.clone().follow_active_version();
+        let hangups = reload_on_sighup(self.engine.clone());
+        tokio::select! {
+            result = self.server => result.context("HTTP server failed"),
+            () = follower => Ok(()),
+            () = hangups => Ok(()),
+        }
     }
+}
+
+/// SIGHUP re-reads the metadata directory (when its files changed).
+async fn reload_on_sighup(engine: Arc<Engine>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP");
+            return std::future::pending().await;
+        };
+        while hangups.recv().await.is_some() {
+            match engine.reload_directory("sighup", false).await {
+                Ok(outcome) => tracing::info!(
+                    version = outcome.version.map(|v| v.version),
+                    changed = outcome.changed,
+                    "SIGHUP: metadata directory reloaded"
+                ),
+                Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed; the active version stays"),
+            }
+        }
+    }
+    std::future::pending().await
+}
+
+impl Application {
 }

@@ -14,8 +14,23 @@ pub struct ColumnRef {
     pub column: String,
 }
 
+/// Items listed per kind of change; the counts are always complete.
+pub const MAX_DIFF_ITEMS: usize = 1_000;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, ToSchema)]
+pub struct DiffCounts {
+    pub datasets_added: usize,
+    pub datasets_removed: usize,
+    pub datasets_changed: usize,
+    pub columns_added: usize,
+    pub columns_removed: usize,
+}
+
+/// What changed; each list holds at most [`MAX_DIFF_ITEMS`] names (`truncated` says so).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 pub struct CatalogDiff {
+    pub counts: DiffCounts,
+    pub truncated: bool,
     pub datasets_added: Vec<String>,
     pub datasets_removed: Vec<String>,
     /// Datasets present in both whose metadata or columns differ.
@@ -91,6 +106,28 @@ impl CatalogDiff {
                     }));
             }
         }
+        diff.counts = DiffCounts {
+            datasets_added: diff.datasets_added.len(),
+            datasets_removed: diff.datasets_removed.len(),
+            datasets_changed: diff.datasets_changed.len(),
+            columns_added: diff.columns_added.len(),
+            columns_removed: diff.columns_removed.len(),
+        };
+        let c = diff.counts;
+        diff.truncated = [
+            c.datasets_added,
+            c.datasets_removed,
+            c.datasets_changed,
+            c.columns_added,
+            c.columns_removed,
+        ]
+        .iter()
+        .any(|&n| n > MAX_DIFF_ITEMS);
+        diff.datasets_added.truncate(MAX_DIFF_ITEMS);
+        diff.datasets_removed.truncate(MAX_DIFF_ITEMS);
+        diff.datasets_changed.truncate(MAX_DIFF_ITEMS);
+        diff.columns_added.truncate(MAX_DIFF_ITEMS);
+        diff.columns_removed.truncate(MAX_DIFF_ITEMS);
         diff
     }
 
@@ -131,5 +168,7 @@ mod tests {
         assert_eq!(diff.datasets_changed, vec!["b"]);
         assert_eq!(diff.columns_added.len(), 2); // b.w, c.q
         assert_eq!(diff.columns_removed.len(), 2); // a.x, b.z
+        assert_eq!(diff.counts.datasets_changed, 1);
+        assert!(!diff.truncated);
     }
 }

@@ -2,6 +2,7 @@
 //! request spans and metrics. Handlers translate between HTTP and the engine; they hold no
 //! retrieval logic.
 
+mod admin;
 mod ask;
 mod caller;
 mod datasets;
@@ -62,6 +63,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         .service(resource("/v1/suggest", web::get().to(search::suggest)))
         .service(resource("/v1/ask", web::post().to(ask::ask)))
         .service(resource("/v1/ask/stream", web::post().to(ask::ask_stream)))
+        .service(resource("/v1/admin/catalog", web::post().to(admin::upload_catalog)))
+        .service(resource("/v1/admin/reload", web::post().to(admin::reload)))
+        .service(resource("/v1/admin/versions", web::get().to(admin::versions)))
+        .service(resource(
+            "/v1/admin/versions/{version}/activate",
+            web::post().to(admin::activate),
+        ))
+        .service(resource("/v1/admin/audit", web::get().to(admin::audit)))
         .service(resource(
             "/v1/datasets/{name}",
             web::get().to(datasets::get_dataset),

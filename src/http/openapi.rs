@@ -18,10 +18,29 @@ use utoipa::OpenApi;
         super::health::healthz,
         super::health::readyz,
         super::health::metrics,
+        super::admin::upload_catalog,
+        super::admin::reload,
+        super::admin::versions,
+        super::admin::activate,
+        super::admin::audit,
     ),
+    modifiers(&SecurityAddon),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorPayload))
 )]
 pub struct ApiDoc;
+
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
 
 /// This document.
 pub async fn openapi_json() -> HttpResponse {

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use async_trait::async_trait;
+use futures::stream::BoxStream;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -34,6 +35,22 @@ pub struct VersionInfo {
     pub columns: i64,
     pub note: Option<String>,
     pub active: bool,
+    /// When the version was first made active; `None` if it never was (an interrupted load).
+    pub activated_at_ms: Option<i64>,
+}
+
+/// One line of the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct AuditEntry {
+    pub at_ms: i64,
+    /// Token id of the admin, or `startup`, `sighup`, `cli`.
+    pub actor: String,
+    /// `load`, `merge`, `reload`, `activate`.
+    pub action: String,
+    pub version: Option<i64>,
+    /// `ok`, `invalid`, `busy`, `error`, `unchanged`.
+    pub outcome: String,
+    pub detail: Option<String>,
 }
 
 /// What a new version is, besides its catalog.
@@ -63,8 +80,18 @@ pub trait Store: Send + Sync + 'static {
         meta: &NewVersion,
     ) -> anyhow::Result<VersionInfo>;
 
-    /// Points the active version at `version` (one row, one transaction).
+    /// Points the active version at `version` (one row, one transaction) and tells other
+    /// replicas (Postgres `NOTIFY`).
     async fn activate(&self, version: i64) -> anyhow::Result<()>;
+
+    /// A stream that yields whenever another process changes the active version (Postgres
+    /// `LISTEN`); `None` where the backend has no notifications (replicas poll instead).
+    async fn listen_active(&self) -> anyhow::Result<Option<BoxStream<'static, ()>>>;
+
+    async fn record_audit(&self, entry: &AuditEntry) -> anyhow::Result<()>;
+
+    /// The newest `limit` audit entries, newest first.
+    async fn audit_log(&self, limit: usize) -> anyhow::Result<Vec<AuditEntry>>;
 
     async fn active_version(&self) -> anyhow::Result<Option<i64>>;
 
@@ -75,7 +102,7 @@ pub trait Store: Send + Sync + 'static {
 
     async fn version(&self, version: i64) -> anyhow::Result<Option<VersionInfo>>;
 
-    /// The source hash of the newest version created from `source`.
+    /// The source hash of the newest version created from `source` that was ever active.
     async fn latest_source_hash(&self, source: &str) -> anyhow::Result<Option<String>>;
 
     /// Deletes versions beyond the newest `keep` (never the active one); returns how many.

@@ -12,7 +12,13 @@ use sqlx::{AssertSqlSafe, QueryBuilder};
 
 use std::collections::HashMap;
 
-use super::{NewVersion, Store, VersionInfo, from_json_list, from_json_map, now_ms, to_json};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use sqlx::postgres::PgListener;
+
+use super::{
+    AuditEntry, NewVersion, Store, VersionInfo, from_json_list, from_json_map, now_ms, to_json,
+};
 use crate::access::Sensitivity;
 use crate::catalog::{Catalog, Column, Dataset};
 use crate::embed::{decode_vector, encode_vector};
@@ -86,15 +92,30 @@ type VersionRow = (
     i64,
     Option<String>,
     i64,
+    Option<i64>,
 );
 
 const VERSION_COLUMNS: &str = "v.id, v.created_at_ms, v.created_by, v.source, v.source_hash, \
      v.dataset_count, v.column_count, v.note, \
-     CAST(CASE WHEN a.version_id IS NULL THEN 0 ELSE 1 END AS BIGINT) AS active";
+     CAST(CASE WHEN a.version_id IS NULL THEN 0 ELSE 1 END AS BIGINT) AS active, \
+     v.activated_at_ms";
+
+/// Channel of active-version notifications between replicas.
+pub const ACTIVE_CHANNEL: &str = "descoberta_active";
 
 fn version_from_row(row: VersionRow) -> VersionInfo {
-    let (version, created_at_ms, created_by, source, source_hash, datasets, columns, note, active) =
-        row;
+    let (
+        version,
+        created_at_ms,
+        created_by,
+        source,
+        source_hash,
+        datasets,
+        columns,
+        note,
+        active,
+        activated_at_ms,
+    ) = row;
     VersionInfo {
         version,
         created_at_ms,
@@ -105,6 +126,7 @@ fn version_from_row(row: VersionRow) -> VersionInfo {
         columns,
         note,
         active: active != 0,
+        activated_at_ms,
     }
 }
 
@@ -124,7 +146,7 @@ type DatasetRow = (
 type ColumnRow = (i64, String, Option<String>, Option<String>, String, String);
 
 macro_rules! impl_store {
-    ($store:ty, $backend:literal) => {
+    ($store:ty, $backend:literal, notifies: $notifies:literal, listen: $listen:path) => {
         #[async_trait]
         impl Store for $store {
             fn backend(&self) -> &'static str {
@@ -254,21 +276,88 @@ macro_rules! impl_store {
                     columns: catalog.column_count() as i64,
                     note: meta.note.clone(),
                     active: false,
+                    activated_at_ms: None,
                 })
             }
 
             async fn activate(&self, version: i64) -> anyhow::Result<()> {
+                let now = now_ms();
+                let mut tx = self.pool.begin().await.context("beginning activation")?;
+                let updated = sqlx::query(
+                    "UPDATE catalog_versions SET activated_at_ms = COALESCE(activated_at_ms, $1) \
+                     WHERE id = $2",
+                )
+                .bind(now)
+                .bind(version)
+                .execute(&mut *tx)
+                .await
+                .context("marking version activated")?;
+                anyhow::ensure!(updated.rows_affected() == 1, "catalog version {version} does not exist");
                 sqlx::query(
                     "INSERT INTO active_version (id, version_id, activated_at_ms) VALUES (1, $1, $2) \
                      ON CONFLICT (id) DO UPDATE SET version_id = excluded.version_id, \
                      activated_at_ms = excluded.activated_at_ms",
                 )
                 .bind(version)
-                .bind(now_ms())
-                .execute(&self.pool)
+                .bind(now)
+                .execute(&mut *tx)
                 .await
                 .context("activating catalog version")?;
+                if $notifies {
+                    // Delivered to listening replicas when the transaction commits.
+                    sqlx::query("SELECT pg_notify($1, $2)")
+                        .bind(ACTIVE_CHANNEL)
+                        .bind(version.to_string())
+                        .execute(&mut *tx)
+                        .await
+                        .context("notifying replicas")?;
+                }
+                tx.commit().await.context("committing activation")?;
                 Ok(())
+            }
+
+            async fn listen_active(&self) -> anyhow::Result<Option<BoxStream<'static, ()>>> {
+                $listen(self).await
+            }
+
+            async fn record_audit(&self, entry: &AuditEntry) -> anyhow::Result<()> {
+                sqlx::query(
+                    "INSERT INTO audit_log (at_ms, actor, action, version, outcome, detail) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(entry.at_ms)
+                .bind(&entry.actor)
+                .bind(&entry.action)
+                .bind(entry.version)
+                .bind(&entry.outcome)
+                .bind(&entry.detail)
+                .execute(&self.pool)
+                .await
+                .context("writing audit log")?;
+                Ok(())
+            }
+
+            async fn audit_log(&self, limit: usize) -> anyhow::Result<Vec<AuditEntry>> {
+                let rows: Vec<(i64, String, String, Option<i64>, String, Option<String>)> =
+                    sqlx::query_as(
+                        "SELECT at_ms, actor, action, version, outcome, detail FROM audit_log \
+                         ORDER BY id DESC LIMIT $1",
+                    )
+                    .bind(limit as i64)
+                    .fetch_all(&self.pool)
+                    .await
+                    .context("reading audit log")?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(at_ms, actor, action, version, outcome, detail)| AuditEntry {
+                        at_ms,
+                        actor,
+                        action,
+                        version,
+                        outcome,
+                        detail,
+                    })
+                    .collect())
             }
 
             async fn active_version(&self) -> anyhow::Result<Option<i64>> {
@@ -358,7 +447,7 @@ macro_rules! impl_store {
             async fn latest_source_hash(&self, source: &str) -> anyhow::Result<Option<String>> {
                 let row: Option<(Option<String>,)> = sqlx::query_as(
                     "SELECT source_hash FROM catalog_versions WHERE source = $1 \
-                     ORDER BY id DESC LIMIT 1",
+                     AND activated_at_ms IS NOT NULL ORDER BY id DESC LIMIT 1",
                 )
                 .bind(source)
                 .fetch_optional(&self.pool)
@@ -443,8 +532,32 @@ macro_rules! impl_store {
     };
 }
 
-impl_store!(PostgresStore, "postgres");
-impl_store!(SqliteStore, "sqlite");
+impl_store!(PostgresStore, "postgres", notifies: true, listen: listen_postgres);
+impl_store!(SqliteStore, "sqlite", notifies: false, listen: no_listen);
+
+async fn listen_postgres(store: &PostgresStore) -> anyhow::Result<Option<BoxStream<'static, ()>>> {
+    let mut listener = PgListener::connect_with(&store.pool)
+        .await
+        .context("connecting the Postgres listener")?;
+    listener
+        .listen(ACTIVE_CHANNEL)
+        .await
+        .context("LISTEN on the active-version channel")?;
+    let stream = listener.into_stream().filter_map(|n| async move {
+        match n {
+            Ok(_) => Some(()),
+            Err(e) => {
+                tracing::warn!(error = %e, "active-version listener error");
+                None
+            }
+        }
+    });
+    Ok(Some(Box::pin(stream)))
+}
+
+async fn no_listen(_: &SqliteStore) -> anyhow::Result<Option<BoxStream<'static, ()>>> {
+    Ok(None)
+}
 
 fn column_insert<DB: sqlx::Database>() -> QueryBuilder<DB> {
     QueryBuilder::new(

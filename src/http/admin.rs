@@ -1,0 +1,401 @@
+//! The admin API: catalog uploads, reloads, versions and rollback, the audit log.
+//!
+//! Every admin route needs `Authorization: Bearer <admin token>`. Without any token
+//! configured the admin API does not exist (404); without a token in the request: 401; with
+//! a wrong one: 403. Tokens are compared in constant time.
+//!
+//! Loads never interleave: a load (or activation) while another runs gets 409 `conflict`
+//! at once; retry when it is done.
+
+use std::future::{Ready, ready};
+use std::path::PathBuf;
+
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use futures::StreamExt;
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::caller::{bearer_token, secret_matches};
+use crate::catalog::CatalogDiff;
+use crate::engine::{LoadError, LoadMode, LoadOutcome};
+use crate::error::{ApiError, ErrorCode};
+use crate::store::{AuditEntry, VersionInfo};
+
+/// An authenticated admin, by token id.
+pub struct Admin {
+    pub id: String,
+}
+
+impl FromRequest for Admin {
+    type Error = ApiError;
+    type Future = Ready<Result<Admin, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
+        ready(authenticate(req))
+    }
+}
+
+fn authenticate(req: &HttpRequest) -> Result<Admin, ApiError> {
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return Err(ApiError::internal(anyhow::anyhow!("app state missing")));
+    };
+    let tokens = state.engine.settings().admin_tokens().unwrap_or_default();
+    if tokens.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::RouteNotFound,
+            format!("no route for {} {}", req.method(), req.path()),
+        ));
+    }
+    let Some(presented) = bearer_token(req) else {
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "this route needs `Authorization: Bearer <admin token>`",
+        ));
+    };
+    // Compare with every token, without stopping early.
+    let mut found: Option<String> = None;
+    for (id, token) in &tokens {
+        if secret_matches(presented, token.expose_secret()) && found.is_none() {
+            found = Some(id.clone());
+        }
+    }
+    found.map(|id| Admin { id }).ok_or_else(|| {
+        ApiError::new(ErrorCode::Forbidden, "the admin token is not valid")
+    })
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LoadParams {
+    /// `replace` (default): the upload becomes the whole catalog. `merge`: its datasets
+    /// replace or add to those of the active catalog.
+    pub mode: Option<String>,
+    /// Validate and return the diff without changing anything.
+    pub dry_run: Option<bool>,
+}
+
+/// The result of a load, reload or activation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoadResponse {
+    /// The version now live (`null` for a dry run).
+    pub version: Option<i64>,
+    /// `false` when nothing had to change.
+    pub changed: bool,
+    pub dry_run: bool,
+    pub datasets: usize,
+    pub columns: usize,
+    pub diff: CatalogDiff,
+    /// The version served after this request.
+    pub catalog_version: Option<i64>,
+}
+
+impl LoadResponse {
+    fn new(outcome: LoadOutcome, dry_run: bool, catalog_version: Option<i64>) -> LoadResponse {
+        LoadResponse {
+            version: outcome.version.map(|v| v.version),
+            changed: outcome.changed,
+            dry_run,
+            datasets: outcome.datasets,
+            columns: outcome.columns,
+            diff: outcome.diff,
+            catalog_version,
+        }
+    }
+}
+
+impl From<LoadError> for ApiError {
+    fn from(e: LoadError) -> Self {
+        match e {
+            LoadError::Invalid(invalid) => ApiError::new(
+                ErrorCode::InvalidCatalog,
+                format!(
+                    "the catalog has {} problem(s); nothing was changed",
+                    invalid.total_problems
+                ),
+            )
+            .with_details(serde_json::to_value(&invalid).unwrap_or_default()),
+            LoadError::Busy => ApiError::new(
+                ErrorCode::Conflict,
+                "another catalog load is running; retry when it is done",
+            ),
+            LoadError::NotFound(v) => {
+                ApiError::not_found(format!("catalog version {v} does not exist (or was pruned)"))
+            }
+            LoadError::Internal(e) => ApiError::internal(e),
+        }
+    }
+}
+
+/// Writes the request body to a temporary file, refusing more than `max` bytes.
+async fn spool(
+    mut stream: impl futures::Stream<Item = Result<bytes::Bytes, ApiError>> + Unpin,
+    dir: &tempfile::TempDir,
+    name: &str,
+    max: u64,
+    used: &mut u64,
+) -> Result<PathBuf, ApiError> {
+    let path = dir.path().join(format!("{}.csv", dir_entry_count(dir)));
+    let mut file = tokio::fs::File::create(&path)
+        .await
+        .map_err(|e| ApiError::internal(anyhow::Error::new(e).context("spooling upload")))?;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        *used += chunk.len() as u64;
+        if *used > max {
+            return Err(ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("the upload is larger than the limit of {max} bytes ({name})"),
+            ));
+        }
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| ApiError::internal(anyhow::Error::new(e).context("spooling upload")))?;
+    }
+    file.flush()
+        .await
+        .map_err(|e| ApiError::internal(anyhow::Error::new(e).context("spooling upload")))?;
+    Ok(path)
+}
+
+fn dir_entry_count(dir: &tempfile::TempDir) -> usize {
+    std::fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0)
+}
+
+/// Uploads a catalog: `text/csv` (one file) or `multipart/form-data` (several files, each
+/// part a CSV). Replaces the active catalog, or merges into it with `?mode=merge`;
+/// `?dry_run=true` only validates and diffs.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/catalog",
+    params(LoadParams),
+    request_body(content = String, content_type = "text/csv", description = "Metadata CSV (or multipart/form-data with several CSV files)"),
+    responses(
+        (status = 200, description = "Loaded (or validated)", body = LoadResponse),
+        (status = 401, description = "No admin token", body = crate::error::ErrorBody),
+        (status = 403, description = "Wrong admin token", body = crate::error::ErrorBody),
+        (status = 409, description = "Another load is running", body = crate::error::ErrorBody),
+        (status = 413, description = "Upload too large", body = crate::error::ErrorBody),
+        (status = 415, description = "Not CSV or multipart", body = crate::error::ErrorBody),
+        (status = 422, description = "Invalid catalog: every problem, with line and field", body = crate::error::ErrorBody),
+    ),
+    security(("admin_token" = [])),
+    tag = "admin"
+)]
+pub async fn upload_catalog(
+    state: web::Data<AppState>,
+    admin: Admin,
+    req: HttpRequest,
+    params: web::Query<LoadParams>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let mode = match params.mode.as_deref() {
+        None | Some("replace") => LoadMode::Replace,
+        Some("merge") => LoadMode::Merge,
+        Some(other) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidQuery,
+                format!("unknown mode `{other}` (replace or merge)"),
+            ));
+        }
+    };
+    let dry_run = params.dry_run.unwrap_or(false);
+    let max = state.engine.settings().limits.max_upload_bytes;
+    if let Some(length) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && length > max
+    {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the upload is larger than the limit of {max} bytes"),
+        ));
+    }
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let dir = tempfile::tempdir()
+        .map_err(|e| ApiError::internal(anyhow::Error::new(e).context("temporary directory")))?;
+    let mut used = 0u64;
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    if content_type.starts_with("text/csv")
+        || content_type.starts_with("application/csv")
+        || content_type.starts_with("text/plain")
+    {
+        let stream = payload.map(|c| {
+            c.map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("reading the body: {e}")))
+        });
+        let path = spool(Box::pin(stream), &dir, "upload.csv", max, &mut used).await?;
+        files.push(("upload.csv".into(), path));
+    } else if content_type.starts_with("multipart/form-data") {
+        let mut multipart = actix_multipart::Multipart::new(req.headers(), payload);
+        while let Some(field) = multipart.next().await {
+            let field = field.map_err(|e| {
+                ApiError::new(ErrorCode::BadRequest, format!("malformed multipart body: {e}"))
+            })?;
+            let name = field
+                .content_disposition()
+                .and_then(|d| d.get_filename().or_else(|| d.get_name()))
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("part{}.csv", files.len() + 1));
+            let stream = field.map(|c| {
+                c.map_err(|e| {
+                    ApiError::new(ErrorCode::BadRequest, format!("malformed multipart body: {e}"))
+                })
+            });
+            let path = spool(Box::pin(stream), &dir, &name, max, &mut used).await?;
+            files.push((name, path));
+        }
+        if files.is_empty() {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "the multipart body has no files",
+            ));
+        }
+    } else {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send the catalog as `text/csv`, or several CSV files as `multipart/form-data`",
+        ));
+    }
+    let outcome = state
+        .engine
+        .load_files(&admin.id, files, mode, dry_run)
+        .await?;
+    drop(dir);
+    let current = state.engine.snapshot().map(|s| s.version);
+    Ok(HttpResponse::Ok().json(LoadResponse::new(outcome, dry_run, current)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReloadParams {
+    /// Load a new version even when the files did not change.
+    pub force: Option<bool>,
+}
+
+/// Re-reads the metadata directory (as SIGHUP does). Unchanged files: nothing happens.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/reload",
+    params(ReloadParams),
+    responses(
+        (status = 200, description = "Reloaded (or unchanged)", body = LoadResponse),
+        (status = 401, description = "No admin token", body = crate::error::ErrorBody),
+        (status = 403, description = "Wrong admin token", body = crate::error::ErrorBody),
+        (status = 409, description = "Another load is running", body = crate::error::ErrorBody),
+        (status = 422, description = "Invalid catalog", body = crate::error::ErrorBody),
+    ),
+    security(("admin_token" = [])),
+    tag = "admin"
+)]
+pub async fn reload(
+    state: web::Data<AppState>,
+    admin: Admin,
+    params: web::Query<ReloadParams>,
+) -> Result<HttpResponse, ApiError> {
+    let outcome = state
+        .engine
+        .reload_directory(&admin.id, params.force.unwrap_or(false))
+        .await?;
+    let current = state.engine.snapshot().map(|s| s.version);
+    Ok(HttpResponse::Ok().json(LoadResponse::new(outcome, false, current)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionsResponse {
+    pub versions: Vec<VersionInfo>,
+    pub catalog_version: Option<i64>,
+}
+
+/// Catalog versions, newest first: when, by whom, from what, sizes, which is active.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/versions",
+    responses(
+        (status = 200, description = "Versions", body = VersionsResponse),
+        (status = 401, description = "No admin token", body = crate::error::ErrorBody),
+        (status = 403, description = "Wrong admin token", body = crate::error::ErrorBody),
+    ),
+    security(("admin_token" = [])),
+    tag = "admin"
+)]
+pub async fn versions(state: web::Data<AppState>, _admin: Admin) -> Result<HttpResponse, ApiError> {
+    let versions = state.engine.store().versions().await?;
+    Ok(HttpResponse::Ok().json(VersionsResponse {
+        versions,
+        catalog_version: state.engine.snapshot().map(|s| s.version),
+    }))
+}
+
+/// Makes a stored version live again (rollback or roll-forward).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/versions/{version}/activate",
+    params(("version" = i64, Path, description = "Catalog version")),
+    responses(
+        (status = 200, description = "Activated", body = LoadResponse),
+        (status = 401, description = "No admin token", body = crate::error::ErrorBody),
+        (status = 403, description = "Wrong admin token", body = crate::error::ErrorBody),
+        (status = 404, description = "No such version", body = crate::error::ErrorBody),
+        (status = 409, description = "A load is running", body = crate::error::ErrorBody),
+    ),
+    security(("admin_token" = [])),
+    tag = "admin"
+)]
+pub async fn activate(
+    state: web::Data<AppState>,
+    admin: Admin,
+    version: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let outcome = state
+        .engine
+        .activate_version(&admin.id, version.into_inner())
+        .await?;
+    let current = state.engine.snapshot().map(|s| s.version);
+    Ok(HttpResponse::Ok().json(LoadResponse::new(outcome, false, current)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditParams {
+    /// Entries to return (1..=1000, default 100).
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditResponse {
+    pub entries: Vec<AuditEntry>,
+}
+
+/// The audit log of catalog changes, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/audit",
+    params(AuditParams),
+    responses(
+        (status = 200, description = "Audit entries", body = AuditResponse),
+        (status = 400, description = "Invalid limit", body = crate::error::ErrorBody),
+        (status = 401, description = "No admin token", body = crate::error::ErrorBody),
+        (status = 403, description = "Wrong admin token", body = crate::error::ErrorBody),
+    ),
+    security(("admin_token" = [])),
+    tag = "admin"
+)]
+pub async fn audit(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    params: web::Query<AuditParams>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = super::search::checked_limit(params.limit, 100, 1_000)?;
+    let entries = state.engine.store().audit_log(limit).await?;
+    Ok(HttpResponse::Ok().json(AuditResponse { entries }))
+}
