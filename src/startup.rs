@@ -106,6 +106,3 @@ async fn reload_on_sighup(engine: Arc<Engine>) {
     }
     std::future::pending().await
 }
-
-impl Application {
-}
