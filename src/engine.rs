@@ -318,7 +318,11 @@ impl Engine {
             return;
         };
         for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(".building-") {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".building-")
+            {
                 tracing::info!(path = %entry.path().display(), "removing an interrupted index build");
                 if let Err(e) = std::fs::remove_dir_all(entry.path()) {
                     tracing::warn!(error = %e, "could not remove an interrupted index build");
@@ -744,11 +748,14 @@ pub fn parse_files(files: &[PathBuf], max_bytes: u64) -> Result<Catalog, LoadErr
 }
 
 /// Parses CSV files as one catalog; errors name each file as given.
-pub fn parse_named_files(files: &[(String, PathBuf)], max_bytes: u64) -> Result<Catalog, LoadError> {
+pub fn parse_named_files(
+    files: &[(String, PathBuf)],
+    max_bytes: u64,
+) -> Result<Catalog, LoadError> {
     let mut sources = Vec::with_capacity(files.len());
     for (name, file) in files {
-        let reader = std::fs::File::open(file)
-            .with_context(|| format!("opening {}", file.display()))?;
+        let reader =
+            std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
         sources.push((name.clone(), std::io::BufReader::new(reader)));
     }
     parse_catalog(sources, max_bytes).map_err(LoadError::Invalid)

@@ -162,6 +162,9 @@ impl ResponseError for ApiError {
             tracing::error!(error = ?source, code = self.code.as_str(), "request failed");
         }
         let mut builder = HttpResponse::build(self.status_code());
+        if self.code == ErrorCode::Unauthorized {
+            builder.insert_header(("WWW-Authenticate", "Bearer"));
+        }
         if let Some(secs) = self.retry_after_secs {
             builder.insert_header(("Retry-After", secs.to_string()));
         }

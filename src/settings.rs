@@ -55,7 +55,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// How many catalog versions keep an index directory on disk.
     pub keep_index_versions: usize,
-    /// How many catalog versions keep their rows in the store (for rollback).
+    /// How many inactive catalog versions keep their rows in the store (for rollback);
+    /// older ones are pruned after each load.
     pub keep_versions: usize,
     /// How often a replica checks the store for a new active version (a safety net under
     /// Postgres notifications), in milliseconds.
@@ -375,7 +376,11 @@ impl Settings {
             tokens.push(("admin".to_string(), token.clone()));
         }
         if let Some(list) = &self.admin_tokens {
-            for item in list.expose_secret().split(';').filter(|i| !i.trim().is_empty()) {
+            for item in list
+                .expose_secret()
+                .split(';')
+                .filter(|i| !i.trim().is_empty())
+            {
                 let (id, token) = item
                     .split_once('=')
                     .context("admin_tokens must look like `id=token;id2=token2`")?;

@@ -100,7 +100,9 @@ async fn reload_on_sighup(engine: Arc<Engine>) {
                     changed = outcome.changed,
                     "SIGHUP: metadata directory reloaded"
                 ),
-                Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed; the active version stays"),
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGHUP: reload failed; the active version stays")
+                }
             }
         }
     }

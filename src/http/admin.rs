@@ -63,9 +63,9 @@ fn authenticate(req: &HttpRequest) -> Result<Admin, ApiError> {
             found = Some(id.clone());
         }
     }
-    found.map(|id| Admin { id }).ok_or_else(|| {
-        ApiError::new(ErrorCode::Forbidden, "the admin token is not valid")
-    })
+    found
+        .map(|id| Admin { id })
+        .ok_or_else(|| ApiError::new(ErrorCode::Forbidden, "the admin token is not valid"))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -122,9 +122,9 @@ impl From<LoadError> for ApiError {
                 ErrorCode::Conflict,
                 "another catalog load is running; retry when it is done",
             ),
-            LoadError::NotFound(v) => {
-                ApiError::not_found(format!("catalog version {v} does not exist (or was pruned)"))
-            }
+            LoadError::NotFound(v) => ApiError::not_found(format!(
+                "catalog version {v} does not exist (or was pruned)"
+            )),
             LoadError::Internal(e) => ApiError::internal(e),
         }
     }
@@ -162,7 +162,9 @@ async fn spool(
 }
 
 fn dir_entry_count(dir: &tempfile::TempDir) -> usize {
-    std::fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir(dir.path())
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// Uploads a catalog: `text/csv` (one file) or `multipart/form-data` (several files, each
@@ -239,7 +241,10 @@ pub async fn upload_catalog(
         let mut multipart = actix_multipart::Multipart::new(req.headers(), payload);
         while let Some(field) = multipart.next().await {
             let field = field.map_err(|e| {
-                ApiError::new(ErrorCode::BadRequest, format!("malformed multipart body: {e}"))
+                ApiError::new(
+                    ErrorCode::BadRequest,
+                    format!("malformed multipart body: {e}"),
+                )
             })?;
             let name = field
                 .content_disposition()
@@ -248,7 +253,10 @@ pub async fn upload_catalog(
                 .unwrap_or_else(|| format!("part{}.csv", files.len() + 1));
             let stream = field.map(|c| {
                 c.map_err(|e| {
-                    ApiError::new(ErrorCode::BadRequest, format!("malformed multipart body: {e}"))
+                    ApiError::new(
+                        ErrorCode::BadRequest,
+                        format!("malformed multipart body: {e}"),
+                    )
                 })
             });
             let path = spool(Box::pin(stream), &dir, &name, max, &mut used).await?;

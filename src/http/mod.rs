@@ -63,9 +63,15 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         .service(resource("/v1/suggest", web::get().to(search::suggest)))
         .service(resource("/v1/ask", web::post().to(ask::ask)))
         .service(resource("/v1/ask/stream", web::post().to(ask::ask_stream)))
-        .service(resource("/v1/admin/catalog", web::post().to(admin::upload_catalog)))
+        .service(resource(
+            "/v1/admin/catalog",
+            web::post().to(admin::upload_catalog),
+        ))
         .service(resource("/v1/admin/reload", web::post().to(admin::reload)))
-        .service(resource("/v1/admin/versions", web::get().to(admin::versions)))
+        .service(resource(
+            "/v1/admin/versions",
+            web::get().to(admin::versions),
+        ))
         .service(resource(
             "/v1/admin/versions/{version}/activate",
             web::post().to(admin::activate),

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod admin;
 mod ask;
 mod catalog_load;
 mod errors;
