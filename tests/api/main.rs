@@ -8,5 +8,7 @@ mod catalog_load;
 mod errors;
 mod llm_server;
 mod ops;
+mod processes;
+mod reload_under_load;
 mod search;
 mod semantic;
