@@ -16,7 +16,15 @@ use crate::access::Sensitivity;
 
 /// Environment variables are `DESCOBERTA_<KEY>`; keys of a section are `DESCOBERTA_<SECTION>_<KEY>`
 /// (e.g. `DESCOBERTA_LLM_BASE_URL` sets `llm.base_url`).
-const SECTIONS: &[&str] = &["llm", "embedding", "limits", "access", "retrieval", "cache"];
+const SECTIONS: &[&str] = &[
+    "llm",
+    "embedding",
+    "limits",
+    "access",
+    "retrieval",
+    "cache",
+    "cors",
+];
 
 /// Top-level keys that may come from the environment; other `DESCOBERTA_*` variables (used by
 /// scripts and tests) are ignored rather than rejected.
@@ -67,6 +75,7 @@ pub struct Settings {
     pub access: AccessSettings,
     pub retrieval: RetrievalSettings,
     pub cache: CacheSettings,
+    pub cors: CorsSettings,
 }
 
 impl Default for Settings {
@@ -89,8 +98,20 @@ impl Default for Settings {
             access: AccessSettings::default(),
             retrieval: RetrievalSettings::default(),
             cache: CacheSettings::default(),
+            cors: CorsSettings::default(),
         }
     }
+}
+
+/// Which other origins (portal pages embedding the widget) may call the API from a browser.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorsSettings {
+    /// Origins like `https://portal.internal`; `*` allows any origin (without credentials).
+    /// Empty: same-origin only.
+    pub allowed_origins: Vec<String>,
+    /// Let browsers send cookies/credentials cross-origin (never with `*`).
+    pub allow_credentials: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -330,6 +351,10 @@ impl Settings {
 
     fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.keep_versions >= 2, "keep_versions must be at least 2");
+        anyhow::ensure!(
+            !(self.cors.allow_credentials && self.cors.allowed_origins.iter().any(|o| o == "*")),
+            "cors.allow_credentials cannot be used with the `*` origin"
+        );
         self.admin_tokens()?;
         anyhow::ensure!(
             self.limits.max_limit > 0,

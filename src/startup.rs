@@ -44,6 +44,7 @@ impl Application {
         let server = HttpServer::new(move || {
             let state = state.clone();
             App::new()
+                .wrap(http::cors(&state.engine.settings().cors))
                 .wrap(http::json_errors())
                 .wrap_fn(http::observe)
                 .configure(|cfg| http::configure(cfg, state))

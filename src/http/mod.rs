@@ -8,6 +8,7 @@ mod caller;
 mod datasets;
 mod health;
 mod openapi;
+mod pages;
 mod search;
 
 use std::sync::Arc;
@@ -52,6 +53,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         .app_data(web::PathConfig::default().error_handler(|err, _req| {
             ApiError::new(ErrorCode::BadRequest, format!("invalid path: {err}")).into()
         }))
+        .service(resource("/", web::get().to(pages::index)))
+        .service(resource("/widget.js", web::get().to(pages::widget_js)))
+        .service(resource(
+            "/datasets/{name}",
+            web::get().to(pages::dataset_page),
+        ))
         .service(resource("/healthz", web::get().to(health::healthz)))
         .service(resource("/readyz", web::get().to(health::readyz)))
         .service(resource("/metrics", web::get().to(health::metrics)))
@@ -227,6 +234,32 @@ where
         Ok(res)
     }
     .instrument(span)
+}
+
+/// CORS for portals embedding the widget: configured origins only; preflight handled; no
+/// wildcard with credentials (refused by the settings).
+pub fn cors(settings: &crate::settings::CorsSettings) -> actix_cors::Cors {
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "POST", "OPTIONS"])
+        .allowed_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::ACCEPT,
+            header::HeaderName::from_static("x-api-key"),
+        ])
+        .expose_headers([header::HeaderName::from_static("x-request-id")])
+        .max_age(600);
+    for origin in &settings.allowed_origins {
+        cors = if origin == "*" {
+            cors.allow_any_origin().send_wildcard()
+        } else {
+            cors.allowed_origin(origin)
+        };
+    }
+    if settings.allow_credentials {
+        cors = cors.supports_credentials();
+    }
+    cors
 }
 
 /// Elapsed milliseconds, rounded to 0.01 ms.

@@ -1,0 +1,58 @@
+//! The browser side: `/widget.js` (the embeddable search box), `/` (a demo portal page that
+//! embeds it, `?q=` runs a search on load) and `/datasets/{name}` (a readable dataset page).
+//! The files live in `web/` and are compiled into the binary.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse};
+use sha2::{Digest, Sha256};
+
+const WIDGET_JS: &str = include_str!("../../web/widget.js");
+const INDEX_HTML: &str = include_str!("../../web/index.html");
+const DATASET_HTML: &str = include_str!("../../web/dataset.html");
+
+/// A static asset with an ETag; `If-None-Match` gets 304.
+fn asset(req: &HttpRequest, body: &'static str, content_type: &str, cache: &str) -> HttpResponse {
+    let etag = format!(
+        "\"{}\"",
+        &hex::encode(Sha256::digest(body.as_bytes()))[..16]
+    );
+    let matches = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let mut response = if matches {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, cache.to_string()))
+        .insert_header(("X-Content-Type-Options", "nosniff"));
+    if matches {
+        response.finish()
+    } else {
+        response.content_type(content_type).body(body)
+    }
+}
+
+/// The embeddable search box (a web component, no dependencies).
+pub async fn widget_js(req: HttpRequest) -> HttpResponse {
+    asset(
+        &req,
+        WIDGET_JS,
+        "application/javascript; charset=utf-8",
+        "public, max-age=300, must-revalidate",
+    )
+}
+
+/// The demo portal page.
+pub async fn index(req: HttpRequest) -> HttpResponse {
+    asset(&req, INDEX_HTML, "text/html; charset=utf-8", "no-cache")
+}
+
+/// The dataset page (it reads the dataset through the API, with the caller's rights).
+pub async fn dataset_page(req: HttpRequest) -> HttpResponse {
+    asset(&req, DATASET_HTML, "text/html; charset=utf-8", "no-cache")
+}

@@ -1,0 +1,2 @@
+// placeholder: the widget is written in web/widget.js
+export {};
