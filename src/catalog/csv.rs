@@ -136,6 +136,7 @@ impl<R: Read> Read for LimitedReader<R> {
 struct Seen {
     dataset: usize,
     file: usize,
+    file_name: String,
     line: u64,
     has_dataset_row: bool,
     explicit_sensitivity: bool,
@@ -498,8 +499,8 @@ fn apply_row(
                 line,
                 Some("dataset"),
                 format!(
-                    "dataset `{name}` is already defined in another file (first at line {})",
-                    entry.line
+                    "dataset `{name}` is already defined in {} (line {})",
+                    entry.file_name, entry.line
                 ),
             );
             return;
@@ -510,6 +511,7 @@ fn apply_row(
             seen.entry(key).or_insert(Seen {
                 dataset: datasets.len() - 1,
                 file: file_no,
+                file_name: file.to_string(),
                 line,
                 has_dataset_row: false,
                 explicit_sensitivity: false,

@@ -1,26 +1,20 @@
-//! `descoberta bench`: latency of the running service, measured over real HTTP.
+//! `descoberta bench ask`: latency of `/v1/ask` (extractive), `/v1/search` and
+//! `/v1/suggest` on the demo catalog, over real HTTP.
 //!
-//! `bench ask` starts the service in-process on a free port with the demo catalog (a fresh
-//! SQLite store in a temporary directory, the configured embedding model, no LLM), warms it
-//! up, then drives `/v1/ask` (extractive), `/v1/search` and `/v1/suggest` with a fixed set of
-//! questions and prints latency percentiles as a table.
+//! Starts the service in-process on a free port with the demo catalog (a fresh SQLite store
+//! in a temporary directory, the configured embedding model, no LLM), warms it up, then
+//! drives the endpoints with a fixed set of questions and prints latency percentiles.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::{Args, Subcommand};
+use clap::Args;
 use secrecy::SecretString;
 
+use super::{drive, print_rows};
 use crate::settings::Settings;
 use crate::startup::Application;
-
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// Latency of /v1/ask (extractive), /v1/search and /v1/suggest on a catalog.
-    Ask(AskBenchArgs),
-}
 
 #[derive(Debug, Args)]
 pub struct AskBenchArgs {
@@ -63,73 +57,7 @@ const PREFIXES: &[&str] = &[
     "chur", "orde", "custmer", "pay", "chat", "ship", "prod", "rev", "sess", "cup",
 ];
 
-pub async fn run(settings: Settings, command: BenchCommand) -> anyhow::Result<()> {
-    match command {
-        BenchCommand::Ask(args) => ask(settings, args).await,
-    }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-struct Row {
-    name: String,
-    latencies_ms: Vec<f64>,
-    wall: Duration,
-    errors: usize,
-}
-
-/// Sends `requests` requests built by `make` from `concurrency` concurrent clients.
-async fn drive(
-    name: &str,
-    requests: usize,
-    concurrency: usize,
-    make: Arc<dyn Fn(usize) -> reqwest::RequestBuilder + Send + Sync>,
-) -> Row {
-    let started = Instant::now();
-    let mut handles = Vec::new();
-    let per_client = requests.div_ceil(concurrency.max(1));
-    for c in 0..concurrency.max(1) {
-        let make = make.clone();
-        handles.push(tokio::spawn(async move {
-            let mut latencies = Vec::with_capacity(per_client);
-            let mut errors = 0;
-            for i in 0..per_client {
-                let t = Instant::now();
-                match make(c * per_client + i).send().await {
-                    Ok(res) if res.status().is_success() => {
-                        let _ = res.bytes().await;
-                        latencies.push(t.elapsed().as_secs_f64() * 1e3);
-                    }
-                    _ => errors += 1,
-                }
-            }
-            (latencies, errors)
-        }));
-    }
-    let mut latencies_ms = Vec::new();
-    let mut errors = 0;
-    for h in handles {
-        if let Ok((l, e)) = h.await {
-            latencies_ms.extend(l);
-            errors += e;
-        }
-    }
-    latencies_ms.sort_by(f64::total_cmp);
-    Row {
-        name: name.to_string(),
-        latencies_ms,
-        wall: started.elapsed(),
-        errors,
-    }
-}
-
-async fn ask(settings: Settings, args: AskBenchArgs) -> anyhow::Result<()> {
+pub async fn run(settings: Settings, args: AskBenchArgs) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir().context("temporary directory")?;
     let mut settings = settings;
     settings.embedding.model_dir = Some(settings.model_dir());
@@ -228,34 +156,10 @@ async fn ask(settings: Settings, args: AskBenchArgs) -> anyhow::Result<()> {
         "descoberta bench ask: {} requests per endpoint, {} client(s), retrieval: {}, build: {}",
         args.requests,
         args.concurrency,
-        if semantic {
-            "hybrid (lexical + embeddings)"
-        } else {
-            "lexical"
-        },
-        if cfg!(debug_assertions) {
-            "debug (numbers not representative)"
-        } else {
-            "release"
-        }
+        if semantic { "hybrid (lexical + embeddings)" } else { "lexical" },
+        if cfg!(debug_assertions) { "debug (numbers not representative)" } else { "release" }
     );
     println!();
-    println!("| endpoint | requests | errors | p50 ms | p95 ms | p99 ms | mean ms | req/s |");
-    println!("|---|---|---|---|---|---|---|---|");
-    for row in rows {
-        let n = row.latencies_ms.len();
-        let mean = row.latencies_ms.iter().sum::<f64>() / n.max(1) as f64;
-        println!(
-            "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} |",
-            row.name,
-            n,
-            row.errors,
-            percentile(&row.latencies_ms, 0.50),
-            percentile(&row.latencies_ms, 0.95),
-            percentile(&row.latencies_ms, 0.99),
-            mean,
-            n as f64 / row.wall.as_secs_f64()
-        );
-    }
+    print_rows(&rows);
     Ok(())
 }
