@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -19,7 +20,7 @@ use tokio::sync::Semaphore;
 
 use crate::access::{Redactor, Visibility};
 use crate::catalog::{Catalog, CatalogDiff, Dataset, InvalidCatalog, parse_catalog};
-use crate::embed::{self, Embedder, SemanticIndex};
+use crate::embed::{self, Embedder, SemanticIndex, SemanticPlan};
 use crate::index::LexicalIndex;
 use crate::metrics::Metrics;
 use crate::retrieval::{self, Ranked, RetrievalConfig};
@@ -37,8 +38,9 @@ pub struct Snapshot {
     acl: Vec<Vec<String>>,
     redactor: Redactor,
     pub lexical: LexicalIndex,
-    /// Dataset embeddings; `None` when no embedding model is available.
-    pub semantic: Option<SemanticIndex>,
+    /// Dataset embeddings; empty without an embedding model, or while they are being
+    /// computed in the background after a large load.
+    semantic: ArcSwapOption<SemanticIndex>,
 }
 
 impl Snapshot {
@@ -48,6 +50,7 @@ impl Snapshot {
         lexical: LexicalIndex,
         semantic: Option<SemanticIndex>,
     ) -> Snapshot {
+        let semantic = ArcSwapOption::from(semantic.map(Arc::new));
         let by_name = catalog.name_index();
         let acl = catalog.datasets.iter().map(Dataset::acl_terms).collect();
         let redactor = Redactor::new(catalog.datasets.iter().map(|d| d.name.as_str()));
@@ -73,6 +76,11 @@ impl Snapshot {
         self.acl
             .get(ordinal as usize)
             .is_some_and(|acl| visibility.allows(acl))
+    }
+
+    /// The semantic index, when it is ready.
+    pub fn semantic(&self) -> Option<Arc<SemanticIndex>> {
+        self.semantic.load_full()
     }
 
     /// Free text (a description) as `visibility` may see it: names of datasets it may not see
@@ -121,6 +129,51 @@ pub struct LoadOutcome {
     pub diff: CatalogDiff,
 }
 
+/// A snapshot ready to install, and its embeddings still to compute.
+struct Prepared {
+    snapshot: Snapshot,
+    pending: Option<SemanticPlan>,
+}
+
+/// Embeds what a live version still misses, then gives it its semantic index. Gives up when
+/// another version replaces it (what was embedded stays cached for the next one).
+async fn complete_semantic_index(
+    snapshot: Arc<Snapshot>,
+    mut plan: SemanticPlan,
+    embedder: Arc<dyn Embedder>,
+    store: Arc<dyn Store>,
+    active: Arc<ArcSwapOption<Snapshot>>,
+    progress: Arc<std::sync::Mutex<Option<(i64, Arc<AtomicUsize>, usize)>>>,
+    done: Arc<AtomicUsize>,
+) {
+    let started = Instant::now();
+    let version = snapshot.version;
+    let still_live = || active.load().as_ref().is_some_and(|s| s.version == version);
+    let result = plan
+        .embed_missing(embedder.as_ref(), store.as_ref(), &done, still_live)
+        .await;
+    match result {
+        Ok(true) => match plan.finish() {
+            Ok(index) => {
+                tracing::info!(
+                    version,
+                    datasets = index.len(),
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "semantic index ready"
+                );
+                snapshot.semantic.store(Some(Arc::new(index)));
+            }
+            Err(e) => tracing::error!(error = ?e, version, "semantic index failed"),
+        },
+        Ok(false) => tracing::info!(version, "background embedding stopped: version replaced"),
+        Err(e) => tracing::error!(error = ?e, version, "background embedding failed; lexical search only"),
+    }
+    let mut progress = progress.lock().unwrap_or_else(|p| p.into_inner());
+    if progress.as_ref().is_some_and(|(v, _, _)| *v == version) {
+        *progress = None;
+    }
+}
+
 /// Proof that the load lock is held.
 pub struct LoadGuard(#[allow(dead_code)] tokio::sync::OwnedMutexGuard<()>);
 
@@ -135,7 +188,9 @@ pub struct Engine {
     settings: Arc<Settings>,
     store: Arc<dyn Store>,
     index_root: PathBuf,
-    active: ArcSwapOption<Snapshot>,
+    active: Arc<ArcSwapOption<Snapshot>>,
+    /// Background embedding of the live version: (version, embedded, to embed).
+    semantic_progress: Arc<std::sync::Mutex<Option<(i64, Arc<AtomicUsize>, usize)>>>,
     load_lock: Arc<tokio::sync::Mutex<()>>,
     search_permits: Arc<Semaphore>,
     retrieval: RetrievalConfig,
@@ -172,7 +227,8 @@ impl Engine {
             settings,
             store,
             index_root,
-            active: ArcSwapOption::empty(),
+            active: Arc::new(ArcSwapOption::empty()),
+            semantic_progress: Arc::default(),
             load_lock: Arc::new(tokio::sync::Mutex::new(())),
             retrieval,
             metrics,
@@ -189,7 +245,30 @@ impl Engine {
 
     /// Degradations worth reporting in `/readyz` (serving continues).
     pub fn warnings(&self) -> Vec<String> {
-        self.warnings.clone()
+        let mut warnings = self.warnings.clone();
+        let progress = self
+            .semantic_progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some((version, done, total)) = progress {
+            warnings.push(format!(
+                "the semantic index of catalog version {version} is being built ({} of {total} datasets embedded); search is lexical until it is ready",
+                done.load(Ordering::Relaxed)
+            ));
+        }
+        warnings
+    }
+
+    /// Waits until the live version's semantic index is ready (eval, benchmarks). Returns at
+    /// once without an embedding model.
+    pub async fn wait_for_semantic_index(&self) {
+        if self.embedder.is_none() {
+            return;
+        }
+        while self.snapshot().is_some_and(|s| s.semantic().is_none()) {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 
     /// Whether semantic retrieval is on.
@@ -249,35 +328,46 @@ impl Engine {
             return Ok(());
         }
         let catalog = self.store.load_catalog(version).await?;
-        let snapshot = self.prepare_snapshot(version, catalog).await?;
-        self.install(snapshot);
+        let prepared = self.prepare_snapshot(version, catalog).await?;
+        self.install(prepared);
         Ok(())
     }
 
-    async fn prepare_snapshot(&self, version: i64, catalog: Catalog) -> anyhow::Result<Snapshot> {
-        let semantic = match &self.embedder {
-            Some(embedder) => {
-                let started = Instant::now();
-                let (index, embedded) = embed::build_semantic_index(
-                    &catalog.datasets,
-                    embedder.as_ref(),
-                    self.store.as_ref(),
-                )
+    /// Builds (or opens) everything a version needs to serve. Embeddings missing from the
+    /// cache are computed now when there are few; otherwise later, in the background.
+    async fn prepare_snapshot(&self, version: i64, catalog: Catalog) -> anyhow::Result<Prepared> {
+        let mut semantic = None;
+        let mut pending = None;
+        if let Some(embedder) = &self.embedder {
+            let started = Instant::now();
+            let mut plan = SemanticPlan::new(&catalog.datasets, embedder.as_ref(), self.store.as_ref())
                 .await
-                .context("embedding the catalog")?;
+                .context("reading cached embeddings")?;
+            let missing = plan.missing();
+            if missing <= self.settings.embedding.sync_limit {
+                plan.embed_missing(embedder.as_ref(), self.store.as_ref(), &AtomicUsize::new(0), || true)
+                    .await
+                    .context("embedding the catalog")?;
+                let index = plan.finish()?;
                 tracing::info!(
                     version,
                     datasets = index.len(),
-                    embedded,
+                    embedded = missing,
                     took_ms = started.elapsed().as_millis() as u64,
                     "semantic index ready"
                 );
-                Some(index)
+                semantic = Some(index);
+            } else {
+                tracing::info!(
+                    version,
+                    missing,
+                    "embedding in the background; lexical search until it is done"
+                );
+                pending = Some(plan);
             }
-            None => None,
-        };
+        }
         let dir = self.index_root.join(format!("v{version}"));
-        tokio::task::spawn_blocking(move || -> anyhow::Result<Snapshot> {
+        let snapshot = tokio::task::spawn_blocking(move || -> anyhow::Result<Snapshot> {
             let started = Instant::now();
             let lexical = match LexicalIndex::open(&dir, version, &catalog)? {
                 Some(index) => {
@@ -297,10 +387,12 @@ impl Engine {
             Ok(Snapshot::new(version, catalog, lexical, semantic))
         })
         .await
-        .context("index task panicked")?
+        .context("index task panicked")??;
+        Ok(Prepared { snapshot, pending })
     }
 
-    fn install(&self, snapshot: Snapshot) {
+    fn install(&self, prepared: Prepared) {
+        let snapshot = Arc::new(prepared.snapshot);
         self.metrics.catalog_version.set(snapshot.version);
         self.metrics
             .catalog_datasets
@@ -308,8 +400,26 @@ impl Engine {
         self.metrics
             .catalog_columns
             .set(snapshot.catalog.column_count() as i64);
-        self.active.store(Some(Arc::new(snapshot)));
+        self.active.store(Some(snapshot.clone()));
         self.remove_old_indexes();
+        let mut progress = self
+            .semantic_progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *progress = None;
+        if let (Some(plan), Some(embedder)) = (prepared.pending, self.embedder.clone()) {
+            let done = Arc::new(AtomicUsize::new(0));
+            *progress = Some((snapshot.version, done.clone(), plan.missing()));
+            tokio::spawn(complete_semantic_index(
+                snapshot,
+                plan,
+                embedder,
+                self.store.clone(),
+                self.active.clone(),
+                self.semantic_progress.clone(),
+                done,
+            ));
+        }
     }
 
     /// Removes index builds a crash interrupted (finished builds are renamed to `v<N>`).
@@ -493,9 +603,9 @@ impl Engine {
             let empty = Catalog::default();
             let old = previous.as_ref().map_or(&empty, |s| &s.catalog);
             let diff = CatalogDiff::between(old, &catalog);
-            let snapshot = self.prepare_snapshot(version, catalog).await?;
+            let prepared = self.prepare_snapshot(version, catalog).await?;
             self.store.activate(version).await?;
-            self.install(snapshot);
+            self.install(prepared);
             info.active = true;
             Ok(LoadOutcome {
                 datasets: info.datasets as usize,
@@ -541,9 +651,9 @@ impl Engine {
             });
         }
         let mut info = self.store.create_version(&catalog, &meta).await?;
-        let snapshot = self.prepare_snapshot(info.version, catalog).await?;
+        let prepared = self.prepare_snapshot(info.version, catalog).await?;
         self.store.activate(info.version).await?;
-        self.install(snapshot);
+        self.install(prepared);
         info.active = true;
         if let Err(e) = self.store.prune_versions(self.settings.keep_versions).await {
             tracing::warn!(error = ?e, "could not prune old catalog versions");
@@ -626,7 +736,8 @@ impl Engine {
             .map_err(|_| SearchError::NoCatalog)?;
         let plan = retrieval::understand(text);
         let timer = self.metrics.retrieval_duration.start_timer();
-        let query_vector = match (&self.embedder, &snapshot.semantic) {
+        let semantic = snapshot.semantic();
+        let query_vector = match (&self.embedder, &semantic) {
             (Some(embedder), Some(semantic)) if embedder.model_id() == semantic.model_id => {
                 match embedder.embed(vec![plan.semantic_text()]).await {
                     Ok(mut vectors) => vectors.pop(),
@@ -642,7 +753,8 @@ impl Engine {
         let visibility = visibility.clone();
         let snap = snapshot.clone();
         let ranked = tokio::task::spawn_blocking(move || {
-            retrieval::rank(&snap, plan, query_vector.as_deref(), &visibility, &config)
+            let semantic = semantic.as_deref().zip(query_vector.as_deref());
+            retrieval::rank(&snap, plan, semantic, &visibility, &config)
         })
         .await
         .map_err(|e| SearchError::Internal(anyhow::anyhow!("search task failed: {e}")))?

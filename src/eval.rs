@@ -147,6 +147,7 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
         )
         .await
         .map_err(|e| anyhow::anyhow!("loading catalog: {e}"))?;
+    engine.wait_for_semantic_index().await;
     let load_secs = started.elapsed().as_secs_f64();
 
     let file = std::fs::File::open(&args.questions)

@@ -186,6 +186,10 @@ pub struct EmbeddingSettings {
     pub enabled: bool,
     /// `transformer` (run the model per text) or `static` (token vectors distilled from it).
     pub kind: EmbeddingKind,
+    /// A load that must embed at most this many datasets embeds them before switching;
+    /// above it, the new version goes live with lexical search at once and its semantic
+    /// index follows in the background.
+    pub sync_limit: usize,
     /// Local sentence-embedding model directory (config.json, tokenizer.json, model.safetensors).
     /// Default: `<data_dir>/models/all-MiniLM-L6-v2`.
     pub model_dir: Option<PathBuf>,
@@ -200,6 +204,7 @@ impl Default for EmbeddingSettings {
         EmbeddingSettings {
             enabled: true,
             kind: EmbeddingKind::Transformer,
+            sync_limit: 300,
             model_dir: None,
             base_url: None,
             api_key: None,

@@ -208,7 +208,7 @@ button.btn:focus-visible { outline-offset: 2px; }
   max-height: var(--_list-max-height); overflow-y: auto;
 }
 [role="option"] {
-  display: grid; grid-template-columns: auto 1fr; gap: 0 10px; align-items: baseline;
+  display: grid; grid-template-columns: 6.5em 1fr; gap: 0 10px; align-items: baseline;
   padding: 7px 10px; border-radius: calc(var(--_radius) - 4px); cursor: pointer;
   border-left: 3px solid transparent;
 }
@@ -218,9 +218,9 @@ button.btn:focus-visible { outline-offset: 2px; }
 }
 [role="option"]:hover:not([aria-selected="true"]) { background: var(--_surface); }
 .kind {
-  font-size: 11px; font-weight: 600; text-transform: uppercase; letter-spacing: 0.04em;
+  justify-self: start; font-size: 11px; font-weight: 600; text-transform: uppercase; letter-spacing: 0.04em;
   color: var(--_muted); border: 1px solid var(--_border); border-radius: 999px; padding: 0 7px;
-  min-width: 4.5em; text-align: center; background: var(--_bg);
+  text-align: center; background: var(--_bg);
 }
 .opt-text { font-family: var(--_mono); font-size: 14px; overflow-wrap: anywhere; }
 .opt-text .ds { color: var(--_muted); }
@@ -233,9 +233,9 @@ button.btn:focus-visible { outline-offset: 2px; }
   margin: 14px 2px 0; min-height: 1.5em; color: var(--_muted); font-size: 14px;
   display: flex; gap: 8px; align-items: center; flex-wrap: wrap;
 }
-.status:empty { margin-top: 0; min-height: 0; }
+.status:empty, .status[data-quiet] { margin-top: 0; min-height: 0; }
 .status strong { color: var(--_fg); font-weight: 600; }
-.status[data-state="error"] {
+.status[data-state="error"]:not([data-quiet]) {
   color: #8f1d1d; background: #fdecec; border: 1px solid #f4c7c7;
   border-radius: var(--_radius); padding: 10px 12px;
 }
@@ -269,6 +269,8 @@ button.btn:focus-visible { outline-offset: 2px; }
   border: 1px solid #f1d9a6; border-radius: 6px; padding: 6px 10px;
 }
 .answer-error { margin: 0; color: #8f1d1d; }
+.answer[data-state="error"] { border-left-color: #c43c3c; background: #fdf1f1; }
+.answer[data-state="error"] h2 { color: #8f1d1d; }
 .answer h3 { margin: 12px 0 4px; font-size: 13px; font-weight: 600; color: var(--_muted); }
 .answer-datasets { margin: 0; padding: 0; list-style: none; display: grid; gap: 4px; }
 .answer-datasets li { font-size: 14px; }
@@ -276,6 +278,7 @@ button.btn:focus-visible { outline-offset: 2px; }
 .answer-datasets .reason { color: var(--_muted); }
 
 .results { list-style: none; margin: 12px 0 0; padding: 0; display: grid; gap: 10px; }
+.results:empty { display: none; }
 .result {
   background: var(--_bg); border: 1px solid var(--_border); border-radius: var(--_radius);
   padding: 12px 16px 14px;
@@ -310,7 +313,8 @@ button.btn:focus-visible { outline-offset: 2px; }
 .cols .col-type { font-family: var(--_mono); font-size: 12px; color: var(--_muted); flex: none; }
 .cols .col-desc { color: var(--_muted); overflow: hidden; text-overflow: ellipsis; white-space: nowrap; min-width: 0; }
 .cols .col-more { color: var(--_muted); font-size: 12.5px; }
-.more { margin-top: 12px; text-align: center; }
+.more { text-align: center; }
+.more button { margin-top: 12px; }
 
 @container (max-width: 560px) {
   form { flex-wrap: wrap; }
@@ -791,7 +795,7 @@ class DescobertaSearch extends HTMLElement {
       const kind = s.kind === 'column' ? 'column' : 'dataset';
       let text = s.text;
       if (kind === 'column' && s.dataset && s.column && s.text === `${s.dataset}.${s.column}`) {
-        text = [h('span', { class: 'ds' }, `${s.dataset}.`), s.column];
+        text = [h('span', { class: 'ds' }, `${s.dataset}.`), h('wbr'), s.column];
       }
       return h(
         'li',
@@ -959,11 +963,13 @@ class DescobertaSearch extends HTMLElement {
     );
   }
 
-  _setStatus({ text = '', loading = false, error = false, hint = '', extra = null } = {}) {
+  /** Sets the status line (a polite live region); `quiet`: announced but not shown. */
+  _setStatus({ text = '', loading = false, error = false, hint = '', extra = null, quiet = false } = {}) {
     this._status.dataset.state = error ? 'error' : loading ? 'loading' : text ? 'info' : 'idle';
+    this._status.toggleAttribute('data-quiet', quiet);
     const children = [];
-    if (loading) children.push(h('span', { class: 'spinner', 'aria-hidden': 'true' }));
-    if (text) children.push(h('span', { class: 'msg' }, text));
+    if (loading && !quiet) children.push(h('span', { class: 'spinner', 'aria-hidden': 'true' }));
+    if (text) children.push(h('span', { class: quiet ? 'msg vh' : 'msg' }, text));
     if (extra) children.push(extra);
     if (hint) children.push(h('span', { class: 'hint' }, hint));
     this._status.replaceChildren(...children);
@@ -1100,7 +1106,7 @@ class DescobertaSearch extends HTMLElement {
     }
     const state = { question, state: 'loading', text: '', retrieved: 0, done: null, error: null };
     this._answerState = state;
-    this._setStatus({ text: this._t.asking, loading: true });
+    this._setStatus({ text: this._t.asking, loading: true, quiet: true });
     this._renderAnswer();
     const stale = () => seq !== this._askSeq;
     try {
@@ -1154,7 +1160,7 @@ class DescobertaSearch extends HTMLElement {
     if (stale()) return;
     this._renderAnswer();
     if (state.state === 'done') {
-      this._setStatus({ text: this._t.answerReady });
+      this._setStatus({ text: this._t.answerReady, quiet: true });
       this.dispatchEvent(
         new CustomEvent('descoberta-answer', {
           bubbles: true,
@@ -1168,7 +1174,7 @@ class DescobertaSearch extends HTMLElement {
         }),
       );
     } else {
-      this._setStatus({ text: state.error, error: true });
+      this._setStatus({ text: state.error, error: true, quiet: true });
     }
   }
 

@@ -143,6 +143,22 @@ fn dir_size(path: &Path) -> u64 {
         .sum()
 }
 
+/// Size of the newest version's index directory (`index/<store>/v<N>`).
+fn newest_index_size(root: &Path) -> u64 {
+    let mut newest: Option<(i64, PathBuf)> = None;
+    for store in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        for entry in std::fs::read_dir(store.path()).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if let Some(v) = name.strip_prefix('v').and_then(|v| v.parse::<i64>().ok())
+                && newest.as_ref().is_none_or(|(n, _)| v > *n)
+            {
+                newest = Some((v, entry.path()));
+            }
+        }
+    }
+    newest.map_or(0, |(_, path)| dir_size(&path))
+}
+
 fn identifier_words(text: &str) -> Vec<String> {
     let mut spans = Vec::new();
     split_identifiers(text, &mut spans);
@@ -384,10 +400,28 @@ pub async fn run(settings: Settings, args: ScaleArgs) -> anyhow::Result<()> {
     };
     eprintln!("loading the catalog into the service...");
     let load = upload(service.base.clone()).await?;
+    // Large loads go live with lexical search and embed in the background: wait for that.
+    let started = Instant::now();
+    loop {
+        let ready: serde_json::Value = client
+            .get(format!("{}/readyz", service.base))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let embedding = ready["warnings"]
+            .as_array()
+            .is_some_and(|w| w.iter().any(|w| w.as_str().is_some_and(|w| w.contains("being built"))));
+        if !embedding {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let semantic_after = started.elapsed();
     let (peak_load, _) = service.rss_mib();
     eprintln!("reloading it...");
     let reload = upload(service.base.clone()).await?;
-    let index_bytes = dir_size(&data_dir.join("index")) / 3; // newest of the kept versions
+    let index_bytes = newest_index_size(&data_dir.join("index"));
     drop(service);
 
     // Cold start with the index present.
@@ -559,6 +593,7 @@ pub async fn run(settings: Settings, args: ScaleArgs) -> anyhow::Result<()> {
     println!("|---|---|---|");
     println!("| recall@5 on the generated questions | {recall_ours:.1} | {recall_peer:.1} |");
     println!("| load (first upload, parse → store → index → embeddings) | {:.1} s | {:.1} s (insert, tsvector, GIN) |", load.as_secs_f64(), peer_load.as_secs_f64());
+    println!("| semantic index complete, after the load returned (background) | {:.1} s | |", semantic_after.as_secs_f64());
     println!("| reload (same catalog again) | {:.1} s | |", reload.as_secs_f64());
     println!("| index size | {:.0} MiB | {:.0} MiB (tables + GIN) |", index_bytes as f64 / 1048576.0, peer_bytes as f64 / 1048576.0);
     println!("| peak RSS during load | {peak_load:.0} MiB | |");

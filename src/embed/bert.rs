@@ -15,9 +15,9 @@ use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 use super::{Embedder, normalize};
 
 /// Longest input, in tokens.
-const MAX_TOKENS: usize = 256;
+const MAX_TOKENS: usize = 128;
 /// Texts per forward pass.
-const BATCH: usize = 32;
+const BATCH: usize = 16;
 
 struct Inner {
     model: BertModel,

@@ -194,53 +194,99 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// Embeds every dataset of a catalog, reusing vectors cached in the store and caching the
-/// new ones. Returns the index and how many texts had to be embedded.
-pub async fn build_semantic_index(
-    datasets: &[Dataset],
-    embedder: &dyn Embedder,
-    store: &dyn Store,
-) -> anyhow::Result<(SemanticIndex, usize)> {
-    let model_id = embedder.model_id().to_string();
-    let texts: Vec<String> = datasets.iter().map(dataset_text).collect();
-    let hashes: Vec<String> = texts.iter().map(|t| content_hash(&model_id, t)).collect();
-    let mut cached: HashMap<String, Vec<f32>> = store.embeddings(&model_id, &hashes).await?;
-    let missing: Vec<usize> = (0..texts.len())
-        .filter(|&i| !cached.contains_key(&hashes[i]))
-        .collect();
-    const BATCH: usize = 256;
-    for chunk in missing.chunks(BATCH) {
-        let batch: Vec<String> = chunk.iter().map(|&i| texts[i].clone()).collect();
-        let vectors = embedder.embed(batch).await?;
-        anyhow::ensure!(
-            vectors.len() == chunk.len(),
-            "embedder returned a wrong count"
-        );
-        let rows: Vec<(String, Vec<f32>)> = chunk
-            .iter()
-            .zip(vectors)
-            .map(|(&i, v)| (hashes[i].clone(), v))
-            .collect();
-        store.put_embeddings(&model_id, &rows).await?;
-        cached.extend(rows);
-    }
-    let dim = cached.values().next().map(Vec::len).unwrap_or(0);
-    let mut vectors = Vec::with_capacity(dim * datasets.len());
-    for hash in &hashes {
-        let v = cached
-            .get(hash)
-            .ok_or_else(|| anyhow::anyhow!("missing embedding"))?;
-        anyhow::ensure!(v.len() == dim, "embeddings of different dimensions");
-        vectors.extend_from_slice(v);
-    }
-    Ok((
-        SemanticIndex {
+/// What it takes to build a catalog's semantic index: the texts, and the vectors already
+/// cached in the store (by model and content hash).
+pub struct SemanticPlan {
+    model_id: String,
+    texts: Vec<String>,
+    hashes: Vec<String>,
+    vectors: HashMap<String, Vec<f32>>,
+}
+
+/// Texts per embedding call (and per cache write).
+const EMBED_BATCH: usize = 64;
+
+impl SemanticPlan {
+    /// Computes the texts of `datasets` and fetches their cached vectors.
+    pub async fn new(
+        datasets: &[Dataset],
+        embedder: &dyn Embedder,
+        store: &dyn Store,
+    ) -> anyhow::Result<SemanticPlan> {
+        let model_id = embedder.model_id().to_string();
+        let texts: Vec<String> = datasets.iter().map(dataset_text).collect();
+        let hashes: Vec<String> = texts.iter().map(|t| content_hash(&model_id, t)).collect();
+        let vectors = store.embeddings(&model_id, &hashes).await?;
+        Ok(SemanticPlan {
             model_id,
+            texts,
+            hashes,
+            vectors,
+        })
+    }
+
+    /// Datasets whose vectors are not cached yet.
+    pub fn missing(&self) -> usize {
+        self.hashes
+            .iter()
+            .filter(|h| !self.vectors.contains_key(*h))
+            .count()
+    }
+
+    pub fn total(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// Embeds what is missing, caching it in the store batch by batch; `progress` counts
+    /// embedded texts. Stops early (returning `false`) when `keep_going` says so.
+    pub async fn embed_missing(
+        &mut self,
+        embedder: &dyn Embedder,
+        store: &dyn Store,
+        progress: &std::sync::atomic::AtomicUsize,
+        keep_going: impl Fn() -> bool,
+    ) -> anyhow::Result<bool> {
+        let mut missing: Vec<usize> = (0..self.hashes.len())
+            .filter(|&i| !self.vectors.contains_key(&self.hashes[i]))
+            .collect();
+        missing.dedup_by_key(|i| self.hashes[*i].clone());
+        for chunk in missing.chunks(EMBED_BATCH) {
+            if !keep_going() {
+                return Ok(false);
+            }
+            let batch: Vec<String> = chunk.iter().map(|&i| self.texts[i].clone()).collect();
+            let vectors = embedder.embed(batch).await?;
+            anyhow::ensure!(vectors.len() == chunk.len(), "embedder returned a wrong count");
+            let rows: Vec<(String, Vec<f32>)> = chunk
+                .iter()
+                .zip(vectors)
+                .map(|(&i, v)| (self.hashes[i].clone(), v))
+                .collect();
+            store.put_embeddings(&self.model_id, &rows).await?;
+            progress.fetch_add(rows.len(), std::sync::atomic::Ordering::Relaxed);
+            self.vectors.extend(rows);
+        }
+        Ok(true)
+    }
+
+    /// The index, once every vector is there.
+    pub fn finish(self) -> anyhow::Result<SemanticIndex> {
+        let dim = self.vectors.values().next().map(Vec::len).unwrap_or(0);
+        let mut vectors = Vec::with_capacity(dim * self.hashes.len());
+        for hash in &self.hashes {
+            let v = self
+                .vectors
+                .get(hash)
+                .ok_or_else(|| anyhow::anyhow!("missing embedding"))?;
+            anyhow::ensure!(v.len() == dim, "embeddings of different dimensions");
+            vectors.extend_from_slice(v);
+        }
+        Ok(SemanticIndex {
+            model_id: self.model_id,
             dim,
             vectors,
-        },
-        missing.len(),
-    ))
+        })
+    }
 }
 
 /// L2-normalizes in place.

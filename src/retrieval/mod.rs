@@ -62,7 +62,7 @@ pub struct Ranked {
 pub fn rank(
     snapshot: &Snapshot,
     plan: QueryPlan,
-    query_vector: Option<&[f32]>,
+    semantic: Option<(&SemanticIndex, &[f32])>,
     visibility: &Visibility,
     config: &RetrievalConfig,
 ) -> anyhow::Result<Ranked> {
@@ -73,7 +73,7 @@ pub fn rank(
         .into_iter()
         .map(|m| lexical_score(m, &config.column_weights))
         .collect();
-    if let (Some(semantic), Some(query)) = (&snapshot.semantic, query_vector)
+    if let Some((semantic, query)) = semantic
         && config.semantic_weight > 0.0
     {
         fuse(&mut datasets, semantic, query, snapshot, visibility, config);
