@@ -166,7 +166,9 @@ async fn complete_semantic_index(
             Err(e) => tracing::error!(error = ?e, version, "semantic index failed"),
         },
         Ok(false) => tracing::info!(version, "background embedding stopped: version replaced"),
-        Err(e) => tracing::error!(error = ?e, version, "background embedding failed; lexical search only"),
+        Err(e) => {
+            tracing::error!(error = ?e, version, "background embedding failed; lexical search only")
+        }
     }
     let mut progress = progress.lock().unwrap_or_else(|p| p.into_inner());
     if progress.as_ref().is_some_and(|(v, _, _)| *v == version) {
@@ -340,14 +342,20 @@ impl Engine {
         let mut pending = None;
         if let Some(embedder) = &self.embedder {
             let started = Instant::now();
-            let mut plan = SemanticPlan::new(&catalog.datasets, embedder.as_ref(), self.store.as_ref())
-                .await
-                .context("reading cached embeddings")?;
+            let mut plan =
+                SemanticPlan::new(&catalog.datasets, embedder.as_ref(), self.store.as_ref())
+                    .await
+                    .context("reading cached embeddings")?;
             let missing = plan.missing();
             if missing <= self.settings.embedding.sync_limit {
-                plan.embed_missing(embedder.as_ref(), self.store.as_ref(), &AtomicUsize::new(0), || true)
-                    .await
-                    .context("embedding the catalog")?;
+                plan.embed_missing(
+                    embedder.as_ref(),
+                    self.store.as_ref(),
+                    &AtomicUsize::new(0),
+                    || true,
+                )
+                .await
+                .context("embedding the catalog")?;
                 let index = plan.finish()?;
                 tracing::info!(
                     version,
@@ -722,10 +730,13 @@ impl Engine {
     }
 
     /// Ranks datasets for `text` off the async runtime, bounded by the search permits.
+    /// `depth`: how many of the top datasets the caller will show (their matching columns
+    /// are computed).
     pub async fn search(
         &self,
         text: &str,
         visibility: &Visibility,
+        depth: usize,
     ) -> Result<(Arc<Snapshot>, Ranked), SearchError> {
         let snapshot = self.snapshot().ok_or(SearchError::NoCatalog)?;
         let _permit = self
@@ -754,7 +765,7 @@ impl Engine {
         let snap = snapshot.clone();
         let ranked = tokio::task::spawn_blocking(move || {
             let semantic = semantic.as_deref().zip(query_vector.as_deref());
-            retrieval::rank(&snap, plan, semantic, &visibility, &config)
+            retrieval::rank(&snap, plan, semantic, &visibility, &config, depth)
         })
         .await
         .map_err(|e| SearchError::Internal(anyhow::anyhow!("search task failed: {e}")))?

@@ -181,7 +181,7 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
         };
         let t = Instant::now();
         let (snapshot, ranked) = engine
-            .search(&text, &visibility)
+            .search(&text, &visibility, 15)
             .await
             .map_err(|e| anyhow::anyhow!("search failed: {e}"))?;
         latencies.push(t.elapsed().as_secs_f64() * 1e3);

@@ -232,8 +232,8 @@ impl Answerer {
         visibility: &Visibility,
         limit: usize,
     ) -> Result<Retrieved, AskError> {
-        let (snapshot, ranked) = engine.search(question, visibility).await?;
         let take = limit.max(CONTEXT_DATASETS);
+        let (snapshot, ranked) = engine.search(question, visibility, take).await?;
         let top: Vec<_> = ranked.datasets.iter().take(take).cloned().collect();
         let hits = present_hits(
             &snapshot,

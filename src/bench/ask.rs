@@ -156,8 +156,16 @@ pub async fn run(settings: Settings, args: AskBenchArgs) -> anyhow::Result<()> {
         "descoberta bench ask: {} requests per endpoint, {} client(s), retrieval: {}, build: {}",
         args.requests,
         args.concurrency,
-        if semantic { "hybrid (lexical + embeddings)" } else { "lexical" },
-        if cfg!(debug_assertions) { "debug (numbers not representative)" } else { "release" }
+        if semantic {
+            "hybrid (lexical + embeddings)"
+        } else {
+            "lexical"
+        },
+        if cfg!(debug_assertions) {
+            "debug (numbers not representative)"
+        } else {
+            "release"
+        }
     );
     println!();
     print_rows(&rows);

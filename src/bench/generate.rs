@@ -68,11 +68,11 @@ impl Rng {
 /// Business units (schemas) tables are placed in.
 const UNITS: &[&str] = &[
     "acme", "aurora", "boreal", "cascade", "delta", "ember", "fjord", "granite", "harbor",
-    "indigo", "juniper", "kestrel", "lagoon", "meridian", "nimbus", "orchid", "pioneer",
-    "quartz", "redwood", "sierra", "tundra", "umber", "vertex", "willow", "xenon", "yucca",
-    "zephyr", "atlas", "beacon", "cobalt", "dune", "falcon", "glacier", "horizon", "ivory",
-    "jade", "keystone", "lotus", "mesa", "nova", "onyx", "prairie", "quasar", "ridge",
-    "summit", "tidal", "unity", "valley", "summit", "wharf",
+    "indigo", "juniper", "kestrel", "lagoon", "meridian", "nimbus", "orchid", "pioneer", "quartz",
+    "redwood", "sierra", "tundra", "umber", "vertex", "willow", "xenon", "yucca", "zephyr",
+    "atlas", "beacon", "cobalt", "dune", "falcon", "glacier", "horizon", "ivory", "jade",
+    "keystone", "lotus", "mesa", "nova", "onyx", "prairie", "quasar", "ridge", "summit", "tidal",
+    "unity", "valley", "summit", "wharf",
 ];
 
 fn default_sources() -> Vec<PathBuf> {
@@ -121,7 +121,10 @@ pub(crate) fn generate(args: &GenArgs) -> anyhow::Result<(Catalog, Vec<(String, 
     } else {
         args.source.clone()
     };
-    anyhow::ensure!(!sources.is_empty(), "no source catalogs found; pass --source");
+    anyhow::ensure!(
+        !sources.is_empty(),
+        "no source catalogs found; pass --source"
+    );
     // Each source on its own: they may share table names.
     let mut vocabulary = Vec::new();
     for source in &sources {
@@ -149,7 +152,11 @@ pub(crate) fn generate(args: &GenArgs) -> anyhow::Result<(Catalog, Vec<(String, 
     let mut datasets = Vec::with_capacity(args.datasets);
     for (i, w) in widths.iter().enumerate() {
         let template = templates[rng.below(templates.len())];
-        let unit = format!("{}_{}", UNITS[(i / per_unit) % UNITS.len()], i / (per_unit * UNITS.len()));
+        let unit = format!(
+            "{}_{}",
+            UNITS[(i / per_unit) % UNITS.len()],
+            i / (per_unit * UNITS.len())
+        );
         let table = template
             .name
             .rsplit_once('.')
@@ -230,7 +237,8 @@ pub(crate) fn generate(args: &GenArgs) -> anyhow::Result<(Catalog, Vec<(String, 
 }
 
 pub(crate) fn write_catalog(catalog: &Catalog, path: &Path) -> anyhow::Result<()> {
-    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut out = std::io::BufWriter::new(file);
     writeln!(out, "dataset,column,description,data_type,owner,domain")?;
     for d in &catalog.datasets {
@@ -263,7 +271,11 @@ pub fn run(args: GenArgs) -> anyhow::Result<()> {
     write_catalog(&catalog, &args.out.join("catalog.csv"))?;
     let mut q = std::io::BufWriter::new(std::fs::File::create(args.out.join("questions.jsonl"))?);
     for (question, gold) in &questions {
-        writeln!(q, "{}", serde_json::json!({ "question": question, "gold": gold }))?;
+        writeln!(
+            q,
+            "{}",
+            serde_json::json!({ "question": question, "gold": gold })
+        )?;
     }
     q.flush()?;
     println!(

@@ -71,20 +71,25 @@ pub(crate) async fn drive(
     make: Arc<dyn Fn(usize) -> reqwest::RequestBuilder + Send + Sync>,
 ) -> Row {
     let per_client = requests.div_ceil(concurrency.max(1));
-    drive_with(name, concurrency, move |c, i| {
-        let make = make.clone();
-        let index = c * per_client + i;
-        async move {
-            if i >= per_client {
-                return None;
+    drive_with(
+        name,
+        concurrency,
+        move |c, i| {
+            let make = make.clone();
+            let index = c * per_client + i;
+            async move {
+                if i >= per_client {
+                    return None;
+                }
+                let ok = match make(index).send().await {
+                    Ok(res) if res.status().is_success() => res.bytes().await.is_ok(),
+                    _ => false,
+                };
+                Some(ok)
             }
-            let ok = match make(index).send().await {
-                Ok(res) if res.status().is_success() => res.bytes().await.is_ok(),
-                _ => false,
-            };
-            Some(ok)
-        }
-    }, None)
+        },
+        None,
+    )
     .await
 }
 

@@ -67,7 +67,11 @@ const ADMIN: &str = "bench-admin-token";
 
 impl Service {
     /// Starts the service; returns it and how long it took to be ready.
-    fn start(data_dir: &Path, model_dir: &Path, embeddings: &str) -> anyhow::Result<(Service, Duration)> {
+    fn start(
+        data_dir: &Path,
+        model_dir: &Path,
+        embeddings: &str,
+    ) -> anyhow::Result<(Service, Duration)> {
         let started = Instant::now();
         let empty = data_dir.join("no-metadata");
         std::fs::create_dir_all(&empty)?;
@@ -147,7 +151,11 @@ fn dir_size(path: &Path) -> u64 {
 fn newest_index_size(root: &Path) -> u64 {
     let mut newest: Option<(i64, PathBuf)> = None;
     for store in std::fs::read_dir(root).into_iter().flatten().flatten() {
-        for entry in std::fs::read_dir(store.path()).into_iter().flatten().flatten() {
+        for entry in std::fs::read_dir(store.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let name = entry.file_name().to_string_lossy().to_string();
             if let Some(v) = name.strip_prefix('v').and_then(|v| v.parse::<i64>().ok())
                 && newest.as_ref().is_none_or(|(n, _)| v > *n)
@@ -194,7 +202,9 @@ impl Peer {
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
             .execute(&mut admin)
             .await?;
-        let (prefix, _) = admin_url.rsplit_once('/').context("postgres URL has no path")?;
+        let (prefix, _) = admin_url
+            .rsplit_once('/')
+            .context("postgres URL has no path")?;
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(20)
             .connect(&format!("{prefix}/{database}"))
@@ -228,19 +238,23 @@ impl Peer {
         }
         for chunk in docs.chunks(2_000) {
             let (a, b): (Vec<String>, Vec<String>) = chunk.iter().cloned().unzip();
-            sqlx::query("INSERT INTO docs (dataset, body) SELECT * FROM UNNEST($1::text[], $2::text[])")
-                .bind(a)
-                .bind(b)
-                .execute(&pool)
-                .await?;
+            sqlx::query(
+                "INSERT INTO docs (dataset, body) SELECT * FROM UNNEST($1::text[], $2::text[])",
+            )
+            .bind(a)
+            .bind(b)
+            .execute(&pool)
+            .await?;
         }
         for chunk in names.chunks(20_000) {
             let (a, b): (Vec<String>, Vec<String>) = chunk.iter().cloned().unzip();
-            sqlx::query("INSERT INTO names (dataset, name) SELECT * FROM UNNEST($1::text[], $2::text[])")
-                .bind(a)
-                .bind(b)
-                .execute(&pool)
-                .await?;
+            sqlx::query(
+                "INSERT INTO names (dataset, name) SELECT * FROM UNNEST($1::text[], $2::text[])",
+            )
+            .bind(a)
+            .bind(b)
+            .execute(&pool)
+            .await?;
         }
         for statement in [
             "UPDATE docs SET tsv = to_tsvector('english', body)",
@@ -295,12 +309,11 @@ impl Peer {
             .map(|w| format!("{w}:*"))
             .collect::<Vec<_>>()
             .join(" & ");
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT name FROM names WHERE tsv @@ to_tsquery('simple', $1) LIMIT 8",
-        )
-        .bind(q)
-        .fetch_all(pool)
-        .await?;
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT name FROM names WHERE tsv @@ to_tsquery('simple', $1) LIMIT 8")
+                .bind(q)
+                .fetch_all(pool)
+                .await?;
         Ok(rows.into_iter().map(|(d,)| d).collect())
     }
 
@@ -318,7 +331,8 @@ impl Peer {
 }
 
 fn read_questions(path: &Path) -> anyhow::Result<Vec<(String, Vec<String>)>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
@@ -352,7 +366,12 @@ pub async fn run(settings: Settings, args: ScaleArgs) -> anyhow::Result<()> {
     let catalog_path = args.dir.join("catalog.csv");
     let questions_path = args.dir.join("questions.jsonl");
     if !catalog_path.exists() || !questions_path.exists() {
-        eprintln!("generating {} datasets / {} columns into {}", args.datasets, args.columns, args.dir.display());
+        eprintln!(
+            "generating {} datasets / {} columns into {}",
+            args.datasets,
+            args.columns,
+            args.dir.display()
+        );
         super::generate::run(GenArgs {
             datasets: args.datasets,
             columns: args.columns,
@@ -368,17 +387,25 @@ pub async fn run(settings: Settings, args: ScaleArgs) -> anyhow::Result<()> {
         .or_else(|| std::env::var("DESCOBERTA_TEST_POSTGRES_URL").ok())
         .context("--postgres-url (or DESCOBERTA_TEST_POSTGRES_URL) is needed for the peer")?;
     let catalog_bytes = std::fs::read(&catalog_path)?;
-    let catalog = parse_files(&[catalog_path.clone()], u64::MAX)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let catalog =
+        parse_files(&[catalog_path.clone()], u64::MAX).map_err(|e| anyhow::anyhow!("{e}"))?;
     let questions = read_questions(&questions_path)?;
     let (n_datasets, n_columns) = (catalog.datasets.len(), catalog.column_count());
-    eprintln!("catalog: {n_datasets} datasets, {n_columns} columns, {} questions", questions.len());
+    eprintln!(
+        "catalog: {n_datasets} datasets, {n_columns} columns, {} questions",
+        questions.len()
+    );
 
     let work = tempfile::tempdir()?;
     let data_dir = work.path().join("data");
     std::fs::create_dir_all(&data_dir)?;
-    let model_dir = settings.model_dir().canonicalize().unwrap_or_else(|_| settings.model_dir());
-    let client = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
+    let model_dir = settings
+        .model_dir()
+        .canonicalize()
+        .unwrap_or_else(|_| settings.model_dir());
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()?;
 
     // Load, then reload the same catalog.
     let (service, _) = Service::start(&data_dir, &model_dir, &args.embeddings)?;
@@ -394,7 +421,11 @@ pub async fn run(settings: Settings, args: ScaleArgs) -> anyhow::Result<()> {
                 .body(body)
                 .send()
                 .await?;
-            anyhow::ensure!(res.status().is_success(), "upload failed: {}", res.text().await?);
+            anyhow::ensure!(
+                res.status().is_success(),
+                "upload failed: {}",
+                res.text().await?
+            );
             anyhow::Ok(started.elapsed())
         }
     };
@@ -409,9 +440,10 @@ pub async fn run(settings: Settings, args: ScaleArgs) -> anyhow::Result<()> {
             .await?
             .json()
             .await?;
-        let embedding = ready["warnings"]
-            .as_array()
-            .is_some_and(|w| w.iter().any(|w| w.as_str().is_some_and(|w| w.contains("being built"))));
+        let embedding = ready["warnings"].as_array().is_some_and(|w| {
+            w.iter()
+                .any(|w| w.as_str().is_some_and(|w| w.contains("being built")))
+        });
         if !embedding {
             break;
         }
@@ -436,7 +468,9 @@ pub async fn run(settings: Settings, args: ScaleArgs) -> anyhow::Result<()> {
             .map(|_| {
                 let d = &catalog.datasets[rng.below(catalog.datasets.len())];
                 let name = if rng.chance(0.5) || d.columns.is_empty() {
-                    d.name.rsplit_once('.').map_or(d.name.clone(), |(_, t)| t.to_string())
+                    d.name
+                        .rsplit_once('.')
+                        .map_or(d.name.clone(), |(_, t)| t.to_string())
                 } else {
                     d.columns[rng.below(d.columns.len())].name.clone()
                 };
@@ -456,35 +490,57 @@ pub async fn run(settings: Settings, args: ScaleArgs) -> anyhow::Result<()> {
     for &clients in &args.clients {
         for endpoint in ["search", "suggest"] {
             eprintln!("measuring {endpoint} with {clients} client(s)...");
-            let (c, b, q, p) = (client.clone(), base.clone(), question_texts.clone(), prefixes.clone());
-            let ours = drive_with(&format!("/v1/{endpoint}"), clients, move |k, i| {
-                let (c, b, q, p) = (c.clone(), b.clone(), q.clone(), p.clone());
-                async move {
-                    let request = if endpoint == "search" {
-                        c.get(format!("{b}/v1/search"))
-                            .query(&[("q", q[(k * 7919 + i) % q.len()].as_str()), ("limit", "10")])
-                    } else {
-                        c.get(format!("{b}/v1/suggest")).query(&[("q", p[(k * 7919 + i) % p.len()].as_str())])
-                    };
-                    Some(match request.send().await {
-                        Ok(res) if res.status().is_success() => res.bytes().await.is_ok(),
-                        _ => false,
-                    })
-                }
-            }, duration)
+            let (c, b, q, p) = (
+                client.clone(),
+                base.clone(),
+                question_texts.clone(),
+                prefixes.clone(),
+            );
+            let ours = drive_with(
+                &format!("/v1/{endpoint}"),
+                clients,
+                move |k, i| {
+                    let (c, b, q, p) = (c.clone(), b.clone(), q.clone(), p.clone());
+                    async move {
+                        let request = if endpoint == "search" {
+                            c.get(format!("{b}/v1/search")).query(&[
+                                ("q", q[(k * 7919 + i) % q.len()].as_str()),
+                                ("limit", "10"),
+                            ])
+                        } else {
+                            c.get(format!("{b}/v1/suggest"))
+                                .query(&[("q", p[(k * 7919 + i) % p.len()].as_str())])
+                        };
+                        Some(match request.send().await {
+                            Ok(res) if res.status().is_success() => res.bytes().await.is_ok(),
+                            _ => false,
+                        })
+                    }
+                },
+                duration,
+            )
             .await;
             let (pl, q, p) = (pool.clone(), question_texts.clone(), prefixes.clone());
-            let theirs = drive_with(&format!("pg {endpoint}"), clients, move |k, i| {
-                let (pl, q, p) = (pl.clone(), q.clone(), p.clone());
-                async move {
-                    let ok = if endpoint == "search" {
-                        Peer::search(&pl, &q[(k * 7919 + i) % q.len()], 10).await.is_ok()
-                    } else {
-                        Peer::suggest(&pl, &p[(k * 7919 + i) % p.len()]).await.is_ok()
-                    };
-                    Some(ok)
-                }
-            }, duration)
+            let theirs = drive_with(
+                &format!("pg {endpoint}"),
+                clients,
+                move |k, i| {
+                    let (pl, q, p) = (pl.clone(), q.clone(), p.clone());
+                    async move {
+                        let ok = if endpoint == "search" {
+                            Peer::search(&pl, &q[(k * 7919 + i) % q.len()], 10)
+                                .await
+                                .is_ok()
+                        } else {
+                            Peer::suggest(&pl, &p[(k * 7919 + i) % p.len()])
+                                .await
+                                .is_ok()
+                        };
+                        Some(ok)
+                    }
+                },
+                duration,
+            )
             .await;
             cells.push((endpoint.to_string(), clients, ours, theirs));
         }
@@ -507,7 +563,11 @@ pub async fn run(settings: Settings, args: ScaleArgs) -> anyhow::Result<()> {
                     .map(|b| {
                         b["results"]
                             .as_array()
-                            .map(|r| r.iter().filter_map(|x| x["dataset"].as_str().map(str::to_string)).collect())
+                            .map(|r| {
+                                r.iter()
+                                    .filter_map(|x| x["dataset"].as_str().map(str::to_string))
+                                    .collect()
+                            })
                             .unwrap_or_default()
                     })
                     .unwrap_or_default(),
@@ -524,43 +584,57 @@ pub async fn run(settings: Settings, args: ScaleArgs) -> anyhow::Result<()> {
 
     eprintln!("ask (extractive) overhead...");
     let (c, b, q) = (client.clone(), base.clone(), question_texts.clone());
-    let ask = drive_with("/v1/ask", 1, move |_, i| {
-        let (c, b, q) = (c.clone(), b.clone(), q.clone());
-        async move {
-            if i >= 200 {
-                return None;
+    let ask = drive_with(
+        "/v1/ask",
+        1,
+        move |_, i| {
+            let (c, b, q) = (c.clone(), b.clone(), q.clone());
+            async move {
+                if i >= 200 {
+                    return None;
+                }
+                let res = c
+                    .post(format!("{b}/v1/ask"))
+                    .json(&serde_json::json!({ "question": format!("{} ({i})", q[i % q.len()]) }))
+                    .send()
+                    .await;
+                Some(matches!(res, Ok(r) if r.status().is_success()))
             }
-            let res = c
-                .post(format!("{b}/v1/ask"))
-                .json(&serde_json::json!({ "question": format!("{} ({i})", q[i % q.len()]) }))
-                .send()
-                .await;
-            Some(matches!(res, Ok(r) if r.status().is_success()))
-        }
-    }, None)
+        },
+        None,
+    )
     .await;
     let (c, b, q) = (client.clone(), base.clone(), question_texts.clone());
-    let search_one = drive_with("/v1/search", 1, move |_, i| {
-        let (c, b, q) = (c.clone(), b.clone(), q.clone());
-        async move {
-            if i >= 200 {
-                return None;
+    let search_one = drive_with(
+        "/v1/search",
+        1,
+        move |_, i| {
+            let (c, b, q) = (c.clone(), b.clone(), q.clone());
+            async move {
+                if i >= 200 {
+                    return None;
+                }
+                let res = c
+                    .get(format!("{b}/v1/search"))
+                    .query(&[("q", format!("{} ({i}.)", q[i % q.len()]))])
+                    .send()
+                    .await;
+                Some(matches!(res, Ok(r) if r.status().is_success()))
             }
-            let res = c
-                .get(format!("{b}/v1/search"))
-                .query(&[("q", format!("{} ({i}.)", q[i % q.len()]))])
-                .send()
-                .await;
-            Some(matches!(res, Ok(r) if r.status().is_success()))
-        }
-    }, None)
+        },
+        None,
+    )
     .await;
     peer.drop_database().await;
     drop(service);
 
     let machine = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_default();
     println!(
         "descoberta bench scale: {n_datasets} datasets, {n_columns} columns, {} questions; embeddings: {}; {} s per cell; {} CPU(s) ({machine}); {}",
@@ -568,10 +642,16 @@ pub async fn run(settings: Settings, args: ScaleArgs) -> anyhow::Result<()> {
         args.embeddings,
         args.duration_secs,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        if cfg!(debug_assertions) { "DEBUG BUILD: not representative" } else { "release build" }
+        if cfg!(debug_assertions) {
+            "DEBUG BUILD: not representative"
+        } else {
+            "release build"
+        }
     );
     println!();
-    println!("| endpoint | clients | descoberta req/s | p50 ms | p99 ms | PostgreSQL FTS req/s | p50 ms | p99 ms | throughput ratio |");
+    println!(
+        "| endpoint | clients | descoberta req/s | p50 ms | p99 ms | PostgreSQL FTS req/s | p50 ms | p99 ms | throughput ratio |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|");
     for (endpoint, clients, ours, theirs) in &cells {
         println!(
@@ -585,21 +665,49 @@ pub async fn run(settings: Settings, args: ScaleArgs) -> anyhow::Result<()> {
             ours.throughput() / theirs.throughput().max(1e-9)
         );
         if ours.errors + theirs.errors > 0 {
-            println!("|   errors | | {} | | | {} | | | |", ours.errors, theirs.errors);
+            println!(
+                "|   errors | | {} | | | {} | | | |",
+                ours.errors, theirs.errors
+            );
         }
     }
     println!();
     println!("| measure | descoberta | PostgreSQL FTS |");
     println!("|---|---|---|");
     println!("| recall@5 on the generated questions | {recall_ours:.1} | {recall_peer:.1} |");
-    println!("| load (first upload, parse → store → index → embeddings) | {:.1} s | {:.1} s (insert, tsvector, GIN) |", load.as_secs_f64(), peer_load.as_secs_f64());
-    println!("| semantic index complete, after the load returned (background) | {:.1} s | |", semantic_after.as_secs_f64());
-    println!("| reload (same catalog again) | {:.1} s | |", reload.as_secs_f64());
-    println!("| index size | {:.0} MiB | {:.0} MiB (tables + GIN) |", index_bytes as f64 / 1048576.0, peer_bytes as f64 / 1048576.0);
+    println!(
+        "| load (first upload, parse → store → index → embeddings) | {:.1} s | {:.1} s (insert, tsvector, GIN) |",
+        load.as_secs_f64(),
+        peer_load.as_secs_f64()
+    );
+    println!(
+        "| semantic index complete, after the load returned (background) | {:.1} s | |",
+        semantic_after.as_secs_f64()
+    );
+    println!(
+        "| reload (same catalog again) | {:.1} s | |",
+        reload.as_secs_f64()
+    );
+    println!(
+        "| index size | {:.0} MiB | {:.0} MiB (tables + GIN) |",
+        index_bytes as f64 / 1048576.0,
+        peer_bytes as f64 / 1048576.0
+    );
     println!("| peak RSS during load | {peak_load:.0} MiB | |");
-    println!("| RSS after cold start / after the load test (peak) | {rss_idle:.0} / {rss_serving:.0} ({peak_serving:.0}) MiB | |");
-    println!("| cold start with the index present | {:.2} s | |", cold_start.as_secs_f64());
-    println!("| /v1/search p50, 1 client, new queries | {:.2} ms | |", search_one.p(0.5));
-    println!("| /v1/ask (extractive) p50, 1 client, new questions | {:.2} ms | |", ask.p(0.5));
+    println!(
+        "| RSS after cold start / after the load test (peak) | {rss_idle:.0} / {rss_serving:.0} ({peak_serving:.0}) MiB | |"
+    );
+    println!(
+        "| cold start with the index present | {:.2} s | |",
+        cold_start.as_secs_f64()
+    );
+    println!(
+        "| /v1/search p50, 1 client, new queries | {:.2} ms | |",
+        search_one.p(0.5)
+    );
+    println!(
+        "| /v1/ask (extractive) p50, 1 client, new questions | {:.2} ms | |",
+        ask.p(0.5)
+    );
     Ok(())
 }

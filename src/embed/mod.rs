@@ -256,7 +256,10 @@ impl SemanticPlan {
             }
             let batch: Vec<String> = chunk.iter().map(|&i| self.texts[i].clone()).collect();
             let vectors = embedder.embed(batch).await?;
-            anyhow::ensure!(vectors.len() == chunk.len(), "embedder returned a wrong count");
+            anyhow::ensure!(
+                vectors.len() == chunk.len(),
+                "embedder returned a wrong count"
+            );
             let rows: Vec<(String, Vec<f32>)> = chunk
                 .iter()
                 .zip(vectors)

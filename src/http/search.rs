@@ -106,7 +106,10 @@ pub async fn search(
             format!("`offset` must be at most {}", limits.max_offset),
         ));
     }
-    let (snapshot, ranked) = state.engine.search(q, &caller.visibility).await?;
+    let (snapshot, ranked) = state
+        .engine
+        .search(q, &caller.visibility, offset + limit)
+        .await?;
     let page: Vec<RankedDataset> = ranked
         .datasets
         .iter()

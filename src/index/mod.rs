@@ -26,11 +26,15 @@ use crate::catalog::Catalog;
 pub use collector::{DatasetCollector, DatasetMatch};
 
 /// Bump when the schema or analyzers change: indexes of another format are rebuilt.
-pub const INDEX_FORMAT: u32 = 3;
+pub const INDEX_FORMAT: u32 = 4;
 const MARKER: &str = "descoberta-index.json";
+const KIND_DATASET: &str = "dataset";
+const KIND_COLUMN: &str = "column";
 
 #[derive(Clone, Copy)]
 pub struct Fields {
+    /// `dataset` or `column`.
+    pub kind: Field,
     pub ds: Field,
     pub col: Field,
     pub acl: Field,
@@ -54,6 +58,7 @@ fn text_field(schema: &mut tantivy::schema::SchemaBuilder, name: &str, analyzer:
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let fields = Fields {
+        kind: b.add_text_field("kind", STRING),
         ds: b.add_u64_field("ds", FAST | INDEXED),
         col: b.add_u64_field("col", FAST),
         acl: b.add_text_field("acl", STRING),
@@ -179,6 +184,7 @@ impl LexicalIndex {
         for (ds_ord, dataset) in catalog.datasets.iter().enumerate() {
             let acl = dataset.acl_terms();
             let mut doc = TantivyDocument::new();
+            doc.add_text(fields.kind, KIND_DATASET);
             doc.add_u64(fields.ds, ds_ord as u64);
             doc.add_u64(fields.col, 0);
             for term in &acl {
@@ -199,11 +205,18 @@ impl LexicalIndex {
                 ctx.push_str(value);
                 ctx.push('\n');
             }
+            // Every column's text too, so a dataset document matches whatever any of its
+            // columns matches (search ranks dataset documents first, then their columns).
             for column in &dataset.columns {
                 ctx.push_str(&column.name);
                 ctx.push('\n');
-                if let Some(d) = &column.description {
-                    ctx.push_str(d);
+                for value in column
+                    .description
+                    .iter()
+                    .chain(column.tags.iter())
+                    .chain(column.properties.values())
+                {
+                    ctx.push_str(value);
                     ctx.push('\n');
                 }
             }
@@ -218,6 +231,7 @@ impl LexicalIndex {
 
             for (col_ord, column) in dataset.columns.iter().enumerate() {
                 let mut doc = TantivyDocument::new();
+                doc.add_text(fields.kind, KIND_COLUMN);
                 doc.add_u64(fields.ds, ds_ord as u64);
                 doc.add_u64(fields.col, col_ord as u64 + 1);
                 for term in &acl {
@@ -315,16 +329,7 @@ impl LexicalIndex {
         }
     }
 
-    /// Ranks datasets for `query` among those `visibility` allows (filtered inside the query).
-    pub fn search(
-        &self,
-        query: &LexicalQuery,
-        visibility: &Visibility,
-        boosts: &Boosts,
-    ) -> anyhow::Result<Vec<DatasetMatch>> {
-        if query.is_empty() {
-            return Ok(Vec::new());
-        }
+    fn text_query(&self, query: &LexicalQuery, boosts: &Boosts) -> Box<dyn Query> {
         let f = &self.fields;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let mut term_clause = |field: Field, text: &str, boost: f32| {
@@ -347,12 +352,66 @@ impl LexicalIndex {
         for t in &query.exact {
             term_clause(f.exact, t, boosts.exact);
         }
-        let text_query: Box<dyn Query> = Box::new(BooleanQuery::new(clauses));
-        let query = self.with_filter(text_query, visibility);
-        let searcher = self.reader.searcher();
-        searcher
+        Box::new(BooleanQuery::new(clauses))
+    }
+
+    fn kind_filter(&self, kind: &str) -> Box<dyn Query> {
+        let term = Term::from_field_text(self.fields.kind, kind);
+        Box::new(ConstScoreQuery::new(
+            Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+            0.0,
+        ))
+    }
+
+    /// Every dataset whose own document matches `query` among those `visibility` allows
+    /// (filtered inside the query, before any ranking), with that document's score. The
+    /// dataset document holds its columns' text as context, so this finds every dataset that
+    /// matches anywhere.
+    pub fn search_datasets(
+        &self,
+        query: &LexicalQuery,
+        visibility: &Visibility,
+        boosts: &Boosts,
+    ) -> anyhow::Result<Vec<DatasetMatch>> {
+        if query.is_empty() {
+            return Ok(Vec::new());
+        }
+        let datasets_only: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
+            (Occur::Must, self.text_query(query, boosts)),
+            (Occur::Must, self.kind_filter(KIND_DATASET)),
+        ]));
+        let query = self.with_filter(datasets_only, visibility);
+        self.reader
+            .searcher()
             .search(query.as_ref(), &DatasetCollector)
             .context("lexical search")
+    }
+
+    /// The best-matching columns of the given datasets.
+    pub fn column_matches(
+        &self,
+        query: &LexicalQuery,
+        datasets: &[u32],
+        boosts: &Boosts,
+    ) -> anyhow::Result<Vec<DatasetMatch>> {
+        if query.is_empty() || datasets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = datasets
+            .iter()
+            .map(|&d| Term::from_field_u64(self.fields.ds, d as u64));
+        let query = BooleanQuery::new(vec![
+            (Occur::Must, self.text_query(query, boosts)),
+            (Occur::Must, self.kind_filter(KIND_COLUMN)),
+            (
+                Occur::Must,
+                Box::new(ConstScoreQuery::new(Box::new(TermSetQuery::new(ids)), 0.0)),
+            ),
+        ]);
+        self.reader
+            .searcher()
+            .search(&query, &DatasetCollector)
+            .context("column search")
     }
 
     /// Typeahead candidates: whole-name prefixes, word prefixes, then typo-tolerant words.

@@ -6,7 +6,7 @@ pub mod highlight;
 pub mod present;
 pub mod query;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::access::Visibility;
 use crate::embed::SemanticIndex;
@@ -57,6 +57,9 @@ pub struct Ranked {
     pub datasets: Vec<RankedDataset>,
 }
 
+/// Datasets whose columns are always looked at (stage 2 of the lexical ranking).
+const STAGE2_MIN: usize = 100;
+
 /// Ranks the datasets of `snapshot` that `visibility` allows for `plan`: lexical matches and
 /// (with a query vector) the semantically nearest datasets, fused into one score.
 pub fn rank(
@@ -65,13 +68,34 @@ pub fn rank(
     semantic: Option<(&SemanticIndex, &[f32])>,
     visibility: &Visibility,
     config: &RetrievalConfig,
+    depth: usize,
 ) -> anyhow::Result<Ranked> {
-    let matches = snapshot
+    // Stage 1: every matching dataset, by its own document. Stage 2: the columns of the
+    // best `depth` (at least STAGE2_MIN) of them, which add to their score.
+    let mut matches =
+        snapshot
+            .lexical
+            .search_datasets(&plan.lexical, visibility, &config.boosts)?;
+    matches.sort_by(|a, b| b.dataset_score.total_cmp(&a.dataset_score));
+    let top: Vec<u32> = matches
+        .iter()
+        .take(depth.max(STAGE2_MIN))
+        .map(|m| m.dataset)
+        .collect();
+    let columns: HashMap<u32, Vec<(u32, f32)>> = snapshot
         .lexical
-        .search(&plan.lexical, visibility, &config.boosts)?;
+        .column_matches(&plan.lexical, &top, &config.boosts)?
+        .into_iter()
+        .map(|m| (m.dataset, m.columns))
+        .collect();
     let mut datasets: Vec<RankedDataset> = matches
         .into_iter()
-        .map(|m| lexical_score(m, &config.column_weights))
+        .map(|mut m| {
+            if let Some(c) = columns.get(&m.dataset) {
+                m.columns = c.clone();
+            }
+            lexical_score(m, &config.column_weights)
+        })
         .collect();
     if let Some((semantic, query)) = semantic
         && config.semantic_weight > 0.0

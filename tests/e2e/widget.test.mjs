@@ -8,12 +8,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { replyFor } from './fake-llm.mjs';
@@ -45,7 +46,18 @@ function killChildren(signal = 'SIGKILL') {
   }
 }
 
-process.on('exit', () => killChildren('SIGKILL'));
+const tempDirs = [];
+
+process.on('exit', () => {
+  killChildren('SIGKILL');
+  for (const dir of tempDirs) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // best effort
+    }
+  }
+});
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(signal, () => {
     killChildren('SIGKILL');
@@ -124,7 +136,7 @@ function childEnv(extra) {
 let llm; // { child, origin }
 let service; // { child, base }
 let context; // the persistent browser context
-const tempDirs = [];
+let portal; // { server, origin }: another origin whose page embeds the widget with the two lines
 const pageErrors = [];
 
 before(async () => {
@@ -140,6 +152,17 @@ before(async () => {
   llm = { child: fake.child, baseUrl: fake.value, origin: fake.value.replace(/\/v1$/, '') };
   log(`fake LLM at ${llm.baseUrl}`);
 
+  // A portal on another origin (another port), allowed by the service's CORS settings.
+  const portalServer = http.createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+    res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Team portal</title>
+<script type="module" src="${service?.base ?? ''}/widget.js"></script></head>
+<body><h1>Team portal</h1>
+<descoberta-search api="${service?.base ?? ''}" api-key="portal-key"></descoberta-search></body></html>`);
+  });
+  await new Promise((resolve) => portalServer.listen(0, '127.0.0.1', resolve));
+  portal = { server: portalServer, origin: `http://127.0.0.1:${portalServer.address().port}` };
+
   const dataDir = await mkdtemp(path.join(tmpdir(), 'descoberta-e2e-data-'));
   tempDirs.push(dataDir);
   const env = childEnv({
@@ -147,6 +170,7 @@ before(async () => {
     DESCOBERTA_LLM_MODEL: 'fake-aurora',
     DESCOBERTA_LLM_API_KEY: 'sk-e2e-test',
     DESCOBERTA_ADMIN_TOKEN: ADMIN_TOKEN,
+    DESCOBERTA_CORS_ALLOWED_ORIGINS: JSON.stringify([portal.origin]),
     RUST_LOG: process.env.RUST_LOG || 'info',
   });
   if (existsSync(path.join(MODEL_DIR, 'model.safetensors'))) env.DESCOBERTA_EMBEDDING_MODEL_DIR = MODEL_DIR;
@@ -210,6 +234,8 @@ after(async () => {
   } catch (error) {
     log(`closing the browser failed: ${error.message}`);
   }
+  portal?.server.closeAllConnections?.();
+  portal?.server.close();
   if (service) await stopChild(service.child, 'descoberta');
   if (llm) await stopChild(llm.child, 'fake LLM');
   killChildren('SIGKILL');
@@ -660,6 +686,33 @@ test('h. states: empty, service errors, stale suggestions, English labels, snipp
   await page.locator(`${sel.answer}[data-state="error"]`).waitFor();
   assert.match(await page.locator(sel.answer).textContent(), /index is being rebuilt/);
   await page.unroute('**/v1/ask/stream');
+  assertNoPageErrors();
+  await page.close();
+});
+
+test('i. embedded with the two lines on a page of another origin (CORS)', { timeout: 60_000 }, async () => {
+  const page = await context.newPage();
+  const apiRequests = [];
+  page.on('request', (r) => {
+    if (r.url().startsWith(`${service.base}/v1/`)) apiRequests.push(r);
+  });
+  await page.goto(`${portal.origin}/`);
+  await page.waitForFunction(() => customElements.get('descoberta-search') !== undefined, null, { timeout: 5_000 });
+  const input = page.locator(sel.input);
+  await input.fill('churn');
+  await input.press('Enter');
+  await page.locator(`${sel.results} [data-dataset="${CHURN}"]`).waitFor();
+  assert.equal(
+    await page.locator(`${sel.results} [data-dataset="${CHURN}"] a[part~="result-link"]`).getAttribute('href'),
+    `${service.base}/datasets/${CHURN}`,
+  );
+  await input.fill('where is customer churn data?');
+  await page.locator(sel.askButton).click();
+  await page.locator(`${sel.answer}[data-state="done"]`).waitFor({ timeout: 30_000 });
+  assert.ok((await page.locator(`${sel.answer} .answer-text`).textContent()).includes(CHURN));
+  const search = apiRequests.find((r) => r.url().includes('/v1/search?'));
+  assert.equal(search.headers()['x-api-key'], 'portal-key');
+  assert.equal((await search.response()).headers()['access-control-allow-origin'], portal.origin);
   assertNoPageErrors();
   await page.close();
 });
