@@ -36,6 +36,8 @@ pub struct Snapshot {
     pub catalog: Catalog,
     by_name: HashMap<String, u32>,
     acl: Vec<Vec<String>>,
+    /// The distinct ACL term sets of the catalog (few), to tell when a caller sees it all.
+    acl_sets: Vec<Vec<String>>,
     redactor: Redactor,
     pub lexical: LexicalIndex,
     /// Dataset embeddings; empty without an embedding model, or while they are being
@@ -52,13 +54,17 @@ impl Snapshot {
     ) -> Snapshot {
         let semantic = ArcSwapOption::from(semantic.map(Arc::new));
         let by_name = catalog.name_index();
-        let acl = catalog.datasets.iter().map(Dataset::acl_terms).collect();
+        let acl: Vec<Vec<String>> = catalog.datasets.iter().map(Dataset::acl_terms).collect();
+        let mut acl_sets = acl.clone();
+        acl_sets.sort();
+        acl_sets.dedup();
         let redactor = Redactor::new(catalog.datasets.iter().map(|d| d.name.as_str()));
         Snapshot {
             version,
             catalog,
             by_name,
             acl,
+            acl_sets,
             redactor,
             lexical,
             semantic,
@@ -70,6 +76,11 @@ impl Snapshot {
         let ordinal = *self.by_name.get(&name.to_lowercase())?;
         self.is_visible(ordinal, visibility)
             .then(|| (ordinal, &self.catalog.datasets[ordinal as usize]))
+    }
+
+    /// Whether `visibility` sees every dataset of this version (then filtering is moot).
+    pub fn all_visible(&self, visibility: &Visibility) -> bool {
+        self.acl_sets.iter().all(|acl| visibility.allows(acl))
     }
 
     pub fn is_visible(&self, ordinal: u32, visibility: &Visibility) -> bool {

@@ -46,6 +46,9 @@ pub struct DatasetCollector;
 pub struct DatasetSegmentCollector {
     ds: std::sync::Arc<dyn ColumnValues<u64>>,
     col: std::sync::Arc<dyn ColumnValues<u64>>,
+    /// Dataset documents: one per dataset, so no map is needed.
+    datasets: Vec<(u32, f32)>,
+    /// Column documents, grouped by dataset.
     matches: HashMap<u32, DatasetMatch>,
 }
 
@@ -62,6 +65,7 @@ impl Collector for DatasetCollector {
         Ok(DatasetSegmentCollector {
             ds: ff.u64("ds")?.first_or_default_col(0),
             col: ff.u64("col")?.first_or_default_col(0),
+            datasets: Vec::new(),
             matches: HashMap::new(),
         })
     }
@@ -73,6 +77,10 @@ impl Collector for DatasetCollector {
     fn merge_fruits(&self, fruits: Vec<Vec<DatasetMatch>>) -> tantivy::Result<Vec<DatasetMatch>> {
         if fruits.len() == 1 {
             return Ok(fruits.into_iter().next().unwrap_or_default());
+        }
+        // Dataset documents only: each dataset is in exactly one segment.
+        if fruits.iter().flatten().all(|m| m.columns.is_empty()) {
+            return Ok(fruits.into_iter().flatten().collect());
         }
         let mut merged: HashMap<u32, DatasetMatch> = HashMap::new();
         for fruit in fruits {
@@ -95,18 +103,38 @@ impl SegmentCollector for DatasetSegmentCollector {
     fn collect(&mut self, doc: DocId, score: Score) {
         let ds = self.ds.get_val(doc) as u32;
         let col = self.col.get_val(doc);
-        let entry = self.matches.entry(ds).or_insert_with(|| DatasetMatch {
-            dataset: ds,
-            ..DatasetMatch::default()
-        });
         if col == 0 {
-            entry.dataset_score = entry.dataset_score.max(score);
+            self.datasets.push((ds, score));
         } else {
-            entry.add_column(col as u32 - 1, score);
+            self.matches
+                .entry(ds)
+                .or_insert_with(|| DatasetMatch {
+                    dataset: ds,
+                    ..DatasetMatch::default()
+                })
+                .add_column(col as u32 - 1, score);
         }
     }
 
-    fn harvest(self) -> Vec<DatasetMatch> {
+    fn harvest(mut self) -> Vec<DatasetMatch> {
+        if self.matches.is_empty() {
+            return self
+                .datasets
+                .into_iter()
+                .map(|(dataset, dataset_score)| DatasetMatch {
+                    dataset,
+                    dataset_score,
+                    columns: Vec::new(),
+                })
+                .collect();
+        }
+        for (ds, score) in self.datasets {
+            let entry = self.matches.entry(ds).or_insert_with(|| DatasetMatch {
+                dataset: ds,
+                ..DatasetMatch::default()
+            });
+            entry.dataset_score = entry.dataset_score.max(score);
+        }
         self.matches.into_values().collect()
     }
 }

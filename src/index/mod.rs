@@ -26,7 +26,7 @@ use crate::catalog::Catalog;
 pub use collector::{DatasetCollector, DatasetMatch};
 
 /// Bump when the schema or analyzers change: indexes of another format are rebuilt.
-pub const INDEX_FORMAT: u32 = 4;
+pub const INDEX_FORMAT: u32 = 5;
 const MARKER: &str = "descoberta-index.json";
 const KIND_DATASET: &str = "dataset";
 const KIND_COLUMN: &str = "column";
@@ -228,7 +228,11 @@ impl LexicalIndex {
             doc.add_text(fields.exact, &lower);
             doc.add_text(fields.words, &dataset.name);
             writer.add_document(doc).context("indexing dataset")?;
-
+        }
+        // Column documents after all dataset documents: searches over dataset documents then
+        // stay within a dense range of document ids.
+        for (ds_ord, dataset) in catalog.datasets.iter().enumerate() {
+            let acl = dataset.acl_terms();
             for (col_ord, column) in dataset.columns.iter().enumerate() {
                 let mut doc = TantivyDocument::new();
                 doc.add_text(fields.kind, KIND_COLUMN);

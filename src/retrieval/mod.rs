@@ -49,7 +49,7 @@ pub struct RankedDataset {
     pub columns: Vec<(u32, f32)>,
 }
 
-/// A whole ranking: every visible matching dataset, best first.
+/// A ranking: how many visible datasets match, and the best `depth` of them, best first.
 #[derive(Debug, Clone)]
 pub struct Ranked {
     pub plan: QueryPlan,
@@ -72,16 +72,24 @@ pub fn rank(
 ) -> anyhow::Result<Ranked> {
     // Stage 1: every matching dataset, by its own document. Stage 2: the columns of the
     // best `depth` (at least STAGE2_MIN) of them, which add to their score.
+    // The visibility filter cannot exclude anything when the caller may see every dataset:
+    // then it is left out of the index queries (a cheaper query, the same result).
+    let visibility = if snapshot.all_visible(visibility) {
+        &Visibility::All
+    } else {
+        visibility
+    };
     let mut matches =
         snapshot
             .lexical
             .search_datasets(&plan.lexical, visibility, &config.boosts)?;
-    matches.sort_by(|a, b| b.dataset_score.total_cmp(&a.dataset_score));
-    let top: Vec<u32> = matches
-        .iter()
-        .take(depth.max(STAGE2_MIN))
-        .map(|m| m.dataset)
-        .collect();
+    let stage2 = depth.max(STAGE2_MIN).min(matches.len());
+    if stage2 > 0 && stage2 < matches.len() {
+        matches.select_nth_unstable_by(stage2 - 1, |a, b| {
+            b.dataset_score.total_cmp(&a.dataset_score)
+        });
+    }
+    let top: Vec<u32> = matches.iter().take(stage2).map(|m| m.dataset).collect();
     let columns: HashMap<u32, Vec<(u32, f32)>> = snapshot
         .lexical
         .column_matches(&plan.lexical, &top, &config.boosts)?
@@ -102,7 +110,6 @@ pub fn rank(
     {
         fuse(&mut datasets, semantic, query, snapshot, visibility, config);
     }
-    sort_ranked(&mut datasets, snapshot);
     debug_assert!(
         datasets
             .iter()
@@ -111,8 +118,10 @@ pub fn rank(
             .len()
             == datasets.len()
     );
+    let total = datasets.len();
+    top_sorted(&mut datasets, depth.max(1));
     Ok(Ranked {
-        total: datasets.len(),
+        total,
         plan,
         datasets,
     })
@@ -174,18 +183,14 @@ fn lexical_score(m: DatasetMatch, column_weights: &[f32]) -> RankedDataset {
     }
 }
 
-/// Best score first; ties broken by name so rankings are deterministic.
-fn sort_ranked(datasets: &mut [RankedDataset], snapshot: &Snapshot) {
-    datasets.sort_by(|a, b| {
-        b.score.total_cmp(&a.score).then_with(|| {
-            let name = |d: &RankedDataset| {
-                snapshot
-                    .catalog
-                    .datasets
-                    .get(d.dataset as usize)
-                    .map(|d| d.name.as_str())
-            };
-            name(a).cmp(&name(b))
-        })
-    });
+/// Keeps the best `n`, sorted: best score first, ties by catalog order (deterministic).
+fn top_sorted(datasets: &mut Vec<RankedDataset>, n: usize) {
+    let order = |a: &RankedDataset, b: &RankedDataset| {
+        b.score.total_cmp(&a.score).then(a.dataset.cmp(&b.dataset))
+    };
+    if n < datasets.len() {
+        datasets.select_nth_unstable_by(n - 1, order);
+        datasets.truncate(n);
+    }
+    datasets.sort_unstable_by(order);
 }
