@@ -140,6 +140,9 @@ pub struct LoadOutcome {
     pub diff: CatalogDiff,
 }
 
+/// Background embedding of the live version: (version, embedded so far, to embed).
+type SemanticProgress = Arc<std::sync::Mutex<Option<(i64, Arc<AtomicUsize>, usize)>>>;
+
 /// A snapshot ready to install, and its embeddings still to compute.
 struct Prepared {
     snapshot: Snapshot,
@@ -154,7 +157,7 @@ async fn complete_semantic_index(
     embedder: Arc<dyn Embedder>,
     store: Arc<dyn Store>,
     active: Arc<ArcSwapOption<Snapshot>>,
-    progress: Arc<std::sync::Mutex<Option<(i64, Arc<AtomicUsize>, usize)>>>,
+    progress: SemanticProgress,
     done: Arc<AtomicUsize>,
 ) {
     let started = Instant::now();
@@ -203,7 +206,7 @@ pub struct Engine {
     index_root: PathBuf,
     active: Arc<ArcSwapOption<Snapshot>>,
     /// Background embedding of the live version: (version, embedded, to embed).
-    semantic_progress: Arc<std::sync::Mutex<Option<(i64, Arc<AtomicUsize>, usize)>>>,
+    semantic_progress: SemanticProgress,
     load_lock: Arc<tokio::sync::Mutex<()>>,
     search_permits: Arc<Semaphore>,
     retrieval: RetrievalConfig,

@@ -115,7 +115,10 @@ fn width(rng: &mut Rng) -> f64 {
     }) as f64
 }
 
-pub(crate) fn generate(args: &GenArgs) -> anyhow::Result<(Catalog, Vec<(String, Vec<String>)>)> {
+/// Generated questions: text and gold datasets.
+pub(crate) type Questions = Vec<(String, Vec<String>)>;
+
+pub(crate) fn generate(args: &GenArgs) -> anyhow::Result<(Catalog, Questions)> {
     let sources = if args.source.is_empty() {
         default_sources()
     } else {

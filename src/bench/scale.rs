@@ -387,8 +387,8 @@ pub async fn run(settings: Settings, args: ScaleArgs) -> anyhow::Result<()> {
         .or_else(|| std::env::var("DESCOBERTA_TEST_POSTGRES_URL").ok())
         .context("--postgres-url (or DESCOBERTA_TEST_POSTGRES_URL) is needed for the peer")?;
     let catalog_bytes = std::fs::read(&catalog_path)?;
-    let catalog =
-        parse_files(&[catalog_path.clone()], u64::MAX).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let catalog = parse_files(std::slice::from_ref(&catalog_path), u64::MAX)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let questions = read_questions(&questions_path)?;
     let (n_datasets, n_columns) = (catalog.datasets.len(), catalog.column_count());
     eprintln!(
