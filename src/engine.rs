@@ -343,9 +343,27 @@ impl Engine {
         if self.snapshot().is_some_and(|s| s.version == version) {
             return Ok(());
         }
-        let catalog = self.store.load_catalog(version).await?;
+                        let started = Instant::now();
+        let dir = self.index_root.join(format!("v{version}"));
+        let cached = tokio::task::spawn_blocking(move || LexicalIndex::cached_catalog(&dir, version))
+            .await
+            .context("reading the cached catalog")?;
+        let catalog = match cached {
+            Some(catalog) => catalog,
+            None => self.store.load_catalog(version).await?,
+        };
+        tracing::info!(
+            version,
+            took_ms = started.elapsed().as_millis() as u64,
+            "catalog read"
+        );
         let prepared = self.prepare_snapshot(version, catalog).await?;
         self.install(prepared);
+        tracing::info!(
+            version,
+            took_ms = started.elapsed().as_millis() as u64,
+            "catalog version live"
+        );
         Ok(())
     }
 

@@ -28,6 +28,8 @@ pub use collector::{DatasetCollector, DatasetMatch};
 /// Bump when the schema or analyzers change: indexes of another format are rebuilt.
 pub const INDEX_FORMAT: u32 = 5;
 const MARKER: &str = "descoberta-index.json";
+/// The catalog of the version, saved with its index.
+const CATALOG_FILE: &str = "catalog.bin";
 const KIND_DATASET: &str = "dataset";
 const KIND_COLUMN: &str = "column";
 
@@ -162,6 +164,19 @@ impl LexicalIndex {
         Ok(Some(Self::from_index(index, dir)?))
     }
 
+        /// The catalog saved with a finished index of `version` (a cache of the store's rows, so a
+    /// restart need not read a large catalog back from the database).
+    pub fn cached_catalog(dir: &Path, version: i64) -> Option<Catalog> {
+        let marker: Marker = serde_json::from_slice(&std::fs::read(dir.join(MARKER)).ok()?).ok()?;
+        if marker.format != INDEX_FORMAT || marker.version != version {
+            return None;
+        }
+        let bytes = std::fs::read(dir.join(CATALOG_FILE)).ok()?;
+        let catalog: Catalog = postcard::from_bytes(&bytes).ok()?;
+        (catalog.datasets.len() == marker.datasets && catalog.column_count() == marker.columns)
+            .then_some(catalog)
+    }
+
     /// Builds the index of `catalog` into `dir` (created; must not exist), atomically: it is
     /// built in a sibling temporary directory and renamed into place when complete.
     pub fn build(dir: &Path, version: i64, catalog: &Catalog) -> anyhow::Result<LexicalIndex> {
@@ -262,12 +277,17 @@ impl LexicalIndex {
         writer
             .wait_merging_threads()
             .context("waiting for index merges")?;
-        let marker = Marker {
+                let marker = Marker {
             format: INDEX_FORMAT,
             version,
             datasets: catalog.datasets.len(),
             columns: catalog.column_count(),
         };
+        std::fs::write(
+            tmp.path().join(CATALOG_FILE),
+            postcard::to_allocvec(catalog).context("encoding the catalog")?,
+        )
+        .context("writing the catalog next to the index")?;
         std::fs::write(
             tmp.path().join(MARKER),
             serde_json::to_vec(&marker).context("marker")?,
