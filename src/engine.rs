@@ -22,6 +22,7 @@ use crate::access::{Redactor, Visibility};
 use crate::catalog::{Catalog, CatalogDiff, Dataset, InvalidCatalog, parse_catalog};
 use crate::embed::{self, Embedder, SemanticIndex, SemanticPlan};
 use crate::index::LexicalIndex;
+use crate::index::suggest::SuggestIndex;
 use crate::metrics::Metrics;
 use crate::retrieval::{self, Ranked, RetrievalConfig};
 use crate::settings::Settings;
@@ -40,6 +41,8 @@ pub struct Snapshot {
     acl_sets: Vec<Vec<String>>,
     redactor: Redactor,
     pub lexical: LexicalIndex,
+    /// Typeahead prefix table.
+    pub suggest: SuggestIndex,
     /// Dataset embeddings; empty without an embedding model, or while they are being
     /// computed in the background after a large load.
     semantic: ArcSwapOption<SemanticIndex>,
@@ -53,6 +56,7 @@ impl Snapshot {
         semantic: Option<SemanticIndex>,
     ) -> Snapshot {
         let semantic = ArcSwapOption::from(semantic.map(Arc::new));
+        let suggest = SuggestIndex::build(&catalog);
         let by_name = catalog.name_index();
         let acl: Vec<Vec<String>> = catalog.datasets.iter().map(Dataset::acl_terms).collect();
         let mut acl_sets = acl.clone();
@@ -67,6 +71,7 @@ impl Snapshot {
             acl_sets,
             redactor,
             lexical,
+            suggest,
             semantic,
         }
     }
@@ -343,11 +348,12 @@ impl Engine {
         if self.snapshot().is_some_and(|s| s.version == version) {
             return Ok(());
         }
-                        let started = Instant::now();
+        let started = Instant::now();
         let dir = self.index_root.join(format!("v{version}"));
-        let cached = tokio::task::spawn_blocking(move || LexicalIndex::cached_catalog(&dir, version))
-            .await
-            .context("reading the cached catalog")?;
+        let cached =
+            tokio::task::spawn_blocking(move || LexicalIndex::cached_catalog(&dir, version))
+                .await
+                .context("reading the cached catalog")?;
         let catalog = match cached {
             Some(catalog) => catalog,
             None => self.store.load_catalog(version).await?,

@@ -1,6 +1,5 @@
 //! `GET /v1/search` and `GET /v1/suggest`.
 
-use std::collections::HashSet;
 use std::time::Instant;
 
 use actix_web::{HttpResponse, web};
@@ -10,8 +9,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::{AppState, Caller, took_ms};
 use crate::engine::{SearchError, Snapshot};
 use crate::error::{ApiError, ErrorCode};
-use crate::retrieval::RankedDataset;
+use crate::index::suggest::SuggestHit;
 use crate::retrieval::present::{SearchHit, present_hits};
+use crate::retrieval::{self, RankedDataset};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -159,6 +159,9 @@ pub struct Suggestion {
     pub dataset: String,
     pub column: Option<String>,
     pub description: Option<String>,
+    /// Datasets (visible to the caller) that have this name: 1 for a dataset; for a column
+    /// name shared by several datasets, how many (then `dataset` is one of them).
+    pub datasets: usize,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -195,13 +198,12 @@ pub async fn suggest(
     let (version, suggestions) = state
         .engine
         .with_snapshot(move |snapshot| {
-            let candidates = snapshot
-                .lexical
-                .suggest(&query, &visibility, limit * 8 + 20)?;
-            Ok((
-                snapshot.version,
-                rank_suggestions(snapshot, &query, candidates, limit, &visibility),
-            ))
+            let hits = retrieval::suggest(snapshot, &query, &visibility, limit)?;
+            let suggestions = hits
+                .iter()
+                .filter_map(|h| present_suggestion(snapshot, h, &visibility))
+                .collect();
+            Ok((snapshot.version, suggestions))
         })
         .await?;
     Ok(HttpResponse::Ok().json(SuggestResponse {
@@ -212,74 +214,38 @@ pub async fn suggest(
     }))
 }
 
-/// Orders typeahead candidates: index score, then whole-name prefix, datasets before
-/// columns, shorter names first; one entry per distinct text.
-fn rank_suggestions(
+/// A suggestion as the client sees it. A column name shared by several datasets is one
+/// suggestion (`text` is the column name, `datasets` how many have it); a name unique to one
+/// dataset reads `dataset.column`.
+fn present_suggestion(
     snapshot: &Snapshot,
-    query: &str,
-    candidates: Vec<crate::index::SuggestMatch>,
-    limit: usize,
+    hit: &SuggestHit,
     visibility: &crate::access::Visibility,
-) -> Vec<Suggestion> {
-    let lower = query.trim().to_lowercase();
-    let mut items: Vec<(f32, bool, usize, Suggestion)> = Vec::new();
-    for c in candidates {
-        let Some(dataset) = snapshot.dataset(c.dataset) else {
-            continue;
-        };
-        let (text, name, kind, column, description) = match c.column {
-            None => (
-                dataset.name.clone(),
-                dataset.name.as_str(),
-                SuggestionKind::Dataset,
-                None,
-                snapshot.redact_opt(dataset.description.as_ref(), visibility),
-            ),
-            Some(ord) => {
-                let Some(col) = dataset.columns.get(ord as usize) else {
-                    continue;
-                };
-                (
-                    format!("{}.{}", dataset.name, col.name),
-                    col.name.as_str(),
-                    SuggestionKind::Column,
-                    Some(col.name.clone()),
-                    snapshot.redact_opt(col.description.as_ref(), visibility),
-                )
-            }
-        };
-        let name_lower = name.to_lowercase();
-        let prefix = name_lower.starts_with(&lower)
-            || dataset.name.to_lowercase().starts_with(&lower)
-            || name_lower
-                .rsplit_once('.')
-                .is_some_and(|(_, short)| short.starts_with(&lower));
-        let len = name.len();
-        items.push((
-            c.score,
-            prefix,
-            len,
+) -> Option<Suggestion> {
+    let dataset = snapshot.dataset(hit.dataset)?;
+    Some(match hit.column {
+        None => Suggestion {
+            text: dataset.name.clone(),
+            kind: SuggestionKind::Dataset,
+            dataset: dataset.name.clone(),
+            column: None,
+            description: snapshot.redact_opt(dataset.description.as_ref(), visibility),
+            datasets: 1,
+        },
+        Some(c) => {
+            let column = dataset.columns.get(c as usize)?;
             Suggestion {
-                text,
-                kind,
+                text: if hit.shared_by > 1 {
+                    column.name.clone()
+                } else {
+                    format!("{}.{}", dataset.name, column.name)
+                },
+                kind: SuggestionKind::Column,
                 dataset: dataset.name.clone(),
-                column,
-                description,
-            },
-        ));
-    }
-    items.sort_by(|a, b| {
-        b.1.cmp(&a.1)
-            .then(b.0.total_cmp(&a.0))
-            .then((a.3.kind == SuggestionKind::Column).cmp(&(b.3.kind == SuggestionKind::Column)))
-            .then(a.2.cmp(&b.2))
-            .then(a.3.text.cmp(&b.3.text))
-    });
-    let mut seen = HashSet::new();
-    items
-        .into_iter()
-        .map(|i| i.3)
-        .filter(|s| seen.insert(s.text.to_lowercase()))
-        .take(limit)
-        .collect()
+                column: Some(column.name.clone()),
+                description: snapshot.redact_opt(column.description.as_ref(), visibility),
+                datasets: hit.shared_by.max(1),
+            }
+        }
+    })
 }

@@ -6,6 +6,7 @@
 
 pub mod analyzer;
 mod collector;
+pub mod suggest;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -164,7 +165,7 @@ impl LexicalIndex {
         Ok(Some(Self::from_index(index, dir)?))
     }
 
-        /// The catalog saved with a finished index of `version` (a cache of the store's rows, so a
+    /// The catalog saved with a finished index of `version` (a cache of the store's rows, so a
     /// restart need not read a large catalog back from the database).
     pub fn cached_catalog(dir: &Path, version: i64) -> Option<Catalog> {
         let marker: Marker = serde_json::from_slice(&std::fs::read(dir.join(MARKER)).ok()?).ok()?;
@@ -277,7 +278,7 @@ impl LexicalIndex {
         writer
             .wait_merging_threads()
             .context("waiting for index merges")?;
-                let marker = Marker {
+        let marker = Marker {
             format: INDEX_FORMAT,
             version,
             datasets: catalog.datasets.len(),
@@ -438,8 +439,9 @@ impl LexicalIndex {
             .context("column search")
     }
 
-    /// Typeahead candidates: whole-name prefixes, word prefixes, then typo-tolerant words.
-    pub fn suggest(
+    /// Typo-tolerant typeahead candidates (the prefix table in [`suggest`] comes first):
+    /// words within edit distance 1 (2 for long words), the last one as a prefix.
+    pub fn fuzzy_suggest(
         &self,
         text: &str,
         visibility: &Visibility,
@@ -447,53 +449,30 @@ impl LexicalIndex {
     ) -> anyhow::Result<Vec<SuggestMatch>> {
         let f = &self.fields;
         let lower = text.trim().to_lowercase();
-        if lower.is_empty() {
-            return Ok(Vec::new());
-        }
         let mut words_analyzer = analyzer::words();
         let words = analyzer::terms(&mut words_analyzer, &lower);
         let ends_complete = lower.ends_with(|c: char| !c.is_alphanumeric());
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        let mut push = |q: Box<dyn Query>, boost: f32| {
-            clauses.push((Occur::Should, Box::new(BoostQuery::new(q, boost))));
-        };
-        push(
-            Box::new(FuzzyTermQuery::new_prefix(
-                Term::from_field_text(f.exact, &lower),
-                0,
-                true,
-            )),
-            8.0,
-        );
         let mut seen = HashSet::new();
         for (i, word) in words.iter().enumerate() {
             if !seen.insert(word.clone()) {
                 continue;
             }
-            let last = i + 1 == words.len() && !ends_complete;
-            let term = Term::from_field_text(f.words, word);
             let distance = match word.chars().count() {
-                0..=3 => 0,
+                0..=3 => continue,
                 4..=7 => 1,
                 _ => 2,
             };
-            if last {
-                push(
-                    Box::new(FuzzyTermQuery::new_prefix(term.clone(), 0, true)),
-                    3.0,
-                );
-                if distance > 0 {
-                    push(
-                        Box::new(FuzzyTermQuery::new_prefix(term, distance, true)),
-                        1.0,
-                    );
-                }
+            let term = Term::from_field_text(f.words, word);
+            let query = if i + 1 == words.len() && !ends_complete {
+                FuzzyTermQuery::new_prefix(term, distance, true)
             } else {
-                push(Box::new(FuzzyTermQuery::new(term.clone(), 0, true)), 3.0);
-                if distance > 0 {
-                    push(Box::new(FuzzyTermQuery::new(term, distance, true)), 1.0);
-                }
-            }
+                FuzzyTermQuery::new(term, distance, true)
+            };
+            clauses.push((Occur::Should, Box::new(query)));
+        }
+        if clauses.is_empty() {
+            return Ok(Vec::new());
         }
         let query = self.with_filter(Box::new(BooleanQuery::new(clauses)), visibility);
         let searcher = self.reader.searcher();

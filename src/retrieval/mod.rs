@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use crate::access::Visibility;
 use crate::embed::SemanticIndex;
 use crate::engine::Snapshot;
+use crate::index::suggest::SuggestHit;
 use crate::index::{Boosts, DatasetMatch};
 pub use query::{Language, QueryPlan, understand};
 
@@ -55,6 +56,47 @@ pub struct Ranked {
     pub plan: QueryPlan,
     pub total: usize,
     pub datasets: Vec<RankedDataset>,
+}
+
+/// Typeahead for `text`: names by prefix (datasets and columns the caller may see), then
+/// typo-tolerant matches when there are too few.
+pub fn suggest(
+    snapshot: &Snapshot,
+    text: &str,
+    visibility: &Visibility,
+    limit: usize,
+) -> anyhow::Result<Vec<SuggestHit>> {
+    let all = snapshot.all_visible(visibility);
+    let visible = |ds: u32| all || snapshot.is_visible(ds, visibility);
+    let mut hits = snapshot.suggest.suggest(text, visible, limit);
+    if hits.len() < limit {
+        let index_visibility = if all { &Visibility::All } else { visibility };
+        let name = |h: &SuggestHit| -> Option<String> {
+            let dataset = snapshot.dataset(h.dataset)?;
+            Some(match h.column {
+                Some(c) => dataset.columns.get(c as usize)?.name.to_lowercase(),
+                None => dataset.name.to_lowercase(),
+            })
+        };
+        let mut known: HashSet<Option<String>> = hits.iter().map(|h| name(h)).collect();
+        for m in snapshot
+            .lexical
+            .fuzzy_suggest(text, index_visibility, limit * 4)?
+        {
+            let hit = SuggestHit {
+                dataset: m.dataset,
+                column: m.column,
+                shared_by: usize::from(m.column.is_some()),
+            };
+            if known.insert(name(&hit)) {
+                hits.push(hit);
+            }
+            if hits.len() >= limit {
+                break;
+            }
+        }
+    }
+    Ok(hits)
 }
 
 /// Datasets whose columns are always looked at (stage 2 of the lexical ranking).
