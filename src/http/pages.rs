@@ -37,22 +37,49 @@ fn asset(req: &HttpRequest, body: &'static str, content_type: &str, cache: &str)
     }
 }
 
-/// The embeddable search box (a web component, no dependencies).
+/// The embeddable search box (a web component, no dependencies). It is public code, so any
+/// page may load it as a module script (which browsers fetch with CORS); the API calls it
+/// makes are what the CORS settings govern.
 pub async fn widget_js(req: HttpRequest) -> HttpResponse {
-    asset(
+    let mut response = asset(
         &req,
         WIDGET_JS,
         "application/javascript; charset=utf-8",
         "public, max-age=300, must-revalidate",
-    )
+    );
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        header::HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        header::HeaderName::from_static("cross-origin-resource-policy"),
+        header::HeaderValue::from_static("cross-origin"),
+    );
+    response
+}
+
+/// An HTML page of ours: not to be framed by other sites.
+fn page(req: &HttpRequest, body: &'static str) -> HttpResponse {
+    let mut response = asset(req, body, "text/html; charset=utf-8", "no-cache");
+    let headers = response.headers_mut();
+    headers.insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static("frame-ancestors 'self'"),
+    );
+    response
 }
 
 /// The demo portal page.
 pub async fn index(req: HttpRequest) -> HttpResponse {
-    asset(&req, INDEX_HTML, "text/html; charset=utf-8", "no-cache")
+    page(&req, INDEX_HTML)
 }
 
 /// The dataset page (it reads the dataset through the API, with the caller's rights).
 pub async fn dataset_page(req: HttpRequest) -> HttpResponse {
-    asset(&req, DATASET_HTML, "text/html; charset=utf-8", "no-cache")
+    page(&req, DATASET_HTML)
 }

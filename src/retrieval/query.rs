@@ -214,13 +214,19 @@ pub struct QueryPlan {
     pub keywords: Vec<String>,
     pub lexical: LexicalQuery,
     pub language: Language,
+    /// English names added for Portuguese words.
+    pub translations: Vec<String>,
 }
 
 impl QueryPlan {
     /// The text to embed for semantic retrieval: the question as asked (sentence-embedding
     /// models are trained on whole sentences; measured slightly better than keywords).
     pub fn semantic_text(&self) -> String {
-        self.original.clone()
+        if self.translations.is_empty() {
+            self.original.clone()
+        } else {
+            format!("{} ({})", self.original, self.translations.join(" "))
+        }
     }
 }
 
@@ -304,7 +310,17 @@ pub fn understand(text: &str) -> QueryPlan {
         keywords = words.clone();
     }
 
-    let kept = keywords.join(" ");
+    // Portuguese business words also search their English names: catalogs are mostly
+    // written in English, and the embedding model reads English.
+    let translations: Vec<&str> = keywords
+        .iter()
+        .filter_map(|w| translate(&fold(w)))
+        .collect();
+    let kept = if translations.is_empty() {
+        keywords.join(" ")
+    } else {
+        format!("{} {}", keywords.join(" "), translations.join(" "))
+    };
     let mut en = analyzer::english();
     let mut pt = analyzer::portuguese();
     let mut lexical = LexicalQuery {
@@ -332,7 +348,86 @@ pub fn understand(text: &str) -> QueryPlan {
         keywords,
         lexical,
         language,
+        translations: translations.iter().map(|t| t.to_string()).collect(),
     }
+}
+
+/// Common Portuguese words of a data catalog and their English names (accents folded).
+const PT_EN: &[(&str, &str)] = &[
+    ("pedido", "order"),
+    ("pagamento", "payment"),
+    ("cliente", "customer"),
+    ("reembolso", "refund"),
+    ("devolucao", "return refund"),
+    ("venda", "sale"),
+    ("produto", "product"),
+    ("entrega", "delivery"),
+    ("envio", "shipment"),
+    ("frete", "freight shipping"),
+    ("estoque", "stock inventory"),
+    ("fatura", "invoice"),
+    ("nota", "invoice"),
+    ("receita", "revenue"),
+    ("faturamento", "revenue billing"),
+    ("avaliacao", "review rating"),
+    ("campanha", "campaign"),
+    ("mensagem", "message"),
+    ("vendedor", "seller"),
+    ("funcionario", "employee"),
+    ("colaborador", "employee"),
+    ("salario", "salary"),
+    ("categoria", "category"),
+    ("preco", "price"),
+    ("cupom", "coupon"),
+    ("sessao", "session"),
+    ("pagina", "page"),
+    ("busca", "search"),
+    ("pesquisa", "search survey"),
+    ("fraude", "fraud"),
+    ("transportadora", "carrier"),
+    ("endereco", "address"),
+    ("cidade", "city"),
+    ("valor", "amount value"),
+    ("quantidade", "quantity"),
+    ("desconto", "discount"),
+    ("cancelamento", "cancellation churn"),
+    ("evasao", "churn"),
+    ("satisfacao", "satisfaction"),
+    ("conversa", "conversation"),
+    ("atendimento", "support"),
+    ("chamado", "ticket"),
+    ("diario", "daily"),
+    ("mensal", "monthly"),
+    ("loja", "store"),
+    ("compra", "purchase order"),
+    ("usuario", "user"),
+    ("conta", "account"),
+    ("cartao", "card"),
+    ("data", "date"),
+    ("dados", "data"),
+    ("tabela", "table"),
+    ("item", "item"),
+    ("itens", "items"),
+    ("marca", "brand"),
+    ("fornecedor", "supplier"),
+    ("armazem", "warehouse"),
+    ("recomendacao", "recommendation"),
+    ("segmento", "segment"),
+    ("cupons", "coupons"),
+];
+
+/// The English of a Portuguese word (singular or plural), if it is a known catalog word.
+fn translate(folded: &str) -> Option<&'static str> {
+    let lookup = |w: &str| PT_EN.iter().find(|(pt, _)| *pt == w).map(|(_, en)| *en);
+    lookup(folded)
+        .or_else(|| folded.strip_suffix('s').and_then(lookup))
+        .or_else(|| folded.strip_suffix("es").and_then(lookup))
+        .or_else(|| {
+            // -ções → -ção (folded: -coes → -cao)
+            folded
+                .strip_suffix("coes")
+                .and_then(|stem| lookup(&format!("{stem}cao")))
+        })
 }
 
 fn dedup(items: Vec<String>) -> Vec<String> {
@@ -367,6 +462,20 @@ mod tests {
             "{:?}",
             plan.keywords
         );
+    }
+
+    #[test]
+    fn portuguese_words_also_search_their_english_names() {
+        let plan = understand("onde estão os pagamentos e reembolsos?");
+        assert!(
+            plan.lexical.en.contains(&"payment".to_string()),
+            "{:?}",
+            plan.lexical.en
+        );
+        assert!(plan.lexical.en.contains(&"refund".to_string()));
+        assert!(plan.semantic_text().contains("payment"));
+        assert_eq!(translate("avaliacoes"), Some("review rating"));
+        assert!(understand("customer churn").translations.is_empty());
     }
 
     #[test]
