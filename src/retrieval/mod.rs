@@ -78,7 +78,7 @@ pub fn suggest(
                 None => dataset.name.to_lowercase(),
             })
         };
-        let mut known: HashSet<Option<String>> = hits.iter().map(|h| name(h)).collect();
+        let mut known: HashSet<Option<String>> = hits.iter().map(&name).collect();
         for m in snapshot
             .lexical
             .fuzzy_suggest(text, index_visibility, limit * 4)?
