@@ -207,3 +207,93 @@ mod redactor_tests {
         );
     }
 }
+
+/// The stored form of an API key: its SHA-256, hex. Keys are random, so a fast hash is the
+/// right one (no dictionary to slow down).
+pub fn hash_api_key(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(key.trim().as_bytes()))
+}
+
+/// A new API key secret (shown once) and its id.
+pub fn new_api_key() -> (String, String) {
+    let id = format!("key_{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
+    let secret = format!(
+        "dk_{:016x}{:016x}{:016x}",
+        rand::random::<u64>(),
+        rand::random::<u64>(),
+        rand::random::<u64>()
+    );
+    (id, secret)
+}
+
+/// Groups from a header value: comma- or semicolon-separated names.
+pub fn parse_groups(value: &str) -> Vec<String> {
+    value
+        .split([',', ';'])
+        .map(|g| g.trim().to_string())
+        .filter(|g| !g.is_empty())
+        .collect()
+}
+
+/// Whether `ip` is `spec`: an address, or a CIDR range (`10.0.0.0/8`, `fd00::/8`).
+pub fn ip_matches(ip: std::net::IpAddr, spec: &str) -> bool {
+    use std::net::IpAddr;
+    let (addr, bits) = match spec.split_once('/') {
+        Some((a, b)) => (a, b.parse::<u32>().ok()),
+        None => (spec, None),
+    };
+    let Ok(net) = addr.trim().parse::<IpAddr>() else {
+        return false;
+    };
+    match (ip, net) {
+        (IpAddr::V4(ip), IpAddr::V4(net)) => {
+            let bits = bits.unwrap_or(32).min(32);
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
+            u32::from(ip) & mask == u32::from(net) & mask
+        }
+        (IpAddr::V6(ip), IpAddr::V6(net)) => {
+            let bits = bits.unwrap_or(128).min(128);
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
+            u128::from(ip) & mask == u128::from(net) & mask
+        }
+        (IpAddr::V6(ip), IpAddr::V4(_)) => ip
+            .to_ipv4_mapped()
+            .is_some_and(|v4| ip_matches(IpAddr::V4(v4), spec)),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    #[test]
+    fn cidr_and_addresses() {
+        let ip = |s: &str| s.parse().unwrap();
+        assert!(ip_matches(ip("10.1.2.3"), "10.0.0.0/8"));
+        assert!(!ip_matches(ip("11.1.2.3"), "10.0.0.0/8"));
+        assert!(ip_matches(ip("127.0.0.1"), "127.0.0.1"));
+        assert!(ip_matches(ip("::ffff:127.0.0.1"), "127.0.0.1"));
+        assert!(!ip_matches(ip("127.0.0.2"), "127.0.0.1"));
+        assert!(!ip_matches(ip("127.0.0.1"), "not-an-ip"));
+    }
+
+    #[test]
+    fn keys_are_random_and_hashed() {
+        let (id1, k1) = new_api_key();
+        let (id2, k2) = new_api_key();
+        assert_ne!((id1, &k1), (id2, &k2));
+        assert_eq!(hash_api_key(&k1).len(), 64);
+        assert_ne!(hash_api_key(&k1), hash_api_key(&k2));
+        assert_eq!(parse_groups(" hr, finance;;x "), ["hr", "finance", "x"]);
+    }
+}

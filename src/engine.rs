@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
@@ -218,6 +218,11 @@ pub struct Engine {
     embedder: Option<Arc<dyn Embedder>>,
     warnings: Vec<String>,
     pub metrics: Arc<Metrics>,
+    /// Active API keys by hash: (key id, groups).
+    api_keys: ArcSwap<HashMap<String, (String, Vec<String>)>>,
+    /// Net helpful votes by similar question, then by dataset name (lowercase).
+    feedback: ArcSwap<HashMap<String, HashMap<String, i64>>>,
+    last_retention: std::sync::Mutex<Option<Instant>>,
 }
 
 impl Engine {
@@ -253,7 +258,93 @@ impl Engine {
             load_lock: Arc::new(tokio::sync::Mutex::new(())),
             retrieval,
             metrics,
+            api_keys: ArcSwap::default(),
+            feedback: ArcSwap::default(),
+            last_retention: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Re-reads the API keys and the feedback from the store (at start, after changes, and
+    /// periodically, so replicas agree), and applies question-log retention now and then.
+    pub async fn refresh_governance(&self) -> anyhow::Result<()> {
+        let keys = self
+            .store
+            .api_keys()
+            .await?
+            .into_iter()
+            .filter(|(record, _)| record.revoked_at_ms.is_none())
+            .map(|(record, hash)| (hash, (record.id, record.groups)))
+            .collect();
+        self.api_keys.store(Arc::new(keys));
+        let mut feedback: HashMap<String, HashMap<String, i64>> = HashMap::new();
+        for count in self.store.feedback_counts().await? {
+            feedback
+                .entry(count.question_key)
+                .or_default()
+                .insert(count.dataset.to_lowercase(), count.up - count.down);
+        }
+        self.feedback.store(Arc::new(feedback));
+        let due = {
+            let mut last = self
+                .last_retention
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let due = last.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(3600));
+            if due {
+                *last = Some(Instant::now());
+            }
+            due
+        };
+        if due {
+            let keep_ms = self.settings.question_retention_days as i64 * 86_400_000;
+            let pruned = self
+                .store
+                .prune_questions(crate::store::now_ms() - keep_ms)
+                .await?;
+            if pruned > 0 {
+                tracing::info!(pruned, "question log retention applied");
+            }
+        }
+        Ok(())
+    }
+
+    /// The key id and groups of an active API key, by the key's hash.
+    pub fn api_key(&self, hash: &str) -> Option<(String, Vec<String>)> {
+        self.api_keys.load().get(hash).cloned()
+    }
+
+    /// Net helpful votes (dataset ordinal, votes) for questions similar to `plan`.
+    fn feedback_for(&self, snapshot: &Snapshot, plan: &retrieval::QueryPlan) -> Vec<(u32, i64)> {
+        let all = self.feedback.load();
+        let Some(votes) = all.get(&plan.key()) else {
+            return Vec::new();
+        };
+        votes
+            .iter()
+            .filter_map(|(name, net)| Some((*snapshot.by_name.get(name)?, *net)))
+            .collect()
+    }
+
+    /// Logs a question in the background (for the gaps report); never fails the request.
+    pub fn log_question(&self, entry: crate::store::QuestionLogEntry) {
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.log_question(&entry).await {
+                tracing::warn!(error = ?e, "could not log a question");
+            }
+        });
+    }
+
+    /// Records a vote and counts it at once.
+    pub async fn record_feedback(&self, entry: crate::store::FeedbackEntry) -> anyhow::Result<()> {
+        self.store.record_feedback(&entry).await?;
+        let mut all = (**self.feedback.load()).clone();
+        *all.entry(entry.question_key)
+            .or_default()
+            .entry(entry.dataset.to_lowercase())
+            .or_default() += if entry.helpful { 1 } else { -1 };
+        self.feedback.store(Arc::new(all));
+        Ok(())
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -732,6 +823,9 @@ impl Engine {
                 }
                 None => tokio::time::sleep(poll).await,
             }
+            if let Err(e) = self.refresh_governance().await {
+                tracing::warn!(error = ?e, "could not refresh keys and feedback");
+            }
             if let Err(e) = self.catch_up().await {
                 tracing::warn!(error = ?e, "could not follow the active catalog version");
             }
@@ -801,9 +895,14 @@ impl Engine {
         let config = self.retrieval.clone();
         let visibility = visibility.clone();
         let snap = snapshot.clone();
+        let feedback = self.feedback_for(&snapshot, &plan);
         let ranked = tokio::task::spawn_blocking(move || {
             let semantic = semantic.as_deref().zip(query_vector.as_deref());
-            retrieval::rank(&snap, plan, semantic, &visibility, &config, depth)
+            let signals = retrieval::Signals {
+                semantic,
+                feedback: &feedback,
+            };
+            retrieval::rank(&snap, plan, signals, &visibility, &config, depth)
         })
         .await
         .map_err(|e| SearchError::Internal(anyhow::anyhow!("search task failed: {e}")))?

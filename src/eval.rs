@@ -41,6 +41,12 @@ pub struct EvalArgs {
     /// Override the fusion weight of the semantic side (0..1).
     #[arg(long)]
     pub semantic_weight: Option<f32>,
+    /// Record helpful votes on this fraction of the questions (each for a random dataset of
+    /// its top 10), then measure again.
+    #[arg(long, default_value_t = 0.0)]
+    pub feedback_fraction: f64,
+    #[arg(long, default_value_t = 11)]
+    pub feedback_seed: u64,
     /// Use the static (distilled) embeddings instead of running the transformer.
     #[arg(long)]
     pub static_embeddings: bool,
@@ -169,19 +175,96 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
     );
 
     let visibility = Visibility::anonymous(settings.access.anonymous_level);
+    let retriever = if engine.has_embedder() {
+        "hybrid"
+    } else {
+        "lexical"
+    };
+    let label = args
+        .label
+        .clone()
+        .unwrap_or_else(|| format!("descoberta, {retriever}"));
+    let (report, rankings) = measure(&engine, &questions, &visibility, &args).await?;
+    println!(
+        "catalog: {} datasets, {} columns (loaded and indexed in {load_secs:.1} s); questions: {}{}",
+        datasets,
+        columns,
+        report.questions,
+        if args.evidence {
+            " (with evidence)"
+        } else {
+            ""
+        }
+    );
+    println!();
+    println!("| retriever | R@1 | R@5 | R@10 | R@15 | complete@15 | MRR | p50 ms | p95 ms |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    print_row(&label, &report);
+    if args.feedback_fraction > 0.0 {
+        // Helpful votes on a random fraction of the questions, each for a random dataset of
+        // its top 10 (right or wrong, as real votes are): quality must not drop.
+        let mut rng = crate::bench::Rng::new(args.feedback_seed);
+        let mut voted = 0;
+        for (q, ranked) in questions.iter().zip(&rankings) {
+            if ranked.is_empty() || !rng.chance(args.feedback_fraction) {
+                continue;
+            }
+            let dataset = ranked[rng.below(ranked.len().min(10))].clone();
+            engine
+                .record_feedback(crate::store::FeedbackEntry {
+                    question: q.question.clone(),
+                    question_key: crate::retrieval::understand(&q.question).key(),
+                    dataset,
+                    helpful: true,
+                    key_id: None,
+                })
+                .await?;
+            voted += 1;
+        }
+        let (with_feedback, _) = measure(&engine, &questions, &visibility, &args).await?;
+        print_row(
+            &format!("{label}, {voted} questions voted (random top-10 dataset)"),
+            &with_feedback,
+        );
+    }
+    Ok(())
+}
+
+fn print_row(label: &str, report: &EvalReport) {
+    println!(
+        "| {label} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.3} | {:.2} | {:.2} |",
+        report.recall[0],
+        report.recall[1],
+        report.recall[2],
+        report.recall[3],
+        report.complete15,
+        report.mrr,
+        report.p50_ms,
+        report.p95_ms
+    );
+}
+
+/// Runs every question through the `/v1/search` retrieval; the figures and each ranking.
+async fn measure(
+    engine: &Engine,
+    questions: &[Question],
+    visibility: &Visibility,
+    args: &EvalArgs,
+) -> anyhow::Result<(EvalReport, Vec<Vec<String>>)> {
     let mut report = EvalReport {
         questions: questions.len(),
         ..EvalReport::default()
     };
     let mut latencies = Vec::with_capacity(questions.len());
-    for q in &questions {
+    let mut rankings = Vec::with_capacity(questions.len());
+    for q in questions {
         let text = match (&q.evidence, args.evidence) {
             (Some(e), true) => format!("{} {}", q.question, e),
             _ => q.question.clone(),
         };
         let t = Instant::now();
         let (snapshot, ranked) = engine
-            .search(&text, &visibility, 15)
+            .search(&text, visibility, 15)
             .await
             .map_err(|e| anyhow::anyhow!("search failed: {e}"))?;
         latencies.push(t.elapsed().as_secs_f64() * 1e3);
@@ -206,8 +289,9 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
             );
         }
         report.mrr += rr;
+        rankings.push(names);
     }
-    let n = questions.len() as f64;
+    let n = questions.len().max(1) as f64;
     for r in &mut report.recall {
         *r = 100.0 * *r / n;
     }
@@ -216,41 +300,7 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
     latencies.sort_by(f64::total_cmp);
     report.p50_ms = percentile(&latencies, 0.5);
     report.p95_ms = percentile(&latencies, 0.95);
-
-    let retriever = if engine.has_embedder() {
-        "hybrid"
-    } else {
-        "lexical"
-    };
-    let label = args
-        .label
-        .unwrap_or_else(|| format!("descoberta, {retriever}"));
-    println!(
-        "catalog: {} datasets, {} columns (loaded and indexed in {load_secs:.1} s); questions: {}{}",
-        datasets,
-        columns,
-        report.questions,
-        if args.evidence {
-            " (with evidence)"
-        } else {
-            ""
-        }
-    );
-    println!();
-    println!("| retriever | R@1 | R@5 | R@10 | R@15 | complete@15 | MRR | p50 ms | p95 ms |");
-    println!("|---|---|---|---|---|---|---|---|---|");
-    println!(
-        "| {label} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.3} | {:.2} | {:.2} |",
-        report.recall[0],
-        report.recall[1],
-        report.recall[2],
-        report.recall[3],
-        report.complete15,
-        report.mrr,
-        report.p50_ms,
-        report.p95_ms
-    );
-    Ok(())
+    Ok((report, rankings))
 }
 
 #[cfg(test)]

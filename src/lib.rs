@@ -13,6 +13,7 @@ pub mod embed;
 pub mod engine;
 pub mod error;
 pub mod eval;
+pub mod gaps;
 pub mod http;
 pub mod index;
 pub mod llm;

@@ -24,6 +24,7 @@ const SECTIONS: &[&str] = &[
     "retrieval",
     "cache",
     "cors",
+    "rate_limit",
 ];
 
 /// Top-level keys that may come from the environment; other `DESCOBERTA_*` variables (used by
@@ -40,6 +41,8 @@ const TOP_LEVEL: &[&str] = &[
     "keep_index_versions",
     "keep_versions",
     "replica_poll_ms",
+    "question_retention_days",
+    "low_confidence",
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -76,6 +79,11 @@ pub struct Settings {
     pub retrieval: RetrievalSettings,
     pub cache: CacheSettings,
     pub cors: CorsSettings,
+    pub rate_limit: RateLimitSettings,
+    /// Days the question log (for the gaps report) is kept.
+    pub question_retention_days: u64,
+    /// Below this retrieval confidence (0..1) a question counts as a catalog gap.
+    pub low_confidence: f32,
 }
 
 impl Default for Settings {
@@ -99,6 +107,9 @@ impl Default for Settings {
             retrieval: RetrievalSettings::default(),
             cache: CacheSettings::default(),
             cors: CorsSettings::default(),
+            rate_limit: RateLimitSettings::default(),
+            question_retention_days: 90,
+            low_confidence: 0.35,
         }
     }
 }
@@ -238,6 +249,10 @@ pub struct Limits {
     pub max_offset: usize,
     /// Searches running at once; more wait.
     pub max_concurrent_searches: usize,
+    /// Longest request URI (path and query string), in bytes.
+    pub max_uri_bytes: usize,
+    /// A request taking longer gets 503 `timeout`, in milliseconds.
+    pub request_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -250,6 +265,8 @@ impl Default for Limits {
             max_limit: 100,
             max_offset: 1_000,
             max_concurrent_searches: 64,
+            max_uri_bytes: 4_096,
+            request_timeout_ms: 60_000,
         }
     }
 }
@@ -259,12 +276,43 @@ impl Default for Limits {
 pub struct AccessSettings {
     /// What anonymous callers see: `public` or `internal`.
     pub anonymous_level: Sensitivity,
+    /// A header naming the caller's groups (e.g. `X-Forwarded-Groups`), set by a trusted
+    /// proxy; ignored unless set here and the request comes from `trusted_proxies`.
+    pub trusted_proxy_header: Option<String>,
+    /// Addresses of the proxies trusted to set `trusted_proxy_header` (IPs, or CIDR ranges).
+    pub trusted_proxies: Vec<String>,
+    /// Where to send people when nothing they may see matches (a team, an address).
+    pub steward_contact: Option<String>,
 }
 
 impl Default for AccessSettings {
     fn default() -> Self {
         AccessSettings {
             anonymous_level: Sensitivity::Internal,
+            trusted_proxy_header: None,
+            trusted_proxies: Vec::new(),
+            steward_contact: None,
+        }
+    }
+}
+
+/// Per-key (API key) or per-IP request rate limits of the `/v1` API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    /// Sustained requests per second per key or IP.
+    pub per_second: u64,
+    /// Requests allowed in a burst.
+    pub burst: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        RateLimitSettings {
+            enabled: true,
+            per_second: 50,
+            burst: 100,
         }
     }
 }

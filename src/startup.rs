@@ -32,6 +32,7 @@ impl Application {
         let metrics = Arc::new(Metrics::new()?);
         let engine = Arc::new(Engine::new(settings.clone(), store, metrics).await?);
         engine.start().await?;
+        engine.refresh_governance().await?;
 
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("binding {}", settings.bind))?;
@@ -41,9 +42,15 @@ impl Application {
             engine: engine.clone(),
             answerer,
         });
+        let limiter = http::rate_limiter(&settings.rate_limit)?;
+        let limited = settings.rate_limit.enabled;
         let server = HttpServer::new(move || {
             let state = state.clone();
             App::new()
+                .wrap(actix_web::middleware::Condition::new(
+                    limited,
+                    actix_governor::Governor::new(&limiter),
+                ))
                 .wrap(http::cors(&state.engine.settings().cors))
                 .wrap(http::json_errors())
                 .wrap_fn(http::observe)

@@ -102,15 +102,29 @@ fn first_sentence(text: &str) -> String {
 }
 
 /// The answer text for the top hits (at most three are named).
-pub fn compose(hits: &[&SearchHit], question: &str, language: Language) -> String {
+/// `steward`: who to ask when nothing matches (a team or an address), if configured.
+pub fn compose(
+    hits: &[&SearchHit],
+    question: &str,
+    language: Language,
+    steward: Option<&str>,
+) -> String {
     let Some(best) = hits.first() else {
-        return match language {
-            Language::English => format!(
+        return match (language, steward) {
+            (Language::English, None) => format!(
                 "I found no dataset you can see that matches “{}”. Try other words, or a table or column name, or ask your data platform team.",
                 question.trim()
             ),
-            Language::Portuguese => format!(
+            (Language::English, Some(contact)) => format!(
+                "I found no dataset you can see that matches “{}”. Try other words, or a table or column name; for data not in the catalog (or access to it), contact {contact}.",
+                question.trim()
+            ),
+            (Language::Portuguese, None) => format!(
                 "Não encontrei nenhum dataset visível para você que corresponda a “{}”. Tente outras palavras, o nome de uma tabela ou coluna, ou fale com o time de plataforma de dados.",
+                question.trim()
+            ),
+            (Language::Portuguese, Some(contact)) => format!(
+                "Não encontrei nenhum dataset visível para você que corresponda a “{}”. Tente outras palavras ou o nome de uma tabela ou coluna; para dados fora do catálogo (ou acesso a eles), fale com {contact}.",
                 question.trim()
             ),
         };
@@ -221,12 +235,12 @@ mod tests {
     fn names_dataset_columns_owner_and_location() {
         let h = hit("crm.churn");
         let other = hit("crm.segments");
-        let text = compose(&[&h, &other], "where is churn?", Language::English);
+        let text = compose(&[&h, &other], "where is churn?", Language::English, None);
         assert_eq!(
             text,
             "The best match is crm.churn (owner: crm-analytics; location: s3://lake/churn/): Daily churn scores. Relevant columns: churn_probability. Also relevant: crm.segments (churn_probability)."
         );
-        let pt = compose(&[&h], "onde está churn?", Language::Portuguese);
+        let pt = compose(&[&h], "onde está churn?", Language::Portuguese, None);
         assert!(
             pt.starts_with("O melhor resultado é crm.churn (responsável: crm-analytics"),
             "{pt}"
@@ -243,7 +257,17 @@ mod tests {
 
     #[test]
     fn abstains_plainly() {
-        let text = compose(&[], "unicorn sightings", Language::English);
+        let text = compose(&[], "unicorn sightings", Language::English, None);
         assert!(text.starts_with("I found no dataset"));
+        let text = compose(
+            &[],
+            "x",
+            Language::English,
+            Some("data-office@acme.example"),
+        );
+        assert!(
+            text.ends_with("contact data-office@acme.example."),
+            "{text}"
+        );
     }
 }

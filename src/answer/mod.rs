@@ -83,6 +83,9 @@ pub struct AskResponse {
     pub warning: Option<String>,
     /// Served from the answer cache.
     pub cached: bool,
+    /// Retrieval confidence (for the question log).
+    #[serde(skip)]
+    pub confidence: f32,
 }
 
 /// Server-sent events of `/v1/ask/stream`.
@@ -132,6 +135,9 @@ pub struct Answerer {
 /// What retrieval produced for one question.
 struct Retrieved {
     snapshot: Arc<Snapshot>,
+    steward: Option<String>,
+    confidence: f32,
+    question_key: String,
     visibility: Visibility,
     language: Language,
     /// Top hits (context size), with their ordinals.
@@ -169,7 +175,12 @@ impl Retrieved {
 
     fn extractive(&self, question: &str, started: Instant, warning: Option<String>) -> AskResponse {
         AskResponse {
-            answer: extractive::compose(&self.hit_refs(), question, self.language),
+            answer: extractive::compose(
+                &self.hit_refs(),
+                question,
+                self.language,
+                self.steward.as_deref(),
+            ),
             datasets: self.extractive_datasets(),
             mode: AnswerMode::Extractive,
             language: self.language.code().into(),
@@ -177,6 +188,7 @@ impl Retrieved {
             took_ms: crate::http::took_ms(started),
             warning,
             cached: false,
+            confidence: self.confidence,
         }
     }
 }
@@ -246,6 +258,9 @@ impl Answerer {
         Ok(Retrieved {
             language: ranked.plan.language,
             hits: ordinals.zip(hits).collect(),
+            confidence: ranked.confidence,
+            question_key: ranked.plan.key(),
+            steward: engine.settings().access.steward_contact.clone(),
             snapshot,
             visibility: visibility.clone(),
             limit,
@@ -373,6 +388,7 @@ impl Answerer {
             took_ms: crate::http::took_ms(started),
             warning: None,
             cached: false,
+            confidence: retrieved.confidence,
         }
     }
 
@@ -399,11 +415,13 @@ impl Answerer {
         question: &str,
         visibility: &Visibility,
         limit: usize,
+        key_id: Option<String>,
     ) -> Result<AskResponse, AskError> {
         let started = Instant::now();
         let retrieved = self.retrieve(engine, question, visibility, limit).await?;
         let key = self.cache_key(question, retrieved.snapshot.version, visibility, limit);
         if let Some(hit) = self.cached(&key, started) {
+            log_ask(engine, &retrieved, question, key_id, &hit);
             return Ok(hit);
         }
         let response = match &self.llm {
@@ -424,6 +442,7 @@ impl Answerer {
             _ => retrieved.extractive(question, started, None),
         };
         self.remember(key, &response);
+        log_ask(engine, &retrieved, question, key_id, &response);
         Ok(response)
     }
 
@@ -434,6 +453,7 @@ impl Answerer {
         question: &str,
         visibility: &Visibility,
         limit: usize,
+        key_id: Option<String>,
         events: futures::channel::mpsc::Sender<AskEvent>,
     ) -> Result<(), AskError> {
         let mut events = events;
@@ -465,6 +485,7 @@ impl Answerer {
             self.remember(key, &response);
             response
         };
+        log_ask(engine, &retrieved, question, key_id, &response);
         let _ = futures::SinkExt::send(&mut events, AskEvent::Done(Box::new(response))).await;
         Ok(())
     }
@@ -518,6 +539,36 @@ impl Answerer {
         }
         self.finish_llm(retrieved, &built, question, extractor.raw(), started)
     }
+}
+
+/// Logs an asked question: its text, the caller's key id, what came first, how sure.
+fn log_ask(
+    engine: &Engine,
+    retrieved: &Retrieved,
+    question: &str,
+    key_id: Option<String>,
+    response: &AskResponse,
+) {
+    engine.log_question(crate::store::QuestionLogEntry {
+        at_ms: crate::store::now_ms(),
+        source: "ask".into(),
+        question: question.to_string(),
+        question_key: retrieved.question_key.clone(),
+        key_id,
+        top_datasets: response
+            .datasets
+            .iter()
+            .take(3)
+            .map(|d| d.dataset.clone())
+            .collect(),
+        confidence: f64::from(retrieved.confidence),
+        mode: match response.mode {
+            AnswerMode::Llm => "llm",
+            AnswerMode::Extractive => "extractive",
+        }
+        .into(),
+        latency_ms: response.took_ms,
+    });
 }
 
 /// Sends a finished text as token events, a few words at a time.

@@ -9,6 +9,7 @@
 
 mod ask;
 mod generate;
+pub(crate) use generate::Rng;
 mod scale;
 
 use std::future::Future;

@@ -778,3 +778,44 @@ mod tests {
         assert_eq!(err.problems[0].file, "b.csv");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Any bytes: a catalog, or problems each with a message, never a panic.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let header = b"dataset,column,description,sensitivity,tags\n";
+            for input in [&bytes[..], &[&header[..], &bytes[..]].concat()[..]] {
+                if let Err(invalid) = parse_catalog([("f.csv".to_string(), input)], 1 << 16) {
+                    prop_assert!(invalid.total_problems >= 1);
+                    prop_assert!(invalid.problems.iter().all(|p| !p.message.is_empty()));
+                }
+            }
+        }
+
+        /// Well-formed rows load exactly: every (dataset, column) once, in order.
+        #[test]
+        fn generated_catalogs_load_exactly(
+            rows in proptest::collection::btree_set(("[a-z][a-z0-9_]{0,8}", "[a-z][a-z0-9_]{0,8}"), 1..40),
+            description in "[ -~]{0,30}",
+        ) {
+            let mut text = String::from("dataset,column,description\n");
+            for (d, c) in &rows {
+                let escaped = description.replace('"', "\"\"");
+                text.push_str(&format!("s.{d},{c},\"{escaped}\"\n"));
+            }
+            let catalog = parse_catalog([("g.csv".to_string(), text.as_bytes())], 1 << 20)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(catalog.column_count(), rows.len());
+            let datasets: std::collections::BTreeSet<&String> = rows.iter().map(|(d, _)| d).collect();
+            prop_assert_eq!(catalog.datasets.len(), datasets.len());
+        }
+    }
+}

@@ -13,17 +13,17 @@ use std::path::PathBuf;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use futures::StreamExt;
-use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::caller::{bearer_token, secret_matches};
+use super::caller::{admin_id, bearer_token};
+use crate::access::{hash_api_key, new_api_key};
 use crate::catalog::CatalogDiff;
 use crate::engine::{LoadError, LoadMode, LoadOutcome};
 use crate::error::{ApiError, ErrorCode};
-use crate::store::{AuditEntry, VersionInfo};
+use crate::store::{ApiKeyRecord, AuditEntry, VersionInfo};
 
 /// An authenticated admin, by token id.
 pub struct Admin {
@@ -50,20 +50,13 @@ fn authenticate(req: &HttpRequest) -> Result<Admin, ApiError> {
             format!("no route for {} {}", req.method(), req.path()),
         ));
     }
-    let Some(presented) = bearer_token(req) else {
+    if bearer_token(req).is_none() {
         return Err(ApiError::new(
             ErrorCode::Unauthorized,
             "this route needs `Authorization: Bearer <admin token>`",
         ));
-    };
-    // Compare with every token, without stopping early.
-    let mut found: Option<String> = None;
-    for (id, token) in &tokens {
-        if secret_matches(presented, token.expose_secret()) && found.is_none() {
-            found = Some(id.clone());
-        }
     }
-    found
+    admin_id(req, state)
         .map(|id| Admin { id })
         .ok_or_else(|| ApiError::new(ErrorCode::Forbidden, "the admin token is not valid"))
 }
@@ -406,4 +399,196 @@ pub async fn audit(
     let limit = super::search::checked_limit(params.limit, 100, 1_000)?;
     let entries = state.engine.store().audit_log(limit).await?;
     Ok(HttpResponse::Ok().json(AuditResponse { entries }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewKeyRequest {
+    /// What the key is for (shown in listings).
+    pub name: String,
+    /// Groups whose confidential and restricted datasets the key may see.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NewKeyResponse {
+    #[serde(flatten)]
+    pub key: ApiKeyRecord,
+    /// The key itself: shown once, stored only as a hash.
+    pub secret: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeysResponse {
+    pub keys: Vec<ApiKeyRecord>,
+}
+
+/// Creates an API key with its groups. The response is the only time the key is shown.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/keys",
+    request_body = NewKeyRequest,
+    responses(
+        (status = 201, description = "Created", body = NewKeyResponse),
+        (status = 400, description = "Invalid request", body = crate::error::ErrorBody),
+        (status = 401, description = "No admin token", body = crate::error::ErrorBody),
+        (status = 403, description = "Wrong admin token", body = crate::error::ErrorBody),
+    ),
+    security(("admin_token" = [])),
+    tag = "admin"
+)]
+pub async fn create_key(
+    state: web::Data<AppState>,
+    admin: Admin,
+    request: web::Json<NewKeyRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let name = request.name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::bad_request(
+            "`name` must have 1 to 200 characters",
+        ));
+    }
+    let groups: Vec<String> = request
+        .groups
+        .iter()
+        .map(|g| g.trim().to_string())
+        .filter(|g| !g.is_empty())
+        .collect();
+    if groups.len() > 100 || groups.iter().any(|g| g.chars().count() > 100) {
+        return Err(ApiError::bad_request(
+            "at most 100 groups of at most 100 characters",
+        ));
+    }
+    let (id, secret) = new_api_key();
+    let record = ApiKeyRecord {
+        id,
+        name: name.to_string(),
+        groups,
+        created_at_ms: crate::store::now_ms(),
+        created_by: admin.id,
+        revoked_at_ms: None,
+    };
+    state
+        .engine
+        .store()
+        .create_api_key(&record, &hash_api_key(&secret))
+        .await?;
+    state.engine.refresh_governance().await?;
+    Ok(HttpResponse::Created().json(NewKeyResponse {
+        key: record,
+        secret,
+    }))
+}
+
+/// Lists API keys (never the keys themselves).
+#[utoipa::path(
+    get,
+    path = "/v1/admin/keys",
+    responses(
+        (status = 200, description = "Keys", body = KeysResponse),
+        (status = 401, description = "No admin token", body = crate::error::ErrorBody),
+        (status = 403, description = "Wrong admin token", body = crate::error::ErrorBody),
+    ),
+    security(("admin_token" = [])),
+    tag = "admin"
+)]
+pub async fn list_keys(
+    state: web::Data<AppState>,
+    _admin: Admin,
+) -> Result<HttpResponse, ApiError> {
+    let keys = state
+        .engine
+        .store()
+        .api_keys()
+        .await?
+        .into_iter()
+        .map(|(record, _)| record)
+        .collect();
+    Ok(HttpResponse::Ok().json(KeysResponse { keys }))
+}
+
+/// Revokes an API key at once.
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/keys/{id}",
+    params(("id" = String, Path, description = "Key id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "No admin token", body = crate::error::ErrorBody),
+        (status = 403, description = "Wrong admin token", body = crate::error::ErrorBody),
+        (status = 404, description = "No such active key", body = crate::error::ErrorBody),
+    ),
+    security(("admin_token" = [])),
+    tag = "admin"
+)]
+pub async fn revoke_key(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    if !state.engine.store().revoke_api_key(&id).await? {
+        return Err(ApiError::not_found(format!("no active key `{id}`")));
+    }
+    state.engine.refresh_governance().await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GapsParams {
+    /// Look back this many days (1..=3650, default 30).
+    pub days: Option<u64>,
+    /// Groups to return (1..=500, default 50).
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GapsResponse {
+    pub groups: Vec<crate::gaps::GapGroup>,
+    /// Questions examined.
+    pub questions: usize,
+}
+
+/// Questions the catalog answered badly (no visible result, low confidence, "not helpful"
+/// votes), grouped by similar question, worst first: what data stewards should fix.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/gaps",
+    params(GapsParams),
+    responses(
+        (status = 200, description = "Gap groups", body = GapsResponse),
+        (status = 400, description = "Invalid parameters", body = crate::error::ErrorBody),
+        (status = 401, description = "No admin token", body = crate::error::ErrorBody),
+        (status = 403, description = "Wrong admin token", body = crate::error::ErrorBody),
+    ),
+    security(("admin_token" = [])),
+    tag = "admin"
+)]
+pub async fn gaps(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    params: web::Query<GapsParams>,
+) -> Result<HttpResponse, ApiError> {
+    let days = params.days.unwrap_or(30);
+    if !(1..=3650).contains(&days) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidQuery,
+            "`days` must be between 1 and 3650",
+        ));
+    }
+    let limit = super::search::checked_limit(params.limit, 50, 500)?;
+    let store = state.engine.store();
+    let since = crate::store::now_ms() - days as i64 * 86_400_000;
+    let questions = store.questions_since(since, 100_000).await?;
+    let feedback = store.feedback_counts().await?;
+    let groups = crate::gaps::report(
+        &questions,
+        &feedback,
+        state.engine.settings().low_confidence,
+        limit,
+    );
+    Ok(HttpResponse::Ok().json(GapsResponse {
+        groups,
+        questions: questions.len(),
+    }))
 }

@@ -69,7 +69,13 @@ pub async fn ask(
     let (question, limit) = checked(&state, &request)?;
     let response = state
         .answerer
-        .ask(&state.engine, &question, &caller.visibility, limit)
+        .ask(
+            &state.engine,
+            &question,
+            &caller.visibility,
+            limit,
+            caller.key_id.clone(),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(response))
 }
@@ -110,6 +116,7 @@ pub async fn ask_stream(
                 &question,
                 &caller.visibility,
                 limit,
+                caller.key_id.clone(),
                 sender,
             )
             .await;

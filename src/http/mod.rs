@@ -6,6 +6,7 @@ mod admin;
 mod ask;
 mod caller;
 mod datasets;
+mod feedback;
 mod health;
 mod openapi;
 mod pages;
@@ -14,7 +15,8 @@ mod search;
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix_web::body::MessageBody;
+use actix_web::ResponseError;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
@@ -84,6 +86,18 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
             web::post().to(admin::activate),
         ))
         .service(resource("/v1/admin/audit", web::get().to(admin::audit)))
+        .service(resource("/v1/admin/gaps", web::get().to(admin::gaps)))
+        .service(
+            web::resource("/v1/admin/keys")
+                .route(web::post().to(admin::create_key))
+                .route(web::get().to(admin::list_keys))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(resource(
+            "/v1/admin/keys/{id}",
+            web::delete().to(admin::revoke_key),
+        ))
+        .service(resource("/v1/feedback", web::post().to(feedback::feedback)))
         .service(resource(
             "/v1/datasets/{name}",
             web::get().to(datasets::get_dataset),
@@ -180,7 +194,8 @@ pub fn json_errors<B: MessageBody + 'static>() -> ErrorHandlers<B> {
 pub fn observe<S, B>(
     req: actix_web::dev::ServiceRequest,
     srv: &S,
-) -> impl std::future::Future<Output = Result<ServiceResponse<B>, actix_web::Error>> + use<S, B>
+) -> impl std::future::Future<Output = Result<ServiceResponse<EitherBody<B>>, actix_web::Error>>
++ use<S, B>
 where
     S: Service<
             actix_web::dev::ServiceRequest,
@@ -205,9 +220,46 @@ where
         request_id = %request_id,
     );
     let started = Instant::now();
-    let fut = srv.call(req);
+    let limits = state.as_ref().map(|s| s.engine.settings().limits.clone());
+    let too_long = limits
+        .as_ref()
+        .is_some_and(|l| req.uri().to_string().len() > l.max_uri_bytes);
+    let timeout = std::time::Duration::from_millis(limits.map_or(60_000, |l| l.request_timeout_ms));
+    // The request is not cloned here: routing needs it unshared. An over-long URI is
+    // answered at once; a timeout becomes an error that actix renders with its JSON body.
+    let call = if too_long {
+        Err(req.into_response(
+            ApiError::new(ErrorCode::UriTooLong, "the request URI is too long").error_response(),
+        ))
+    } else {
+        Ok(srv.call(req))
+    };
     async move {
-        let mut res = fut.await?;
+        let mut res = match call {
+            Err(rejected) => rejected.map_into_right_body(),
+            Ok(fut) => match tokio::time::timeout(timeout, fut).await {
+                Ok(res) => res?.map_into_left_body(),
+                Err(_) => {
+                    if let Some(state) = &state {
+                        state
+                            .engine
+                            .metrics
+                            .http_requests
+                            .with_label_values(&[route.as_str(), method.as_str(), "503"])
+                            .inc();
+                    }
+                    tracing::warn!(
+                        latency_ms = started.elapsed().as_secs_f64() * 1e3,
+                        "request timed out"
+                    );
+                    return Err(ApiError::new(
+                        ErrorCode::Timeout,
+                        "the request took too long; try again",
+                    )
+                    .into());
+                }
+            },
+        };
         let status = res.status().as_u16();
         let elapsed = started.elapsed();
         tracing::Span::current().record("http.status", status);
@@ -265,4 +317,80 @@ pub fn cors(settings: &crate::settings::CorsSettings) -> actix_cors::Cors {
 /// Elapsed milliseconds, rounded to 0.01 ms.
 pub fn took_ms(started: Instant) -> f64 {
     (started.elapsed().as_secs_f64() * 1e5).round() / 100.0
+}
+
+/// The rate-limit key of a request: its API key (hashed) or, without one, its peer address.
+/// Routes outside `/v1/` (health, metrics, pages, the widget) are not limited.
+#[derive(Clone)]
+pub struct RateKey;
+
+const RATE_EXEMPT: &str = "exempt";
+
+impl actix_governor::KeyExtractor for RateKey {
+    type Key = String;
+    type KeyExtractionError = actix_governor::SimpleKeyExtractionError<&'static str>;
+
+    fn extract(
+        &self,
+        req: &actix_web::dev::ServiceRequest,
+    ) -> Result<Self::Key, Self::KeyExtractionError> {
+        if !req.path().starts_with("/v1/") {
+            return Ok(RATE_EXEMPT.into());
+        }
+        if let Some(key) = caller::presented_key(req.request()) {
+            return Ok(format!("key:{}", &crate::access::hash_api_key(key)[..16]));
+        }
+        Ok(format!(
+            "ip:{}",
+            req.peer_addr()
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default()
+        ))
+    }
+
+    fn exceed_rate_limit_response(
+        &self,
+        negative: &actix_governor::governor::NotUntil<
+            actix_governor::governor::clock::QuantaInstant,
+        >,
+        mut response: actix_web::HttpResponseBuilder,
+    ) -> HttpResponse {
+        use actix_governor::governor::clock::{Clock, DefaultClock};
+        // Whole seconds, rounded up: the limiter's own header says 0 for waits under 1 s.
+        let wait = negative
+            .wait_time_from(DefaultClock::default().now())
+            .as_secs_f64()
+            .ceil()
+            .max(1.0) as u64;
+        response
+            .insert_header((header::RETRY_AFTER, wait))
+            .insert_header(("x-ratelimit-after", wait));
+        response.json(serde_json::json!({"error": {
+            "code": ErrorCode::RateLimited.as_str(),
+            "message": format!("too many requests; retry in {wait} s"),
+        }}))
+    }
+
+    fn whitelisted_keys(&self) -> Vec<Self::Key> {
+        vec![RATE_EXEMPT.into()]
+    }
+}
+
+/// The rate limiter of the `/v1` API (per key or IP), as configured.
+pub fn rate_limiter(
+    settings: &crate::settings::RateLimitSettings,
+) -> anyhow::Result<
+    actix_governor::GovernorConfig<
+        RateKey,
+        actix_governor::governor::middleware::NoOpMiddleware<
+            actix_governor::governor::clock::QuantaInstant,
+        >,
+    >,
+> {
+    actix_governor::GovernorConfigBuilder::default()
+        .requests_per_second(settings.per_second.max(1))
+        .burst_size(settings.burst.max(1))
+        .key_extractor(RateKey)
+        .finish()
+        .ok_or_else(|| anyhow::anyhow!("invalid rate limit settings"))
 }

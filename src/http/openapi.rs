@@ -22,7 +22,12 @@ use utoipa::OpenApi;
         super::admin::reload,
         super::admin::versions,
         super::admin::activate,
-        super::admin::audit,
+                super::admin::audit,
+        super::admin::gaps,
+        super::admin::create_key,
+        super::admin::list_keys,
+        super::admin::revoke_key,
+        super::feedback::feedback,
     ),
     modifiers(&SecurityAddon),
     components(schemas(crate::error::ErrorBody, crate::error::ErrorPayload))

@@ -124,6 +124,20 @@ pub async fn search(
         &ranked.plan.lexical.pt,
         &caller.visibility,
     );
+    // Only first pages are questions; paging through results is not.
+    if offset == 0 {
+        state.engine.log_question(crate::store::QuestionLogEntry {
+            at_ms: crate::store::now_ms(),
+            source: "search".into(),
+            question: q.to_string(),
+            question_key: ranked.plan.key(),
+            key_id: caller.key_id.clone(),
+            top_datasets: results.iter().take(3).map(|r| r.dataset.clone()).collect(),
+            confidence: f64::from(ranked.confidence),
+            mode: "search".into(),
+            latency_ms: took_ms(started),
+        });
+    }
     Ok(HttpResponse::Ok().json(SearchResponse {
         query: q.to_string(),
         total: ranked.total,

@@ -56,6 +56,37 @@ pub struct Ranked {
     pub plan: QueryPlan,
     pub total: usize,
     pub datasets: Vec<RankedDataset>,
+    /// 0..1: how sure retrieval is that the best result answers the query.
+    pub confidence: f32,
+}
+
+/// What ranking uses besides the index: the query's embedding, and the feedback votes for
+/// similar questions (dataset ordinal, net helpful votes).
+#[derive(Clone, Copy, Default)]
+pub struct Signals<'a> {
+    pub semantic: Option<(&'a SemanticIndex, &'a [f32])>,
+    pub feedback: &'a [(u32, i64)],
+}
+
+/// Feedback bonus per net helpful vote, and its cap, as shares of the best score.
+const FEEDBACK_STEP: f32 = 0.02;
+const FEEDBACK_MAX: f32 = 0.1;
+
+/// Helpful votes lift a dataset that already matches, by at most 10% of the best score: a
+/// voted dataset never enters a ranking it does not match, and never passes one that scores
+/// clearly better. Negative votes do not demote (one person's "not helpful" is weak evidence).
+fn apply_feedback(datasets: &mut [RankedDataset], feedback: &[(u32, i64)]) {
+    if feedback.is_empty() {
+        return;
+    }
+    let top = datasets.iter().map(|d| d.score).fold(0.0f32, f32::max);
+    for d in datasets.iter_mut() {
+        if let Some(&(_, net)) = feedback.iter().find(|(ds, _)| *ds == d.dataset)
+            && net > 0
+        {
+            d.score += top * (FEEDBACK_STEP * net as f32).min(FEEDBACK_MAX);
+        }
+    }
 }
 
 /// Typeahead for `text`: names by prefix (datasets and columns the caller may see), then
@@ -107,7 +138,7 @@ const STAGE2_MIN: usize = 100;
 pub fn rank(
     snapshot: &Snapshot,
     plan: QueryPlan,
-    semantic: Option<(&SemanticIndex, &[f32])>,
+    signals: Signals<'_>,
     visibility: &Visibility,
     config: &RetrievalConfig,
     depth: usize,
@@ -147,11 +178,23 @@ pub fn rank(
             lexical_score(m, &config.column_weights)
         })
         .collect();
-    if let Some((semantic, query)) = semantic
+    let top_lexical = datasets.iter().map(|d| d.score).fold(0.0f32, f32::max);
+    let mut top_similarity = None;
+    if let Some((semantic, query)) = signals.semantic
         && config.semantic_weight > 0.0
     {
-        fuse(&mut datasets, semantic, query, snapshot, visibility, config);
+        top_similarity = fuse(&mut datasets, semantic, query, snapshot, visibility, config);
     }
+    apply_feedback(&mut datasets, signals.feedback);
+    // How sure retrieval is that something answers: a strong lexical match, or a close
+    // semantic neighbour (used to find catalog gaps).
+    let confidence = if datasets.is_empty() {
+        0.0
+    } else {
+        let lexical = 1.0 - (-top_lexical / 8.0).exp();
+        let semantic = top_similarity.map_or(0.0, |s| ((s - 0.2) / 0.4).clamp(0.0, 1.0));
+        lexical.max(semantic)
+    };
     debug_assert!(
         datasets
             .iter()
@@ -166,6 +209,7 @@ pub fn rank(
         total,
         plan,
         datasets,
+        confidence,
     })
 }
 
@@ -178,7 +222,7 @@ fn fuse(
     snapshot: &Snapshot,
     visibility: &Visibility,
     config: &RetrievalConfig,
-) {
+) -> Option<f32> {
     let allow = |ordinal: u32| snapshot.is_visible(ordinal, visibility);
     let nearest = semantic.top(query, allow, config.semantic_candidates);
     // Similarities are rescaled to [0, 1] over the nearest candidates (best → 1, the
@@ -200,6 +244,7 @@ fn fuse(
         let similarity = semantic.similarity(d.dataset, query);
         d.score = (1.0 - w) * lexical + w * norm(similarity);
     }
+    let best = nearest.first().map(|n| n.1);
     for (ordinal, similarity) in nearest {
         if similarity >= config.min_similarity && !present.contains(&ordinal) {
             datasets.push(RankedDataset {
@@ -209,6 +254,7 @@ fn fuse(
             });
         }
     }
+    best
 }
 
 fn lexical_score(m: DatasetMatch, column_weights: &[f32]) -> RankedDataset {

@@ -219,6 +219,15 @@ pub struct QueryPlan {
 }
 
 impl QueryPlan {
+    /// Similar questions share this key (their meaningful words, stemmed, sorted): feedback
+    /// and the gaps report group questions by it.
+    pub fn key(&self) -> String {
+        let mut terms = self.lexical.en.clone();
+        terms.sort();
+        terms.dedup();
+        terms.join(" ")
+    }
+
     /// The text to embed for semantic retrieval: the question as asked (sentence-embedding
     /// models are trained on whole sentences; measured slightly better than keywords).
     pub fn semantic_text(&self) -> String {
@@ -506,5 +515,34 @@ mod tests {
         assert!(is_identifier("utm2"));
         assert!(!is_identifier("orders"));
         assert!(!is_identifier("_x"));
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::retrieval::highlight::Highlighter;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Any text: a plan whose identifier spans and snippets stay on character boundaries.
+        #[test]
+        fn any_text_is_understood(text in "\\PC{0,80}") {
+            let plan = understand(&text);
+            let mut spans = Vec::new();
+            crate::index::analyzer::split_identifiers(&text, &mut spans);
+            for (a, b) in spans {
+                prop_assert!(a < b && text.is_char_boundary(a) && text.is_char_boundary(b));
+            }
+            let mut h = Highlighter::new(&plan.lexical.en, &plan.lexical.pt);
+            if let Some(snippet) = h.highlight(&text) {
+                                let bare = snippet.replace("<mark>", "").replace("</mark>", "");
+                prop_assert!(!bare.contains('<') && !bare.contains('>'));
+            }
+            prop_assert_eq!(plan.key(), understand(&text).key());
+        }
     }
 }

@@ -53,6 +53,53 @@ pub struct AuditEntry {
     pub detail: Option<String>,
 }
 
+/// An API key as stored (the key itself is never stored, only its hash).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub name: String,
+    pub groups: Vec<String>,
+    pub created_at_ms: i64,
+    pub created_by: String,
+    pub revoked_at_ms: Option<i64>,
+}
+
+/// A thumbs up or down.
+#[derive(Debug, Clone)]
+pub struct FeedbackEntry {
+    pub question: String,
+    pub question_key: String,
+    pub dataset: String,
+    pub helpful: bool,
+    pub key_id: Option<String>,
+}
+
+/// Feedback summed per (similar question, dataset).
+#[derive(Debug, Clone)]
+pub struct FeedbackCount {
+    pub question_key: String,
+    pub dataset: String,
+    pub up: i64,
+    pub down: i64,
+    /// One of the questions, as asked.
+    pub example: String,
+}
+
+/// One question asked (`/v1/ask`) or searched (`/v1/search`).
+#[derive(Debug, Clone)]
+pub struct QuestionLogEntry {
+    pub at_ms: i64,
+    /// `ask` or `search`.
+    pub source: String,
+    pub question: String,
+    pub question_key: String,
+    pub key_id: Option<String>,
+    pub top_datasets: Vec<String>,
+    pub confidence: f64,
+    pub mode: String,
+    pub latency_ms: f64,
+}
+
 /// What a new version is, besides its catalog.
 #[derive(Debug, Clone)]
 pub struct NewVersion {
@@ -114,6 +161,30 @@ pub trait Store: Send + Sync + 'static {
         model: &str,
         hashes: &[String],
     ) -> anyhow::Result<HashMap<String, Vec<f32>>>;
+
+    async fn create_api_key(&self, record: &ApiKeyRecord, key_hash: &str) -> anyhow::Result<()>;
+
+    /// Every key (revoked ones too) with its hash.
+    async fn api_keys(&self) -> anyhow::Result<Vec<(ApiKeyRecord, String)>>;
+
+    /// Revokes a key; `false` when there is no such active key.
+    async fn revoke_api_key(&self, id: &str) -> anyhow::Result<bool>;
+
+    async fn record_feedback(&self, entry: &FeedbackEntry) -> anyhow::Result<()>;
+
+    async fn feedback_counts(&self) -> anyhow::Result<Vec<FeedbackCount>>;
+
+    async fn log_question(&self, entry: &QuestionLogEntry) -> anyhow::Result<()>;
+
+    /// Questions logged since `since_ms`, newest first, at most `limit`.
+    async fn questions_since(
+        &self,
+        since_ms: i64,
+        limit: usize,
+    ) -> anyhow::Result<Vec<QuestionLogEntry>>;
+
+    /// Deletes questions logged before `before_ms`; returns how many.
+    async fn prune_questions(&self, before_ms: i64) -> anyhow::Result<u64>;
 
     /// Caches embedding vectors (idempotent).
     async fn put_embeddings(&self, model: &str, rows: &[(String, Vec<f32>)]) -> anyhow::Result<()>;

@@ -17,7 +17,8 @@ use futures::stream::BoxStream;
 use sqlx::postgres::PgListener;
 
 use super::{
-    AuditEntry, NewVersion, Store, VersionInfo, from_json_list, from_json_map, now_ms, to_json,
+    ApiKeyRecord, AuditEntry, FeedbackCount, FeedbackEntry, NewVersion, QuestionLogEntry, Store,
+    VersionInfo, from_json_list, from_json_map, now_ms, to_json,
 };
 use crate::access::Sensitivity;
 use crate::catalog::{Catalog, Column, Dataset};
@@ -478,6 +479,162 @@ macro_rules! impl_store {
                     tx.commit().await.context("committing prune")?;
                 }
                 Ok(doomed.len())
+            }
+
+            async fn create_api_key(&self, record: &ApiKeyRecord, key_hash: &str) -> anyhow::Result<()> {
+                sqlx::query(
+                    "INSERT INTO api_keys (id, name, key_hash, groups, created_at_ms, created_by) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&record.id)
+                .bind(&record.name)
+                .bind(key_hash)
+                .bind(to_json(&record.groups)?)
+                .bind(record.created_at_ms)
+                .bind(&record.created_by)
+                .execute(&self.pool)
+                .await
+                .context("storing API key")?;
+                Ok(())
+            }
+
+            async fn api_keys(&self) -> anyhow::Result<Vec<(ApiKeyRecord, String)>> {
+                let rows: Vec<(String, String, String, String, i64, String, Option<i64>)> =
+                    sqlx::query_as(
+                        "SELECT id, name, key_hash, groups, created_at_ms, created_by, revoked_at_ms \
+                         FROM api_keys ORDER BY created_at_ms, id",
+                    )
+                    .fetch_all(&self.pool)
+                    .await
+                    .context("reading API keys")?;
+                rows.into_iter()
+                    .map(|(id, name, hash, groups, created_at_ms, created_by, revoked_at_ms)| {
+                        Ok((
+                            ApiKeyRecord {
+                                id,
+                                name,
+                                groups: from_json_list(&groups)?,
+                                created_at_ms,
+                                created_by,
+                                revoked_at_ms,
+                            },
+                            hash,
+                        ))
+                    })
+                    .collect()
+            }
+
+            async fn revoke_api_key(&self, id: &str) -> anyhow::Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE api_keys SET revoked_at_ms = $1 WHERE id = $2 AND revoked_at_ms IS NULL",
+                )
+                .bind(now_ms())
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .context("revoking API key")?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn record_feedback(&self, entry: &FeedbackEntry) -> anyhow::Result<()> {
+                sqlx::query(
+                    "INSERT INTO feedback (at_ms, question, question_key, dataset, helpful, key_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(now_ms())
+                .bind(&entry.question)
+                .bind(&entry.question_key)
+                .bind(&entry.dataset)
+                .bind(i64::from(entry.helpful))
+                .bind(&entry.key_id)
+                .execute(&self.pool)
+                .await
+                .context("storing feedback")?;
+                Ok(())
+            }
+
+            async fn feedback_counts(&self) -> anyhow::Result<Vec<FeedbackCount>> {
+                let rows: Vec<(String, String, i64, i64, String)> = sqlx::query_as(
+                    "SELECT question_key, dataset, CAST(SUM(helpful) AS BIGINT), \
+                     CAST(SUM(1 - helpful) AS BIGINT), MAX(question) FROM feedback \
+                     GROUP BY question_key, dataset",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .context("reading feedback")?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(question_key, dataset, up, down, example)| FeedbackCount {
+                        question_key,
+                        dataset,
+                        up,
+                        down,
+                        example,
+                    })
+                    .collect())
+            }
+
+            async fn log_question(&self, entry: &QuestionLogEntry) -> anyhow::Result<()> {
+                sqlx::query(
+                    "INSERT INTO question_log (at_ms, source, question, question_key, key_id, \
+                     top_datasets, confidence, mode, latency_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(entry.at_ms)
+                .bind(&entry.source)
+                .bind(&entry.question)
+                .bind(&entry.question_key)
+                .bind(&entry.key_id)
+                .bind(to_json(&entry.top_datasets)?)
+                .bind(entry.confidence)
+                .bind(&entry.mode)
+                .bind(entry.latency_ms)
+                .execute(&self.pool)
+                .await
+                .context("logging question")?;
+                Ok(())
+            }
+
+            async fn questions_since(
+                &self,
+                since_ms: i64,
+                limit: usize,
+            ) -> anyhow::Result<Vec<QuestionLogEntry>> {
+                type Row = (i64, String, String, String, Option<String>, String, f64, String, f64);
+                let rows: Vec<Row> = sqlx::query_as(
+                    "SELECT at_ms, source, question, question_key, key_id, top_datasets, \
+                     confidence, mode, latency_ms FROM question_log WHERE at_ms >= $1 \
+                     ORDER BY at_ms DESC LIMIT $2",
+                )
+                .bind(since_ms)
+                .bind(limit as i64)
+                .fetch_all(&self.pool)
+                .await
+                .context("reading the question log")?;
+                rows.into_iter()
+                    .map(|(at_ms, source, question, question_key, key_id, top, confidence, mode, latency_ms)| {
+                        Ok(QuestionLogEntry {
+                            at_ms,
+                            source,
+                            question,
+                            question_key,
+                            key_id,
+                            top_datasets: from_json_list(&top)?,
+                            confidence,
+                            mode,
+                            latency_ms,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn prune_questions(&self, before_ms: i64) -> anyhow::Result<u64> {
+                let done = sqlx::query("DELETE FROM question_log WHERE at_ms < $1")
+                    .bind(before_ms)
+                    .execute(&self.pool)
+                    .await
+                    .context("pruning the question log")?;
+                Ok(done.rows_affected())
             }
 
             async fn embeddings(

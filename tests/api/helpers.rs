@@ -71,6 +71,11 @@ pub async fn test_settings(backend: Backend, tmp: &Path, metadata_dir: &Path) ->
         database_url: Some(SecretString::from(fresh_database(backend, tmp).await)),
         admin_token: Some(SecretString::from(ADMIN_TOKEN)),
         prompts_dir: repo_path("prompts"),
+        // Tests drive many requests from one address; the rate-limit test turns it on.
+        rate_limit: descoberta::settings::RateLimitSettings {
+            enabled: false,
+            ..Default::default()
+        },
         embedding: descoberta::settings::EmbeddingSettings {
             model_dir: Some(model_dir()),
             ..Default::default()

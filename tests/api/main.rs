@@ -2,10 +2,13 @@
 
 mod helpers;
 
+mod access;
 mod admin;
 mod ask;
 mod catalog_load;
 mod errors;
+mod fuzz_corpus;
+mod governance;
 mod llm_server;
 mod ops;
 mod processes;

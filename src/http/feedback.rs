@@ -1,0 +1,75 @@
+//! `POST /v1/feedback`: was a dataset helpful for a question?
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{AppState, Caller};
+use crate::error::ApiError;
+use crate::retrieval;
+use crate::store::FeedbackEntry;
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct FeedbackRequest {
+    pub question: String,
+    pub dataset: String,
+    pub helpful: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeedbackResponse {
+    pub recorded: bool,
+}
+
+/// Records a thumbs up or down for a (question, dataset). Helpful votes lift the dataset a
+/// little for similar questions; "not helpful" ones show in the gaps report.
+#[utoipa::path(
+    post,
+    path = "/v1/feedback",
+    request_body = FeedbackRequest,
+    responses(
+        (status = 201, description = "Recorded", body = FeedbackResponse),
+        (status = 400, description = "Invalid request", body = crate::error::ErrorBody),
+        (status = 404, description = "No such dataset (or not visible to the caller)", body = crate::error::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::error::ErrorBody),
+        (status = 415, description = "Not JSON", body = crate::error::ErrorBody),
+        (status = 503, description = "No catalog loaded", body = crate::error::ErrorBody),
+    ),
+    tag = "ask"
+)]
+pub async fn feedback(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request: web::Json<FeedbackRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let max = state.engine.settings().limits.max_question_chars;
+    let question = request.question.trim();
+    if question.is_empty() || question.chars().count() > max {
+        return Err(ApiError::bad_request(format!(
+            "`question` must have 1 to {max} characters"
+        )));
+    }
+    let snapshot = state
+        .engine
+        .snapshot()
+        .ok_or_else(|| ApiError::unavailable("no catalog is loaded yet"))?;
+    // Feedback on a dataset the caller may not see is answered like an unknown dataset.
+    let Some((_, dataset)) = snapshot.visible_dataset(request.dataset.trim(), &caller.visibility)
+    else {
+        return Err(ApiError::not_found(format!(
+            "no dataset named `{}`",
+            request.dataset.trim()
+        )));
+    };
+    state
+        .engine
+        .record_feedback(FeedbackEntry {
+            question: question.to_string(),
+            question_key: retrieval::understand(question).key(),
+            dataset: dataset.name.clone(),
+            helpful: request.helpful,
+            key_id: caller.key_id.clone(),
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(FeedbackResponse { recorded: true }))
+}
