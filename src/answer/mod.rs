@@ -35,9 +35,12 @@ const CONTEXT_DATASETS: usize = 8;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct AskRequest {
-    /// The question, in English or Portuguese.
+    /// The question, in English or Portuguese (at most `limits.max_question_chars`, 2000
+    /// by default).
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     pub question: String,
     /// Datasets to return (1..=20, default 5).
+    #[schema(minimum = 1, maximum = 20)]
     pub limit: Option<usize>,
 }
 

@@ -66,6 +66,7 @@ fn authenticate(req: &HttpRequest) -> Result<Admin, ApiError> {
 pub struct LoadParams {
     /// `replace` (default): the upload becomes the whole catalog. `merge`: its datasets
     /// replace or add to those of the active catalog.
+    #[param(pattern = "^(replace|merge)$")]
     pub mode: Option<String>,
     /// Validate and return the diff without changing anything.
     pub dry_run: Option<bool>,
@@ -369,6 +370,7 @@ pub async fn activate(
 #[into_params(parameter_in = Query)]
 pub struct AuditParams {
     /// Entries to return (1..=1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 
@@ -404,6 +406,7 @@ pub async fn audit(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewKeyRequest {
     /// What the key is for (shown in listings).
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     pub name: String,
     /// Groups whose confidential and restricted datasets the key may see.
     #[serde(default)]
@@ -537,8 +540,10 @@ pub async fn revoke_key(
 #[into_params(parameter_in = Query)]
 pub struct GapsParams {
     /// Look back this many days (1..=3650, default 30).
+    #[param(minimum = 1, maximum = 3650)]
     pub days: Option<u64>,
     /// Groups to return (1..=500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
 }
 

@@ -83,12 +83,22 @@ pub async fn ask(
 /// The same answer as Server-Sent Events: `datasets` (the retrieved datasets), then `token`
 /// events (`{"text"}`), then `done` (the whole `/v1/ask` response; its `answer` is
 /// authoritative), or `error`.
+/// One server-sent event of `/v1/ask/stream`, as a client's SSE parser sees it: `datasets`
+/// first (`{catalog_version, datasets, language}`), then `token`s (`{text}`), then `done` (the
+/// full `AskResponse`) or `error` (the error body). `data` is that JSON, as text.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct StreamEvent {
+    #[schema(pattern = "^(datasets|token|done|error)$")]
+    pub event: String,
+    pub data: String,
+}
+
 #[utoipa::path(
     post,
     path = "/v1/ask/stream",
     request_body = AskRequest,
     responses(
-        (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
+        (status = 200, description = "An event stream", content_type = "text/event-stream", body = StreamEvent),
         (status = 400, description = "Invalid request", body = crate::error::ErrorBody),
         (status = 413, description = "Body too large", body = crate::error::ErrorBody),
         (status = 415, description = "Not JSON", body = crate::error::ErrorBody),

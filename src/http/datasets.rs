@@ -38,7 +38,7 @@ pub struct DatasetView {
 #[utoipa::path(
     get,
     path = "/v1/datasets/{name}",
-    params(("name" = String, Path, description = "Dataset name, e.g. `crm.customer_churn_scores`")),
+    params(("name" = String, Path, description = "Dataset name, e.g. `crm.customer_churn_scores`", example = "crm.customer_churn_scores")),
     responses(
         (status = 200, description = "The dataset", body = DatasetView),
         (status = 404, description = "No such dataset (or not visible to the caller)", body = crate::error::ErrorBody),

@@ -10,8 +10,13 @@ use crate::retrieval;
 use crate::store::FeedbackEntry;
 
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"question": "where is customer churn data?", "dataset": "crm.customer_churn_scores", "helpful": true}))]
 pub struct FeedbackRequest {
+    /// The question as asked.
+    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
     pub question: String,
+    /// The dataset voted on.
+    #[schema(min_length = 1, pattern = r"\S")]
     pub dataset: String,
     pub helpful: bool,
 }

@@ -16,11 +16,15 @@ use crate::retrieval::{self, RankedDataset};
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SearchParams {
-    /// What to look for: words, a question, or a dataset/column name.
+    /// What to look for: words, a question, or a dataset/column name (at most
+    /// `limits.max_query_chars`, 512 by default).
+    #[param(min_length = 1, max_length = 512, pattern = r"\S")]
     pub q: String,
     /// Results per page (1..=100, default 10).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
-    /// Results to skip (default 0).
+    /// Results to skip (0..=1000, default 0).
+    #[param(minimum = 0, maximum = 1000)]
     pub offset: Option<usize>,
 }
 
@@ -152,9 +156,11 @@ pub async fn search(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SuggestParams {
-    /// The text typed so far.
+    /// The text typed so far (at most `limits.max_query_chars`, 512 by default).
+    #[param(min_length = 1, max_length = 512, pattern = r"\S")]
     pub q: String,
     /// Suggestions to return (1..=100, default 8).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
 }
 
