@@ -74,10 +74,13 @@ pub async fn run(settings: Settings, args: AskBenchArgs) -> anyhow::Result<()> {
     settings.llm.model = None;
     // Measure the work, not the cache.
     settings.cache.max_entries = 0;
+    // One client address: measure the service, not the rate limiter.
+    settings.rate_limit.enabled = false;
     let app = Application::build(settings).await?;
     let semantic = app.engine().has_embedder();
     let base = format!("http://127.0.0.1:{}", app.port());
     let server = tokio::spawn(app.run_until_stopped());
+    crate::tls::init();
     let client = reqwest::Client::new();
 
     // Warm-up: every question and prefix once.
