@@ -23,4 +23,3 @@ pub mod settings;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
-pub mod tls;
