@@ -124,7 +124,8 @@ async fn feedback_lifts_a_matching_dataset_and_gaps_list_bad_questions(backend: 
         assert_eq!(status, 200, "{body}");
         let groups = body["groups"].as_array().unwrap();
         let drones = groups.iter().any(|g| {
-            g["no_result"].as_u64() >= Some(1) && g["key"].as_str().unwrap().contains("drone")
+            // Questions are logged in the background: wait until both drone questions are in.
+            g["asked"].as_u64() >= Some(2) && g["key"].as_str().unwrap().contains("drone")
         });
         let orders = groups.iter().any(|g| g["not_helpful"].as_i64() >= Some(1));
         if drones && orders {
