@@ -158,7 +158,7 @@ before(async () => {
     res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Team portal</title>
 <script type="module" src="${service?.base ?? ''}/widget.js"></script></head>
 <body><h1>Team portal</h1>
-<descoberta-search api="${service?.base ?? ''}" api-key="portal-key"></descoberta-search></body></html>`);
+<descoberta-search api="${service?.base ?? ''}"></descoberta-search></body></html>`);
   });
   await new Promise((resolve) => portalServer.listen(0, '127.0.0.1', resolve));
   portal = { server: portalServer, origin: `http://127.0.0.1:${portalServer.address().port}` };
@@ -711,7 +711,7 @@ test('i. embedded with the two lines on a page of another origin (CORS)', { time
   await page.locator(`${sel.answer}[data-state="done"]`).waitFor({ timeout: 30_000 });
   assert.ok((await page.locator(`${sel.answer} .answer-text`).textContent()).includes(CHURN));
   const search = apiRequests.find((r) => r.url().includes('/v1/search?'));
-  assert.equal(search.headers()['x-api-key'], 'portal-key');
+  assert.equal(search.headers()['x-api-key'], undefined, 'no key configured, none sent');
   assert.equal((await search.response()).headers()['access-control-allow-origin'], portal.origin);
   assertNoPageErrors();
   await page.close();
