@@ -31,6 +31,20 @@ pub struct GapGroup {
 }
 
 impl GapGroup {
+    fn new(key: &str, example: &str, last_asked_ms: i64) -> GapGroup {
+        GapGroup {
+            key: key.to_string(),
+            example: example.to_string(),
+            variants: Vec::new(),
+            asked: 0,
+            no_result: 0,
+            low_confidence: 0,
+            not_helpful: 0,
+            top_datasets: Vec::new(),
+            last_asked_ms,
+        }
+    }
+
     fn weight(&self) -> i64 {
         (self.no_result * 3 + self.low_confidence * 2) as i64 + self.not_helpful * 2
     }
@@ -51,17 +65,9 @@ pub fn report(
         } else {
             q.question_key.clone()
         };
-        let group = groups.entry(key.clone()).or_insert_with(|| GapGroup {
-            key: key.clone(),
-            example: q.question.clone(),
-            variants: Vec::new(),
-            asked: 0,
-            no_result: 0,
-            low_confidence: 0,
-            not_helpful: 0,
-            top_datasets: Vec::new(),
-            last_asked_ms: q.at_ms,
-        });
+        let group = groups
+            .entry(key.clone())
+            .or_insert_with(|| GapGroup::new(&key, &q.question, q.at_ms));
         group.asked += 1;
         if q.top_datasets.is_empty() {
             group.no_result += 1;
@@ -86,17 +92,7 @@ pub fn report(
         if f.down > 0 {
             let group = groups
                 .entry(f.question_key.clone())
-                .or_insert_with(|| GapGroup {
-                    key: f.question_key.clone(),
-                    example: f.example.clone(),
-                    variants: Vec::new(),
-                    asked: 0,
-                    no_result: 0,
-                    low_confidence: 0,
-                    not_helpful: 0,
-                    top_datasets: Vec::new(),
-                    last_asked_ms: 0,
-                });
+                .or_insert_with(|| GapGroup::new(&f.question_key, &f.example, 0));
             group.not_helpful += f.down;
         }
     }

@@ -707,10 +707,14 @@ pub async fn run(settings: Settings, args: ScaleArgs) -> anyhow::Result<()> {
         load.as_secs_f64(),
         peer_load.as_secs_f64()
     );
-    println!(
-        "| semantic index complete, after the load returned (background) | {:.1} s | |",
-        semantic_after.as_secs_f64()
-    );
+    if args.embeddings == "off" {
+        println!("| semantic index | off (lexical only) | |");
+    } else {
+        println!(
+            "| semantic index complete, after the load returned (background) | {:.1} s | |",
+            semantic_after.as_secs_f64()
+        );
+    }
     println!(
         "| reload (same catalog again) | {:.1} s | |",
         reload.as_secs_f64()

@@ -220,11 +220,14 @@ where
         request_id = %request_id,
     );
     let started = Instant::now();
-    let limits = state.as_ref().map(|s| s.engine.settings().limits.clone());
-    let too_long = limits
-        .as_ref()
-        .is_some_and(|l| req.uri().to_string().len() > l.max_uri_bytes);
-    let timeout = std::time::Duration::from_millis(limits.map_or(60_000, |l| l.request_timeout_ms));
+    let (max_uri_bytes, timeout_ms) = state.as_ref().map_or((usize::MAX, 60_000), |s| {
+        let limits = &s.engine.settings().limits;
+        (limits.max_uri_bytes, limits.request_timeout_ms)
+    });
+    // Path and query as sent (without building the URI string per request).
+    let uri_bytes = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    let too_long = uri_bytes > max_uri_bytes;
+    let timeout = std::time::Duration::from_millis(timeout_ms);
     // The request is not cloned here: routing needs it unshared. An over-long URI is
     // answered at once; a timeout becomes an error that actix renders with its JSON body.
     let call = if too_long {

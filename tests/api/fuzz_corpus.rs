@@ -9,24 +9,65 @@ use descoberta::retrieval::understand;
 
 use crate::helpers::{Backend, repo_path, spawn_app};
 
+/// What each corpus file must give: a catalog of so many datasets, or a problem on a line
+/// whose message contains some text.
+enum Expected {
+    Catalog(usize),
+    Problem(u64, &'static str),
+}
+
+const CSV_CORPUS: &[(&str, Expected)] = &[
+    ("case.csv", Expected::Catalog(1)),
+    (
+        "control_chars.csv",
+        Expected::Problem(2, "control characters"),
+    ),
+    ("crlf.csv", Expected::Catalog(1)),
+    ("double_bom.csv", Expected::Catalog(1)),
+    (
+        "duplicate_header.csv",
+        Expected::Problem(1, "appears twice"),
+    ),
+    (
+        "empty_header.csv",
+        Expected::Problem(1, "header 1 is empty"),
+    ),
+    ("empty_list_items.csv", Expected::Catalog(1)),
+    ("long_name.csv", Expected::Problem(2, "longer than 512")),
+    (
+        "multiline_and_bad_utf8.csv",
+        Expected::Problem(5, "invalid UTF-8"),
+    ),
+    (
+        "unterminated_quote.csv",
+        Expected::Problem(2, "fields but the header has"),
+    ),
+];
+
 #[test]
-fn every_corpus_csv_is_a_catalog_or_line_numbered_problems() {
+fn every_corpus_csv_gives_its_pinned_outcome() {
     let dir = repo_path("tests/corpus/csv");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
-    files.sort_by_key(|f| f.file_name());
-    assert!(files.len() >= 10);
-    for file in files {
-        let bytes = std::fs::read(file.path()).unwrap();
-        let name = file.file_name().to_string_lossy().to_string();
-        match parse_catalog([(name.clone(), &bytes[..])], 1 << 20) {
-            Ok(catalog) => assert!(!catalog.datasets.is_empty(), "{name}"),
-            Err(invalid) => {
-                assert!(invalid.total_problems >= 1, "{name}");
-                for p in &invalid.problems {
-                    assert_eq!(p.file, name);
-                    assert!(!p.message.is_empty(), "{name}");
-                }
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|f| f.file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    let listed: Vec<&str> = CSV_CORPUS.iter().map(|(name, _)| *name).collect();
+    assert_eq!(names, listed, "every corpus file has a pinned outcome");
+    for (name, expected) in CSV_CORPUS {
+        let bytes = std::fs::read(dir.join(name)).unwrap();
+        let outcome = parse_catalog([(name.to_string(), &bytes[..])], 1 << 20);
+        match (expected, outcome) {
+            (Expected::Catalog(n), Ok(catalog)) => assert_eq!(catalog.datasets.len(), *n, "{name}"),
+            (Expected::Problem(line, text), Err(invalid)) => {
+                let first = &invalid.problems[0];
+                assert_eq!(first.file, *name);
+                assert_eq!(first.line, *line, "{name}: {first:?}");
+                assert!(first.message.contains(text), "{name}: {first:?}");
             }
+            (_, Ok(_)) => panic!("{name}: parsed, but a problem was expected"),
+            (_, Err(invalid)) => panic!("{name}: unexpected problems {:?}", invalid.problems),
         }
     }
 }
