@@ -129,6 +129,7 @@ impl LlmClient {
                     .map(|k| k.expose_secret().to_string())
                     .unwrap_or_default(),
             );
+        crate::tls::init();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(settings.timeout_ms.min(10_000)))
             .read_timeout(Duration::from_millis(settings.timeout_ms))

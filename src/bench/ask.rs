@@ -80,6 +80,7 @@ pub async fn run(settings: Settings, args: AskBenchArgs) -> anyhow::Result<()> {
     let semantic = app.engine().has_embedder();
     let base = format!("http://127.0.0.1:{}", app.port());
     let server = tokio::spawn(app.run_until_stopped());
+    crate::tls::init();
     let client = reqwest::Client::new();
 
     // Warm-up: every question and prefix once.

@@ -430,6 +430,7 @@ pub async fn run(settings: Settings, args: ScaleArgs) -> anyhow::Result<()> {
         .model_dir()
         .canonicalize()
         .unwrap_or_else(|_| settings.model_dir());
+    crate::tls::init();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .build()?;

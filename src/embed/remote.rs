@@ -26,6 +26,7 @@ impl RemoteEmbedder {
                 .map(|k| k.expose_secret().to_string())
                 .unwrap_or_default(),
         );
+        crate::tls::init();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()

@@ -138,6 +138,7 @@ pub async fn spawn_with(settings: Settings, tmp: Arc<tempfile::TempDir>) -> Test
         let _ = app.run_until_stopped().await;
     });
     let database_url = secrecy::ExposeSecret::expose_secret(&settings.database_url()).to_string();
+    descoberta::tls::init();
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         client: reqwest::Client::new(),

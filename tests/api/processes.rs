@@ -67,6 +67,7 @@ impl Server {
         let base = rx
             .recv_timeout(READY_WITHIN)
             .expect("the server logs its address when ready");
+        descoberta::tls::init();
         Server {
             child,
             base,
