@@ -6,11 +6,10 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::engine::{Engine, LoadError, LoadMode};
-use crate::metrics::Metrics;
+use crate::app::App;
 use crate::settings::{LogFormat, Overrides, Settings};
 use crate::startup::Application;
-use crate::store;
+use crate::versions::{LoadError, LoadMode};
 use crate::{bench, eval, telemetry};
 
 #[derive(Debug, Parser)]
@@ -131,12 +130,10 @@ async fn load(
     merge: bool,
     dry_run: bool,
 ) -> anyhow::Result<()> {
-    let settings = Arc::new(settings);
-    std::fs::create_dir_all(&settings.data_dir)?;
-    let store = store::connect(&settings.database_url()).await?;
-    let engine = Engine::new(settings.clone(), store.clone(), Arc::new(Metrics::new()?)).await?;
-    if let Some(active) = store.active_version().await? {
-        engine.switch_to(active).await?;
+    let app = App::build(settings).await?;
+    let versions = Arc::clone(&app.versions);
+    if let Some(active) = versions.active_in_store().await? {
+        versions.switch_to(active).await?;
     }
     let mode = if merge {
         LoadMode::Merge
@@ -147,8 +144,8 @@ async fn load(
         .iter()
         .map(|f| (f.display().to_string(), f.clone()))
         .collect();
-    let outcome = engine
-        .load_files("cli", named, mode, dry_run)
+    let outcome = versions
+        .load_files("cli", named, None, mode, dry_run)
         .await
         .map_err(|e| match e {
             LoadError::Invalid(invalid) => anyhow::anyhow!("{invalid}no changes were made"),

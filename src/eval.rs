@@ -1,5 +1,6 @@
 //! `descoberta eval`: retrieval quality on a catalog and a question set, through the same
-//! retrieval path as `GET /v1/search`.
+//! retrieval path as `GET /v1/search`. The catalog is indexed in memory (and a temporary
+//! index directory): no store is involved.
 
 use std::collections::HashSet;
 use std::io::BufRead;
@@ -8,15 +9,18 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
+use arc_swap::ArcSwap;
 use clap::Args;
-use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::access::Visibility;
-use crate::engine::{Engine, LoadError, LoadMode, parse_files};
+use crate::catalog::Catalog;
+use crate::embed::{self, Embedder};
+use crate::index::LexicalIndex;
 use crate::metrics::Metrics;
+use crate::retrieval::semantic::{SemanticPlan, embed_batch};
+use crate::retrieval::{Live, RetrievalConfig, Searcher, Snapshot, Visibility, Votes};
 use crate::settings::Settings;
-use crate::store::{self, NewVersion};
+use crate::sources::{self, SourceError};
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
@@ -102,11 +106,36 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[idx.min(sorted.len() - 1)]
 }
 
+/// A snapshot of `catalog` built in memory: its lexical index in `dir`, its semantic index
+/// from `embedder` (when there is one).
+pub async fn snapshot_in_memory(
+    catalog: Catalog,
+    embedder: Option<&dyn Embedder>,
+    dir: &std::path::Path,
+) -> anyhow::Result<Snapshot> {
+    let semantic = match embedder {
+        Some(embedder) => {
+            let mut plan = SemanticPlan::new(&catalog.datasets, embedder.model_id());
+            for batch in plan.missing_batches() {
+                let rows = embed_batch(embedder, batch).await?;
+                plan.add(rows);
+            }
+            Some(plan.finish()?)
+        }
+        None => None,
+    };
+    let dir = dir.join("v1");
+    crate::telemetry::blocking(move || {
+        let lexical = LexicalIndex::build(&dir, 1, &catalog)?;
+        Ok(Snapshot::new(1, catalog, lexical, semantic))
+    })
+    .await
+    .context("index task panicked")?
+}
+
 pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir().context("creating temporary directory")?;
     let mut settings = settings;
-    // The model lives in the real data dir; the store and index go to the temporary one.
-    settings.embedding.model_dir = Some(settings.model_dir());
     if args.lexical_only {
         settings.embedding.enabled = false;
     }
@@ -116,45 +145,39 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
     if let Some(w) = args.semantic_weight {
         settings.retrieval.semantic_weight = w;
     }
-    settings.data_dir = tmp.path().to_path_buf();
-    settings.metadata_dir = tmp.path().join("no-metadata");
-    settings.database_url = Some(SecretString::from(format!(
-        "sqlite://{}?mode=rwc",
-        tmp.path().join("eval.db").display()
-    )));
-    let settings = Arc::new(settings);
-
     let files = args.catalog.clone();
     let max = settings.limits.max_upload_bytes;
-    let catalog = match tokio::task::spawn_blocking(move || parse_files(&files, max)).await? {
-        Ok(c) => c,
-        Err(LoadError::Invalid(invalid)) => anyhow::bail!("{invalid}"),
-        Err(e) => return Err(e.into()),
-    };
+    let catalog =
+        match tokio::task::spawn_blocking(move || sources::parse_files(&files, max)).await? {
+            Ok(c) => c,
+            Err(SourceError::Invalid(invalid)) => anyhow::bail!("{invalid}"),
+            Err(SourceError::Io(e)) => return Err(e),
+        };
     let (datasets, columns) = (catalog.datasets.len(), catalog.column_count());
-    let store = store::connect(&settings.database_url()).await?;
-    let engine = Engine::new(settings.clone(), store, Arc::new(Metrics::new()?)).await?;
+    let embedder = match embed::from_settings(&settings) {
+        Ok(embedder) => embedder,
+        Err(warning) => {
+            eprintln!("warning: {warning}");
+            None
+        }
+    };
     let started = Instant::now();
-    let guard = engine
-        .try_begin_load()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    engine
-        .apply(
-            &guard,
-            catalog,
-            NewVersion {
-                created_by: "eval".into(),
-                source: "eval".into(),
-                source_hash: None,
-                note: None,
-            },
-            LoadMode::Replace,
-            false,
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("loading catalog: {e}"))?;
-    engine.wait_for_semantic_index().await;
+    let snapshot = snapshot_in_memory(catalog, embedder.as_deref(), tmp.path()).await?;
     let load_secs = started.elapsed().as_secs_f64();
+    let live = Arc::new(Live::from_pointee(snapshot));
+    let votes: Arc<ArcSwap<Votes>> = Arc::default();
+    let config = RetrievalConfig {
+        semantic_weight: settings.retrieval.semantic_weight,
+        ..RetrievalConfig::default()
+    };
+    let searcher = Searcher::new(
+        live,
+        embedder.clone(),
+        config,
+        2,
+        votes.clone(),
+        Arc::new(Metrics::new()?),
+    );
 
     let file = std::fs::File::open(&args.questions)
         .with_context(|| format!("opening {}", args.questions.display()))?;
@@ -175,7 +198,7 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
     );
 
     let visibility = Visibility::anonymous(settings.access.anonymous_level);
-    let retriever = if engine.has_embedder() {
+    let retriever = if searcher.has_embedder() {
         "hybrid"
     } else {
         "lexical"
@@ -184,7 +207,7 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
         .label
         .clone()
         .unwrap_or_else(|| format!("descoberta, {retriever}"));
-    let (report, rankings) = measure(&engine, &questions, &visibility, &args).await?;
+    let (report, rankings) = measure(&searcher, &questions, &visibility, &args).await?;
     println!(
         "catalog: {} datasets, {} columns (loaded and indexed in {load_secs:.1} s); questions: {}{}",
         datasets,
@@ -203,25 +226,25 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
     if args.feedback_fraction > 0.0 {
         // Helpful votes on a random fraction of the questions, each for a random dataset of
         // its top 10 (right or wrong, as real votes are): quality must not drop.
-        let mut rng = crate::bench::Rng::new(args.feedback_seed);
+        let mut rng = crate::random::Rng::new(args.feedback_seed);
         let mut voted = 0;
         for (q, ranked) in questions.iter().zip(&rankings) {
             if ranked.is_empty() || !rng.chance(args.feedback_fraction) {
                 continue;
             }
-            let dataset = ranked[rng.below(ranked.len().min(10))].clone();
-            engine
-                .record_feedback(crate::store::FeedbackEntry {
-                    question: q.question.clone(),
-                    question_key: crate::retrieval::understand(&q.question).key(),
-                    dataset,
-                    helpful: true,
-                    key_id: None,
-                })
-                .await?;
+            let dataset = ranked[rng.below(ranked.len().min(10))].to_lowercase();
+            let key = crate::retrieval::understand(&q.question).key();
+            votes.rcu(|all| {
+                let mut all = Votes::clone(all);
+                *all.entry(key.clone())
+                    .or_default()
+                    .entry(dataset.clone())
+                    .or_default() += 1;
+                all
+            });
             voted += 1;
         }
-        let (with_feedback, _) = measure(&engine, &questions, &visibility, &args).await?;
+        let (with_feedback, _) = measure(&searcher, &questions, &visibility, &args).await?;
         print_row(
             &format!("{label}, {voted} questions voted (random top-10 dataset)"),
             &with_feedback,
@@ -246,7 +269,7 @@ fn print_row(label: &str, report: &EvalReport) {
 
 /// Runs every question through the `/v1/search` retrieval; the figures and each ranking.
 async fn measure(
-    engine: &Engine,
+    searcher: &Searcher,
     questions: &[Question],
     visibility: &Visibility,
     args: &EvalArgs,
@@ -263,7 +286,7 @@ async fn measure(
             _ => q.question.clone(),
         };
         let t = Instant::now();
-        let (snapshot, ranked) = engine
+        let (snapshot, ranked) = searcher
             .search(&text, visibility, 15)
             .await
             .map_err(|e| anyhow::anyhow!("search failed: {e}"))?;

@@ -1,26 +1,30 @@
 //! descoberta: natural-language metadata discovery.
 //!
-//! Layers, from the outside in: [`http`] (actix handlers) → [`engine`] (the live catalog
-//! version, loads) → [`retrieval`] (query understanding, ranking) → [`index`] (Tantivy) and
-//! [`store`] (Postgres/SQLite). [`catalog`] is the data model and CSV parser.
+//! Data flows one way (see the README's architecture sketch): [`sources`] → [`catalog`] →
+//! [`store`] → [`index`] + [`embed`] → [`retrieval`] → [`answer`] → the front door [`http`].
+//! [`versions`] is the load pipeline, [`governance`] keys, votes and the question log;
+//! [`app`] wires them, [`startup`] adds the HTTP server. [`settings`], [`telemetry`],
+//! [`metrics`], [`text`], [`clock`], [`random`] and [`tls`] are shared helpers.
 
-pub mod access;
 pub mod answer;
+pub mod app;
 pub mod bench;
 pub mod catalog;
 pub mod cli;
+pub mod clock;
 pub mod embed;
-pub mod engine;
-pub mod error;
 pub mod eval;
-pub mod gaps;
+pub mod governance;
 pub mod http;
 pub mod index;
-pub mod llm;
 pub mod metrics;
+pub mod random;
 pub mod retrieval;
 pub mod settings;
+pub mod sources;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod text;
 pub mod tls;
+pub mod versions;

@@ -12,7 +12,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use crate::access::Sensitivity;
+use crate::catalog::Sensitivity;
 
 /// Environment variables are `DESCOBERTA_<KEY>`; keys of a section are `DESCOBERTA_<SECTION>_<KEY>`
 /// (e.g. `DESCOBERTA_LLM_BASE_URL` sets `llm.base_url`).

@@ -201,7 +201,7 @@ pub fn compose(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::access::Sensitivity;
+    use crate::catalog::Sensitivity;
     use crate::retrieval::present::{Highlight, MatchedColumn};
 
     fn hit(name: &str) -> SearchHit {
@@ -211,7 +211,7 @@ mod tests {
             owner: Some("crm-analytics".into()),
             domain: None,
             location: Some("s3://lake/churn/".into()),
-            sensitivity: Sensitivity::Internal,
+            sensitivity: Sensitivity::Internal.into(),
             tags: vec![],
             score: 1.0,
             highlights: vec![Highlight {

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Deserialize;
 
-use crate::engine::Snapshot;
+use crate::retrieval::Snapshot;
 
 /// The reply contract of DESIGN.md.
 #[derive(Debug, Clone, Deserialize)]

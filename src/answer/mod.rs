@@ -8,23 +8,22 @@
 
 pub mod extractive;
 pub mod grounding;
+pub mod llm;
 pub mod prompt;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::access::Visibility;
-use crate::engine::{Engine, SearchError, Snapshot};
-use crate::llm::{LlmClient, LlmError};
 use crate::metrics::Metrics;
-use crate::retrieval::Language;
 use crate::retrieval::present::{SearchHit, present_hits};
+use crate::retrieval::{Language, SearchError, Searcher, Snapshot, Visibility};
 use crate::settings::Settings;
 use grounding::{AllowedNames, AnswerExtractor, WordGate, ground, parse_reply};
+use llm::{LlmClient, LlmError};
 use prompt::{BuiltPrompt, Prompts};
 
 /// Datasets in an answer by default, and at most.
@@ -32,17 +31,6 @@ pub const DEFAULT_ANSWER_DATASETS: usize = 5;
 pub const MAX_ANSWER_DATASETS: usize = 20;
 /// Retrieved entries offered to the LLM (within the token budget).
 const CONTEXT_DATASETS: usize = 8;
-
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct AskRequest {
-    /// The question, in English or Portuguese (at most `limits.max_question_chars`, 2000
-    /// by default).
-    #[schema(min_length = 1, max_length = 2000, pattern = r"\S")]
-    pub question: String,
-    /// Datasets to return (1..=20, default 5).
-    #[schema(minimum = 1, maximum = 20)]
-    pub limit: Option<usize>,
-}
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AnswerColumn {
@@ -72,15 +60,15 @@ pub enum AnswerMode {
     Extractive,
 }
 
+/// An answer: the text, the datasets it names, and how it was made.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct AskResponse {
+pub struct Answer {
     pub answer: String,
     pub datasets: Vec<AnswerDataset>,
     pub mode: AnswerMode,
     /// `en` or `pt`: the language of the question, and of the answer.
     pub language: String,
     pub catalog_version: i64,
-    pub took_ms: f64,
     /// Why the answer is extractive although an LLM is configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
@@ -89,35 +77,25 @@ pub struct AskResponse {
     /// Retrieval confidence (for the question log).
     #[serde(skip)]
     pub confidence: f32,
+    /// The key of similar questions (for the question log).
+    #[serde(skip)]
+    pub question_key: String,
 }
 
-/// Server-sent events of `/v1/ask/stream`.
+/// What an answer stream yields, in order: `Datasets`, then `Token`s, then `Done`.
 #[derive(Debug, Clone)]
 pub enum AskEvent {
     /// First: the retrieved datasets.
-    Datasets(serde_json::Value),
+    Datasets {
+        datasets: Vec<AnswerDataset>,
+        language: Language,
+        catalog_version: i64,
+    },
     /// Then: answer text, piece by piece.
     Token(String),
-    /// Last: the whole answer, exactly as `/v1/ask` returns it; its `answer` is authoritative.
-    Done(Box<AskResponse>),
-    /// Instead of `done` when the question could not be answered at all.
-    Error(serde_json::Value),
-}
-
-impl AskEvent {
-    /// The SSE wire form.
-    pub fn to_sse(&self) -> String {
-        let (name, data) = match self {
-            AskEvent::Datasets(v) => ("datasets", v.to_string()),
-            AskEvent::Token(t) => ("token", serde_json::json!({ "text": t }).to_string()),
-            AskEvent::Done(r) => (
-                "done",
-                serde_json::to_string(r).unwrap_or_else(|_| "{}".into()),
-            ),
-            AskEvent::Error(body) => ("error", body.to_string()),
-        };
-        format!("event: {name}\ndata: {data}\n\n")
-    }
+    /// Last: the whole answer, exactly as [`Answerer::ask`] returns it; its `answer` is
+    /// authoritative.
+    Done(Box<Answer>),
 }
 
 /// Why an ask could not be answered at all (never because of the LLM).
@@ -130,8 +108,9 @@ pub enum AskError {
 pub struct Answerer {
     llm: Option<LlmClient>,
     prompts: Prompts,
-    cache: moka::sync::Cache<String, Arc<AskResponse>>,
+    cache: moka::sync::Cache<String, Arc<Answer>>,
     context_tokens: usize,
+    steward: Option<String>,
     metrics: Arc<Metrics>,
 }
 
@@ -176,8 +155,8 @@ impl Retrieved {
             .collect()
     }
 
-    fn extractive(&self, question: &str, started: Instant, warning: Option<String>) -> AskResponse {
-        AskResponse {
+    fn extractive(&self, question: &str, warning: Option<String>) -> Answer {
+        Answer {
             answer: extractive::compose(
                 &self.hit_refs(),
                 question,
@@ -188,10 +167,10 @@ impl Retrieved {
             mode: AnswerMode::Extractive,
             language: self.language.code().into(),
             catalog_version: self.snapshot.version,
-            took_ms: crate::http::took_ms(started),
             warning,
             cached: false,
             confidence: self.confidence,
+            question_key: self.question_key.clone(),
         }
     }
 }
@@ -213,6 +192,7 @@ impl Answerer {
                 .time_to_live(Duration::from_secs(settings.cache.ttl_secs))
                 .build(),
             context_tokens: settings.llm.context_tokens,
+            steward: settings.access.steward_contact.clone(),
             metrics,
         })
     }
@@ -242,13 +222,13 @@ impl Answerer {
 
     async fn retrieve(
         &self,
-        engine: &Engine,
+        searcher: &Searcher,
         question: &str,
         visibility: &Visibility,
         limit: usize,
     ) -> Result<Retrieved, AskError> {
         let take = limit.max(CONTEXT_DATASETS);
-        let (snapshot, ranked) = engine.search(question, visibility, take).await?;
+        let (snapshot, ranked) = searcher.search(question, visibility, take).await?;
         let top: Vec<_> = ranked.datasets.iter().take(take).cloned().collect();
         let hits = present_hits(
             &snapshot,
@@ -263,7 +243,7 @@ impl Answerer {
             hits: ordinals.zip(hits).collect(),
             confidence: ranked.confidence,
             question_key: ranked.plan.key(),
-            steward: engine.settings().access.steward_contact.clone(),
+            steward: self.steward.clone(),
             snapshot,
             visibility: visibility.clone(),
             limit,
@@ -282,26 +262,19 @@ impl Answerer {
         )
     }
 
-    fn cached(&self, key: &str, started: Instant) -> Option<AskResponse> {
+    fn cached(&self, key: &str) -> Option<Answer> {
         let hit = self.cache.get(key);
         self.metrics
             .ask_cache
             .with_label_values(&[if hit.is_some() { "hit" } else { "miss" }])
             .inc();
-        hit.map(|r| AskResponse {
-            took_ms: crate::http::took_ms(started),
+        hit.map(|r| Answer {
             cached: true,
             ..(*r).clone()
         })
     }
 
-    fn fallback(
-        &self,
-        retrieved: &Retrieved,
-        question: &str,
-        started: Instant,
-        reason: &str,
-    ) -> AskResponse {
+    fn fallback(&self, retrieved: &Retrieved, question: &str, reason: &str) -> Answer {
         self.metrics
             .answer_fallbacks
             .with_label_values(&[reason])
@@ -311,7 +284,7 @@ impl Answerer {
             "ungrounded" => "the LLM answer named entries that are not in the catalog; showing the extractive answer".to_string(),
             other => format!("the LLM was unavailable ({other}); showing the extractive answer"),
         };
-        retrieved.extractive(question, started, Some(warning))
+        retrieved.extractive(question, Some(warning))
     }
 
     /// Turns a complete LLM reply into the response, or falls back.
@@ -321,10 +294,9 @@ impl Answerer {
         built: &BuiltPrompt,
         question: &str,
         text: &str,
-        started: Instant,
-    ) -> AskResponse {
+    ) -> Answer {
         let Some(reply) = parse_reply(text) else {
-            return self.fallback(retrieved, question, started, "malformed");
+            return self.fallback(retrieved, question, "malformed");
         };
         let grounded = ground(&reply, &retrieved.snapshot, &built.datasets);
         if grounded.dropped_datasets > 0 {
@@ -345,7 +317,7 @@ impl Answerer {
                 .grounding_drops
                 .with_label_values(&["answer_text"])
                 .inc();
-            return self.fallback(retrieved, question, started, "ungrounded");
+            return self.fallback(retrieved, question, "ungrounded");
         }
         let datasets = grounded
             .datasets
@@ -382,20 +354,20 @@ impl Answerer {
                 })
             })
             .collect();
-        AskResponse {
+        Answer {
             answer: reply.answer.trim().to_string(),
             datasets,
             mode: AnswerMode::Llm,
             language: retrieved.language.code().into(),
             catalog_version: retrieved.snapshot.version,
-            took_ms: crate::http::took_ms(started),
             warning: None,
             cached: false,
             confidence: retrieved.confidence,
+            question_key: retrieved.question_key.clone(),
         }
     }
 
-    fn remember(&self, key: String, response: &AskResponse) {
+    fn remember(&self, key: String, response: &Answer) {
         if response.warning.is_none() {
             self.cache.insert(key, Arc::new(response.clone()));
         }
@@ -414,17 +386,14 @@ impl Answerer {
     /// Answers a question.
     pub async fn ask(
         &self,
-        engine: &Engine,
+        searcher: &Searcher,
         question: &str,
         visibility: &Visibility,
         limit: usize,
-        key_id: Option<String>,
-    ) -> Result<AskResponse, AskError> {
-        let started = Instant::now();
-        let retrieved = self.retrieve(engine, question, visibility, limit).await?;
+    ) -> Result<Answer, AskError> {
+        let retrieved = self.retrieve(searcher, question, visibility, limit).await?;
         let key = self.cache_key(question, retrieved.snapshot.version, visibility, limit);
-        if let Some(hit) = self.cached(&key, started) {
-            log_ask(engine, &retrieved, question, key_id, &hit);
+        if let Some(hit) = self.cached(&key) {
             return Ok(hit);
         }
         let response = match &self.llm {
@@ -434,53 +403,50 @@ impl Answerer {
                 match llm.complete(&built.system, &built.user).await {
                     Ok(text) => {
                         self.observe_llm(call_started, "ok");
-                        self.finish_llm(&retrieved, &built, question, &text, started)
+                        self.finish_llm(&retrieved, &built, question, &text)
                     }
                     Err(e) => {
                         self.observe_llm(call_started, e.kind());
-                        self.fallback(&retrieved, question, started, e.kind())
+                        self.fallback(&retrieved, question, e.kind())
                     }
                 }
             }
-            _ => retrieved.extractive(question, started, None),
+            _ => retrieved.extractive(question, None),
         };
         self.remember(key, &response);
-        log_ask(engine, &retrieved, question, key_id, &response);
         Ok(response)
     }
 
-    /// Answers a question as a stream of events: datasets, tokens, done.
+    /// Answers a question as a stream of events: datasets, tokens, done. Stops early when
+    /// the receiver is gone.
     pub async fn ask_stream(
         &self,
-        engine: &Engine,
+        searcher: &Searcher,
         question: &str,
         visibility: &Visibility,
         limit: usize,
-        key_id: Option<String>,
         events: futures::channel::mpsc::Sender<AskEvent>,
     ) -> Result<(), AskError> {
         let mut events = events;
-        let started = Instant::now();
-        let retrieved = self.retrieve(engine, question, visibility, limit).await?;
-        let datasets = retrieved.extractive_datasets();
-        let first = AskEvent::Datasets(serde_json::json!({
-            "datasets": datasets,
-            "language": retrieved.language.code(),
-            "catalog_version": retrieved.snapshot.version,
-        }));
+        let retrieved = self.retrieve(searcher, question, visibility, limit).await?;
+        let first = AskEvent::Datasets {
+            datasets: retrieved.extractive_datasets(),
+            language: retrieved.language,
+            catalog_version: retrieved.snapshot.version,
+        };
         let _ = futures::SinkExt::send(&mut events, first).await;
         let key = self.cache_key(question, retrieved.snapshot.version, visibility, limit);
-        let response = if let Some(hit) = self.cached(&key, started) {
+        let response = if let Some(hit) = self.cached(&key) {
             send_words(&mut events, &hit.answer).await;
             hit
         } else {
             let response = match &self.llm {
                 Some(llm) if !retrieved.hits.is_empty() => {
-                    self.stream_llm(llm, &retrieved, question, started, &mut events)
+                    self.stream_llm(llm, &retrieved, question, &mut events)
                         .await
                 }
                 _ => {
-                    let response = retrieved.extractive(question, started, None);
+                    let response = retrieved.extractive(question, None);
                     send_words(&mut events, &response.answer).await;
                     response
                 }
@@ -488,7 +454,6 @@ impl Answerer {
             self.remember(key, &response);
             response
         };
-        log_ask(engine, &retrieved, question, key_id, &response);
         let _ = futures::SinkExt::send(&mut events, AskEvent::Done(Box::new(response))).await;
         Ok(())
     }
@@ -498,16 +463,15 @@ impl Answerer {
         llm: &LlmClient,
         retrieved: &Retrieved,
         question: &str,
-        started: Instant,
         events: &mut futures::channel::mpsc::Sender<AskEvent>,
-    ) -> AskResponse {
+    ) -> Answer {
         let built = self.prompt(retrieved, question);
         let call_started = Instant::now();
         let mut stream = match llm.stream(&built.system, &built.user).await {
             Ok(s) => s,
             Err(e) => {
                 self.observe_llm(call_started, e.kind());
-                let response = self.fallback(retrieved, question, started, e.kind());
+                let response = self.fallback(retrieved, question, e.kind());
                 send_words(events, &response.answer).await;
                 return response;
             }
@@ -533,45 +497,15 @@ impl Answerer {
         llm.record_stream_outcome(failure.as_ref().map_or(Ok(()), Err));
         if let Some(e) = failure {
             self.observe_llm(call_started, e.kind());
-            return self.fallback(retrieved, question, started, e.kind());
+            return self.fallback(retrieved, question, e.kind());
         }
         self.observe_llm(call_started, "ok");
         let rest = gate.finish();
         if !rest.is_empty() {
             let _ = futures::SinkExt::send(events, AskEvent::Token(rest)).await;
         }
-        self.finish_llm(retrieved, &built, question, extractor.raw(), started)
+        self.finish_llm(retrieved, &built, question, extractor.raw())
     }
-}
-
-/// Logs an asked question: its text, the caller's key id, what came first, how sure.
-fn log_ask(
-    engine: &Engine,
-    retrieved: &Retrieved,
-    question: &str,
-    key_id: Option<String>,
-    response: &AskResponse,
-) {
-    engine.log_question(crate::store::QuestionLogEntry {
-        at_ms: crate::store::now_ms(),
-        source: "ask".into(),
-        question: question.to_string(),
-        question_key: retrieved.question_key.clone(),
-        key_id,
-        top_datasets: response
-            .datasets
-            .iter()
-            .take(3)
-            .map(|d| d.dataset.clone())
-            .collect(),
-        confidence: f64::from(retrieved.confidence),
-        mode: match response.mode {
-            AnswerMode::Llm => "llm",
-            AnswerMode::Extractive => "extractive",
-        }
-        .into(),
-        latency_ms: response.took_ms,
-    });
 }
 
 /// Sends a finished text as token events, a few words at a time.

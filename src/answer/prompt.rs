@@ -9,10 +9,9 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::access::Visibility;
-use crate::engine::Snapshot;
 use crate::retrieval::Language;
 use crate::retrieval::present::SearchHit;
+use crate::retrieval::{Snapshot, Visibility};
 
 const SYSTEM_DEFAULT: &str = include_str!("../../prompts/system.txt");
 const USER_DEFAULT: &str = include_str!("../../prompts/user.txt");

@@ -77,7 +77,7 @@ pub async fn run(settings: Settings, args: AskBenchArgs) -> anyhow::Result<()> {
     // One client address: measure the service, not the rate limiter.
     settings.rate_limit.enabled = false;
     let app = Application::build(settings).await?;
-    let semantic = app.engine().has_embedder();
+    let semantic = app.app().search.has_embedder();
     let base = format!("http://127.0.0.1:{}", app.port());
     let server = tokio::spawn(app.run_until_stopped());
     crate::tls::init();

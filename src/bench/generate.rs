@@ -15,8 +15,9 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::catalog::{Catalog, Column, Dataset};
-use crate::engine::{LoadError, parse_files};
-use crate::index::analyzer::split_identifiers;
+use crate::random::Rng;
+use crate::sources::{SourceError, parse_files};
+use crate::text::split_identifiers;
 
 #[derive(Debug, Args)]
 pub struct GenArgs {
@@ -38,31 +39,6 @@ pub struct GenArgs {
     pub source: Vec<PathBuf>,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-}
-
-/// A small deterministic PRNG (SplitMix64).
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    pub fn chance(&mut self, p: f64) -> bool {
-        (self.next() as f64 / u64::MAX as f64) < p
-    }
 }
 
 /// Business units (schemas) tables are placed in.
@@ -133,7 +109,7 @@ pub(crate) fn generate(args: &GenArgs) -> anyhow::Result<(Catalog, Questions)> {
     for source in &sources {
         match parse_files(std::slice::from_ref(source), u64::MAX) {
             Ok(c) => vocabulary.extend(c.datasets),
-            Err(LoadError::Invalid(i)) => anyhow::bail!("source catalog is invalid: {i}"),
+            Err(SourceError::Invalid(i)) => anyhow::bail!("source catalog is invalid: {i}"),
             Err(e) => return Err(e.into()),
         }
     }

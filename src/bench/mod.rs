@@ -9,7 +9,6 @@
 
 mod ask;
 mod generate;
-pub(crate) use generate::Rng;
 mod scale;
 
 use std::future::Future;

@@ -19,13 +19,15 @@ use anyhow::Context;
 use clap::Args;
 use sqlx::{Connection, PgPool};
 
-use super::generate::{GenArgs, Rng};
+use super::generate::GenArgs;
 use super::{Row, drive_with};
 use crate::catalog::Catalog;
-use crate::engine::parse_files;
 use crate::eval::score_ranking;
-use crate::index::analyzer::{EN_STOP_WORDS, split_identifiers};
+use crate::index::analyzer::EN_STOP_WORDS;
+use crate::random::Rng;
 use crate::settings::Settings;
+use crate::sources::parse_files;
+use crate::text::split_identifiers;
 
 #[derive(Debug, Args)]
 pub struct ScaleArgs {

@@ -3,12 +3,11 @@
 use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
-use utoipa::ToSchema;
 
 use super::Catalog;
 
 /// A column, named with its dataset.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct ColumnRef {
     pub dataset: String,
     pub column: String,
@@ -17,7 +16,7 @@ pub struct ColumnRef {
 /// Items listed per kind of change; the counts are always complete.
 pub const MAX_DIFF_ITEMS: usize = 1_000;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct DiffCounts {
     pub datasets_added: usize,
     pub datasets_removed: usize,
@@ -27,7 +26,7 @@ pub struct DiffCounts {
 }
 
 /// What changed; each list holds at most [`MAX_DIFF_ITEMS`] names (`truncated` says so).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CatalogDiff {
     pub counts: DiffCounts,
     pub truncated: bool,

@@ -1,16 +1,18 @@
-//! The metadata catalog: datasets and their columns, as loaded from CSV and kept in the store.
+//! The metadata catalog: datasets and their columns, their sensitivity, the rules a load is
+//! validated against, and diffs between versions. Pure data: no storage, no index, no web.
 
-mod csv;
+mod access;
 mod diff;
+mod problems;
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use self::csv::{CatalogProblem, InvalidCatalog, MAX_PROBLEMS, parse_catalog};
-pub use self::diff::CatalogDiff;
-use crate::access::{Sensitivity, dataset_acl_terms};
+pub use self::access::{Sensitivity, dataset_acl_terms};
+pub use self::diff::{CatalogDiff, ColumnRef, DiffCounts};
+pub use self::problems::{CatalogProblem, InvalidCatalog, MAX_PROBLEMS, Problems};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Column {
@@ -51,7 +53,7 @@ impl Dataset {
         }
     }
 
-    /// The access-control terms of this dataset (see [`crate::access`]).
+    /// The access-control terms of this dataset (see [`dataset_acl_terms`]).
     pub fn acl_terms(&self) -> Vec<String> {
         dataset_acl_terms(self.sensitivity, &self.allowed_groups)
     }

@@ -12,7 +12,7 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
-use super::{Embedder, normalize};
+use super::{Embedder, TextKind, normalize};
 
 /// Longest input, in tokens.
 const MAX_TOKENS: usize = 128;
@@ -162,12 +162,12 @@ impl Embedder for BertEmbedder {
         &self.model_id
     }
 
-    async fn embed(&self, texts: Vec<String>) -> anyhow::Result<Vec<Vec<f32>>> {
+    async fn embed(&self, texts: Vec<String>, _kind: TextKind) -> anyhow::Result<Vec<Vec<f32>>> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || inner.embed_all(texts))
+        crate::telemetry::blocking(move || inner.embed_all(texts))
             .await
             .context("embedding task panicked")?
     }

@@ -16,7 +16,7 @@ use candle_core::{DType, Tensor};
 use tokenizers::Tokenizer;
 
 use super::bert::BertEmbedder;
-use super::{Embedder, normalize};
+use super::{Embedder, TextKind, normalize};
 
 /// Tokens per forward pass while distilling.
 const DISTILL_BATCH: usize = 512;
@@ -119,13 +119,13 @@ fn distill(bert: &BertEmbedder) -> anyhow::Result<(usize, Vec<f32>)> {
 fn read_table(path: &Path) -> Option<(usize, Vec<f32>)> {
     let bytes = std::fs::read(path).ok()?;
     let dim = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
-    let table = super::decode_vector(bytes.get(4..)?)?;
+    let table = decode_f32(bytes.get(4..)?)?;
     (dim > 0 && table.len().is_multiple_of(dim)).then_some((dim, table))
 }
 
 fn write_table(path: &Path, dim: usize, table: &[f32]) -> anyhow::Result<()> {
     let mut bytes = (dim as u32).to_le_bytes().to_vec();
-    bytes.extend(super::encode_vector(table));
+    bytes.extend(encode_f32(table));
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes).context("writing distilled table")?;
     std::fs::rename(&tmp, path).context("moving distilled table")?;
@@ -138,7 +138,20 @@ impl Embedder for DistilledEmbedder {
         &self.model_id
     }
 
-    async fn embed(&self, texts: Vec<String>) -> anyhow::Result<Vec<Vec<f32>>> {
+    async fn embed(&self, texts: Vec<String>, _kind: TextKind) -> anyhow::Result<Vec<Vec<f32>>> {
         texts.iter().map(|t| self.embed_one(t)).collect()
     }
+}
+
+/// The table's bytes: little-endian `f32`s.
+fn encode_f32(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn decode_f32(bytes: &[u8]) -> Option<Vec<f32>> {
+    if !bytes.len().is_multiple_of(4) {
+        return None;
+    }
+    let values = bytes.chunks_exact(4);
+    Some(values.map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
 }

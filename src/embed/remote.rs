@@ -10,7 +10,7 @@ use async_openai::types::embeddings::{CreateEmbeddingRequest, EmbeddingInput};
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Embedder, normalize};
+use super::{Embedder, TextKind, normalize};
 
 pub struct RemoteEmbedder {
     client: Client<OpenAIConfig>,
@@ -45,7 +45,7 @@ impl Embedder for RemoteEmbedder {
         &self.model_id
     }
 
-    async fn embed(&self, texts: Vec<String>) -> anyhow::Result<Vec<Vec<f32>>> {
+    async fn embed(&self, texts: Vec<String>, _kind: TextKind) -> anyhow::Result<Vec<Vec<f32>>> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }

@@ -18,12 +18,13 @@ use tokio::io::AsyncWriteExt;
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::caller::{admin_id, bearer_token};
-use crate::access::{hash_api_key, new_api_key};
-use crate::catalog::CatalogDiff;
-use crate::engine::{LoadError, LoadMode, LoadOutcome};
-use crate::error::{ApiError, ErrorCode};
-use crate::store::{ApiKeyRecord, AuditEntry, VersionInfo};
+use super::error::{ApiError, ErrorCode};
+use super::identity::{admin_id, bearer_token, hash_api_key, new_api_key};
+use super::input::{self, Origin};
+use super::views::{AuditView, DiffView, GapGroupView, KeyView, VersionView};
+use crate::clock::now_ms;
+use crate::governance::ApiKeyRecord;
+use crate::versions::{LoadMode, LoadOutcome};
 
 /// An authenticated admin, by token id.
 pub struct Admin {
@@ -43,7 +44,7 @@ fn authenticate(req: &HttpRequest) -> Result<Admin, ApiError> {
     let Some(state) = req.app_data::<web::Data<AppState>>() else {
         return Err(ApiError::internal(anyhow::anyhow!("app state missing")));
     };
-    let tokens = state.engine.settings().admin_tokens().unwrap_or_default();
+    let tokens = state.settings.admin_tokens().unwrap_or_default();
     if tokens.is_empty() {
         return Err(ApiError::new(
             ErrorCode::RouteNotFound,
@@ -82,7 +83,7 @@ pub struct LoadResponse {
     pub dry_run: bool,
     pub datasets: usize,
     pub columns: usize,
-    pub diff: CatalogDiff,
+    pub diff: DiffView,
     /// The version served after this request.
     pub catalog_version: Option<i64>,
 }
@@ -95,31 +96,8 @@ impl LoadResponse {
             dry_run,
             datasets: outcome.datasets,
             columns: outcome.columns,
-            diff: outcome.diff,
+            diff: outcome.diff.into(),
             catalog_version,
-        }
-    }
-}
-
-impl From<LoadError> for ApiError {
-    fn from(e: LoadError) -> Self {
-        match e {
-            LoadError::Invalid(invalid) => ApiError::new(
-                ErrorCode::InvalidCatalog,
-                format!(
-                    "the catalog has {} problem(s); nothing was changed",
-                    invalid.total_problems
-                ),
-            )
-            .with_details(serde_json::to_value(&invalid).unwrap_or_default()),
-            LoadError::Busy => ApiError::new(
-                ErrorCode::Conflict,
-                "another catalog load is running; retry when it is done",
-            ),
-            LoadError::NotFound(v) => ApiError::not_found(format!(
-                "catalog version {v} does not exist (or was pruned)"
-            )),
-            LoadError::Internal(e) => ApiError::internal(e),
         }
     }
 }
@@ -171,12 +149,12 @@ fn dir_entry_count(dir: &tempfile::TempDir) -> usize {
     request_body(content = String, content_type = "text/csv", description = "Metadata CSV (or multipart/form-data with several CSV files)"),
     responses(
         (status = 200, description = "Loaded (or validated)", body = LoadResponse),
-        (status = 401, description = "No admin token", body = crate::error::ErrorBody),
-        (status = 403, description = "Wrong admin token", body = crate::error::ErrorBody),
-        (status = 409, description = "Another load is running", body = crate::error::ErrorBody),
-        (status = 413, description = "Upload too large", body = crate::error::ErrorBody),
-        (status = 415, description = "Not CSV or multipart", body = crate::error::ErrorBody),
-        (status = 422, description = "Invalid catalog: every problem, with line and field", body = crate::error::ErrorBody),
+        (status = 401, description = "No admin token", body = super::error::ErrorBody),
+        (status = 403, description = "Wrong admin token", body = super::error::ErrorBody),
+        (status = 409, description = "Another load is running", body = super::error::ErrorBody),
+        (status = 413, description = "Upload too large", body = super::error::ErrorBody),
+        (status = 415, description = "Not CSV or multipart", body = super::error::ErrorBody),
+        (status = 422, description = "Invalid catalog: every problem, with line and field", body = super::error::ErrorBody),
     ),
     security(("admin_token" = [])),
     tag = "admin"
@@ -199,7 +177,7 @@ pub async fn upload_catalog(
         }
     };
     let dry_run = params.dry_run.unwrap_or(false);
-    let max = state.engine.settings().limits.max_upload_bytes;
+    let max = state.settings.limits.max_upload_bytes;
     if let Some(length) = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -269,11 +247,10 @@ pub async fn upload_catalog(
         ));
     }
     let outcome = state
-        .engine
-        .load_files(&admin.id, files, mode, dry_run)
+        .versions
+        .load_files(&admin.id, files, Some(dir), mode, dry_run)
         .await?;
-    drop(dir);
-    let current = state.engine.snapshot().map(|s| s.version);
+    let current = state.versions.snapshot().map(|s| s.version);
     Ok(HttpResponse::Ok().json(LoadResponse::new(outcome, dry_run, current)))
 }
 
@@ -291,10 +268,10 @@ pub struct ReloadParams {
     params(ReloadParams),
     responses(
         (status = 200, description = "Reloaded (or unchanged)", body = LoadResponse),
-        (status = 401, description = "No admin token", body = crate::error::ErrorBody),
-        (status = 403, description = "Wrong admin token", body = crate::error::ErrorBody),
-        (status = 409, description = "Another load is running", body = crate::error::ErrorBody),
-        (status = 422, description = "Invalid catalog", body = crate::error::ErrorBody),
+        (status = 401, description = "No admin token", body = super::error::ErrorBody),
+        (status = 403, description = "Wrong admin token", body = super::error::ErrorBody),
+        (status = 409, description = "Another load is running", body = super::error::ErrorBody),
+        (status = 422, description = "Invalid catalog", body = super::error::ErrorBody),
     ),
     security(("admin_token" = [])),
     tag = "admin"
@@ -305,16 +282,16 @@ pub async fn reload(
     params: web::Query<ReloadParams>,
 ) -> Result<HttpResponse, ApiError> {
     let outcome = state
-        .engine
+        .versions
         .reload_directory(&admin.id, params.force.unwrap_or(false))
         .await?;
-    let current = state.engine.snapshot().map(|s| s.version);
+    let current = state.versions.snapshot().map(|s| s.version);
     Ok(HttpResponse::Ok().json(LoadResponse::new(outcome, false, current)))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VersionsResponse {
-    pub versions: Vec<VersionInfo>,
+    pub versions: Vec<VersionView>,
     pub catalog_version: Option<i64>,
 }
 
@@ -324,17 +301,17 @@ pub struct VersionsResponse {
     path = "/v1/admin/versions",
     responses(
         (status = 200, description = "Versions", body = VersionsResponse),
-        (status = 401, description = "No admin token", body = crate::error::ErrorBody),
-        (status = 403, description = "Wrong admin token", body = crate::error::ErrorBody),
+        (status = 401, description = "No admin token", body = super::error::ErrorBody),
+        (status = 403, description = "Wrong admin token", body = super::error::ErrorBody),
     ),
     security(("admin_token" = [])),
     tag = "admin"
 )]
 pub async fn versions(state: web::Data<AppState>, _admin: Admin) -> Result<HttpResponse, ApiError> {
-    let versions = state.engine.store().versions().await?;
+    let versions = state.versions.list().await?;
     Ok(HttpResponse::Ok().json(VersionsResponse {
-        versions,
-        catalog_version: state.engine.snapshot().map(|s| s.version),
+        versions: versions.into_iter().map(Into::into).collect(),
+        catalog_version: state.versions.snapshot().map(|s| s.version),
     }))
 }
 
@@ -345,10 +322,10 @@ pub async fn versions(state: web::Data<AppState>, _admin: Admin) -> Result<HttpR
     params(("version" = i64, Path, description = "Catalog version")),
     responses(
         (status = 200, description = "Activated", body = LoadResponse),
-        (status = 401, description = "No admin token", body = crate::error::ErrorBody),
-        (status = 403, description = "Wrong admin token", body = crate::error::ErrorBody),
-        (status = 404, description = "No such version", body = crate::error::ErrorBody),
-        (status = 409, description = "A load is running", body = crate::error::ErrorBody),
+        (status = 401, description = "No admin token", body = super::error::ErrorBody),
+        (status = 403, description = "Wrong admin token", body = super::error::ErrorBody),
+        (status = 404, description = "No such version", body = super::error::ErrorBody),
+        (status = 409, description = "A load is running", body = super::error::ErrorBody),
     ),
     security(("admin_token" = [])),
     tag = "admin"
@@ -359,10 +336,10 @@ pub async fn activate(
     version: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let outcome = state
-        .engine
+        .versions
         .activate_version(&admin.id, version.into_inner())
         .await?;
-    let current = state.engine.snapshot().map(|s| s.version);
+    let current = state.versions.snapshot().map(|s| s.version);
     Ok(HttpResponse::Ok().json(LoadResponse::new(outcome, false, current)))
 }
 
@@ -376,7 +353,7 @@ pub struct AuditParams {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditResponse {
-    pub entries: Vec<AuditEntry>,
+    pub entries: Vec<AuditView>,
 }
 
 /// The audit log of catalog changes, newest first.
@@ -386,9 +363,9 @@ pub struct AuditResponse {
     params(AuditParams),
     responses(
         (status = 200, description = "Audit entries", body = AuditResponse),
-        (status = 400, description = "Invalid limit", body = crate::error::ErrorBody),
-        (status = 401, description = "No admin token", body = crate::error::ErrorBody),
-        (status = 403, description = "Wrong admin token", body = crate::error::ErrorBody),
+        (status = 400, description = "Invalid limit", body = super::error::ErrorBody),
+        (status = 401, description = "No admin token", body = super::error::ErrorBody),
+        (status = 403, description = "Wrong admin token", body = super::error::ErrorBody),
     ),
     security(("admin_token" = [])),
     tag = "admin"
@@ -398,9 +375,11 @@ pub async fn audit(
     _admin: Admin,
     params: web::Query<AuditParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = super::search::checked_limit(params.limit, 100, 1_000)?;
-    let entries = state.engine.store().audit_log(limit).await?;
-    Ok(HttpResponse::Ok().json(AuditResponse { entries }))
+    let limit = input::limit(Origin::Query, params.limit, 100, 1_000)?;
+    let entries = state.versions.audit_log(limit).await?;
+    Ok(HttpResponse::Ok().json(AuditResponse {
+        entries: entries.into_iter().map(Into::into).collect(),
+    }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -416,14 +395,14 @@ pub struct NewKeyRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NewKeyResponse {
     #[serde(flatten)]
-    pub key: ApiKeyRecord,
+    pub key: KeyView,
     /// The key itself: shown once, stored only as a hash.
     pub secret: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct KeysResponse {
-    pub keys: Vec<ApiKeyRecord>,
+    pub keys: Vec<KeyView>,
 }
 
 /// Creates an API key with its groups. The response is the only time the key is shown.
@@ -433,9 +412,9 @@ pub struct KeysResponse {
     request_body = NewKeyRequest,
     responses(
         (status = 201, description = "Created", body = NewKeyResponse),
-        (status = 400, description = "Invalid request", body = crate::error::ErrorBody),
-        (status = 401, description = "No admin token", body = crate::error::ErrorBody),
-        (status = 403, description = "Wrong admin token", body = crate::error::ErrorBody),
+        (status = 400, description = "Invalid request", body = super::error::ErrorBody),
+        (status = 401, description = "No admin token", body = super::error::ErrorBody),
+        (status = 403, description = "Wrong admin token", body = super::error::ErrorBody),
     ),
     security(("admin_token" = [])),
     tag = "admin"
@@ -467,18 +446,16 @@ pub async fn create_key(
         id,
         name: name.to_string(),
         groups,
-        created_at_ms: crate::store::now_ms(),
+        created_at_ms: now_ms(),
         created_by: admin.id,
         revoked_at_ms: None,
     };
     state
-        .engine
-        .store()
-        .create_api_key(&record, &hash_api_key(&secret))
+        .governance
+        .create_key(&record, &hash_api_key(&secret))
         .await?;
-    state.engine.refresh_governance().await?;
     Ok(HttpResponse::Created().json(NewKeyResponse {
-        key: record,
+        key: record.into(),
         secret,
     }))
 }
@@ -489,8 +466,8 @@ pub async fn create_key(
     path = "/v1/admin/keys",
     responses(
         (status = 200, description = "Keys", body = KeysResponse),
-        (status = 401, description = "No admin token", body = crate::error::ErrorBody),
-        (status = 403, description = "Wrong admin token", body = crate::error::ErrorBody),
+        (status = 401, description = "No admin token", body = super::error::ErrorBody),
+        (status = 403, description = "Wrong admin token", body = super::error::ErrorBody),
     ),
     security(("admin_token" = [])),
     tag = "admin"
@@ -499,15 +476,10 @@ pub async fn list_keys(
     state: web::Data<AppState>,
     _admin: Admin,
 ) -> Result<HttpResponse, ApiError> {
-    let keys = state
-        .engine
-        .store()
-        .api_keys()
-        .await?
-        .into_iter()
-        .map(|(record, _)| record)
-        .collect();
-    Ok(HttpResponse::Ok().json(KeysResponse { keys }))
+    let keys = state.governance.keys().await?;
+    Ok(HttpResponse::Ok().json(KeysResponse {
+        keys: keys.into_iter().map(Into::into).collect(),
+    }))
 }
 
 /// Revokes an API key at once.
@@ -517,9 +489,9 @@ pub async fn list_keys(
     params(("id" = String, Path, description = "Key id")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, description = "No admin token", body = crate::error::ErrorBody),
-        (status = 403, description = "Wrong admin token", body = crate::error::ErrorBody),
-        (status = 404, description = "No such active key", body = crate::error::ErrorBody),
+        (status = 401, description = "No admin token", body = super::error::ErrorBody),
+        (status = 403, description = "Wrong admin token", body = super::error::ErrorBody),
+        (status = 404, description = "No such active key", body = super::error::ErrorBody),
     ),
     security(("admin_token" = [])),
     tag = "admin"
@@ -529,10 +501,9 @@ pub async fn revoke_key(
     _admin: Admin,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    if !state.engine.store().revoke_api_key(&id).await? {
+    if !state.governance.revoke_key(&id).await? {
         return Err(ApiError::not_found(format!("no active key `{id}`")));
     }
-    state.engine.refresh_governance().await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -549,7 +520,7 @@ pub struct GapsParams {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GapsResponse {
-    pub groups: Vec<crate::gaps::GapGroup>,
+    pub groups: Vec<GapGroupView>,
     /// Questions examined.
     pub questions: usize,
 }
@@ -562,9 +533,9 @@ pub struct GapsResponse {
     params(GapsParams),
     responses(
         (status = 200, description = "Gap groups", body = GapsResponse),
-        (status = 400, description = "Invalid parameters", body = crate::error::ErrorBody),
-        (status = 401, description = "No admin token", body = crate::error::ErrorBody),
-        (status = 403, description = "Wrong admin token", body = crate::error::ErrorBody),
+        (status = 400, description = "Invalid parameters", body = super::error::ErrorBody),
+        (status = 401, description = "No admin token", body = super::error::ErrorBody),
+        (status = 403, description = "Wrong admin token", body = super::error::ErrorBody),
     ),
     security(("admin_token" = [])),
     tag = "admin"
@@ -574,26 +545,14 @@ pub async fn gaps(
     _admin: Admin,
     params: web::Query<GapsParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let days = params.days.unwrap_or(30);
-    if !(1..=3650).contains(&days) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidQuery,
-            "`days` must be between 1 and 3650",
-        ));
-    }
-    let limit = super::search::checked_limit(params.limit, 50, 500)?;
-    let store = state.engine.store();
-    let since = crate::store::now_ms() - days as i64 * 86_400_000;
-    let questions = store.questions_since(since, 100_000).await?;
-    let feedback = store.feedback_counts().await?;
-    let groups = crate::gaps::report(
-        &questions,
-        &feedback,
-        state.engine.settings().low_confidence,
-        limit,
-    );
+    let days = input::within(Origin::Query, "days", params.days.unwrap_or(30), 1..=3650)?;
+    let limit = input::limit(Origin::Query, params.limit, 50, 500)?;
+    let report = state
+        .governance
+        .gaps(days, state.settings.low_confidence, limit)
+        .await?;
     Ok(HttpResponse::Ok().json(GapsResponse {
-        groups,
-        questions: questions.len(),
+        groups: report.groups.into_iter().map(Into::into).collect(),
+        questions: report.questions,
     }))
 }

@@ -6,9 +6,9 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::error::ApiError;
 use super::{AppState, Caller};
-use crate::access::Sensitivity;
-use crate::error::ApiError;
+use crate::retrieval::present::SensitivityLevel;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ColumnView {
@@ -26,7 +26,7 @@ pub struct DatasetView {
     pub owner: Option<String>,
     pub domain: Option<String>,
     pub location: Option<String>,
-    pub sensitivity: Sensitivity,
+    pub sensitivity: SensitivityLevel,
     pub tags: Vec<String>,
     pub allowed_groups: Vec<String>,
     pub properties: BTreeMap<String, String>,
@@ -41,8 +41,8 @@ pub struct DatasetView {
     params(("name" = String, Path, description = "Dataset name, e.g. `crm.customer_churn_scores`", example = "crm.customer_churn_scores")),
     responses(
         (status = 200, description = "The dataset", body = DatasetView),
-        (status = 404, description = "No such dataset (or not visible to the caller)", body = crate::error::ErrorBody),
-        (status = 503, description = "No catalog loaded", body = crate::error::ErrorBody),
+        (status = 404, description = "No such dataset (or not visible to the caller)", body = super::error::ErrorBody),
+        (status = 503, description = "No catalog loaded", body = super::error::ErrorBody),
     ),
     tag = "catalog"
 )]
@@ -52,7 +52,7 @@ pub async fn get_dataset(
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let snapshot = state
-        .engine
+        .search
         .snapshot()
         .ok_or_else(|| ApiError::unavailable("no catalog is loaded yet"))?;
     // A dataset the caller may not see is answered exactly like one that does not exist.
@@ -66,7 +66,7 @@ pub async fn get_dataset(
         owner: d.owner.clone(),
         domain: d.domain.clone(),
         location: d.location.clone(),
-        sensitivity: d.sensitivity,
+        sensitivity: d.sensitivity.into(),
         tags: d.tags.clone(),
         allowed_groups: d.allowed_groups.clone(),
         properties: d.properties.clone(),

@@ -4,10 +4,11 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::error::ApiError;
+use super::input::{self, Origin};
 use super::{AppState, Caller};
-use crate::error::ApiError;
+use crate::governance::FeedbackEntry;
 use crate::retrieval;
-use crate::store::FeedbackEntry;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[schema(example = json!({"question": "where is customer churn data?", "dataset": "crm.customer_churn_scores", "helpful": true}))]
@@ -34,11 +35,11 @@ pub struct FeedbackResponse {
     request_body = FeedbackRequest,
     responses(
         (status = 201, description = "Recorded", body = FeedbackResponse),
-        (status = 400, description = "Invalid request", body = crate::error::ErrorBody),
-        (status = 404, description = "No such dataset (or not visible to the caller)", body = crate::error::ErrorBody),
-        (status = 413, description = "Body too large", body = crate::error::ErrorBody),
-        (status = 415, description = "Not JSON", body = crate::error::ErrorBody),
-        (status = 503, description = "No catalog loaded", body = crate::error::ErrorBody),
+        (status = 400, description = "Invalid request", body = super::error::ErrorBody),
+        (status = 404, description = "No such dataset (or not visible to the caller)", body = super::error::ErrorBody),
+        (status = 413, description = "Body too large", body = super::error::ErrorBody),
+        (status = 415, description = "Not JSON", body = super::error::ErrorBody),
+        (status = 503, description = "No catalog loaded", body = super::error::ErrorBody),
     ),
     tag = "ask"
 )]
@@ -47,15 +48,10 @@ pub async fn feedback(
     caller: Caller,
     request: web::Json<FeedbackRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let max = state.engine.settings().limits.max_question_chars;
-    let question = request.question.trim();
-    if question.is_empty() || question.chars().count() > max {
-        return Err(ApiError::bad_request(format!(
-            "`question` must have 1 to {max} characters"
-        )));
-    }
+    let max = state.settings.limits.max_question_chars;
+    let question = input::text(Origin::Body, "question", &request.question, max)?;
     let snapshot = state
-        .engine
+        .search
         .snapshot()
         .ok_or_else(|| ApiError::unavailable("no catalog is loaded yet"))?;
     // Feedback on a dataset the caller may not see is answered like an unknown dataset.
@@ -67,7 +63,7 @@ pub async fn feedback(
         )));
     };
     state
-        .engine
+        .governance
         .record_feedback(FeedbackEntry {
             question: question.to_string(),
             question_key: retrieval::understand(question).key(),

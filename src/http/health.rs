@@ -5,7 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
-use crate::error::ApiError;
+use super::error::ApiError;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
@@ -48,11 +48,10 @@ pub struct Readiness {
     tag = "ops"
 )]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let engine = &state.engine;
-    let store = match engine.store().ping().await {
+    let store = match state.versions.ping_store().await {
         Ok(()) => Check {
             ok: true,
-            detail: engine.store().backend().to_string(),
+            detail: state.versions.backend().to_string(),
         },
         Err(e) => {
             tracing::warn!(error = ?e, "store ping failed");
@@ -62,7 +61,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             }
         }
     };
-    let snapshot = engine.snapshot();
+    let snapshot = state.versions.snapshot();
     let index = match &snapshot {
         Some(s) => Check {
             ok: true,
@@ -84,7 +83,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         catalog_version: snapshot.map(|s| s.version),
         store,
         index,
-        warnings: engine.warnings(),
+        warnings: state.warnings(),
     };
     if ready {
         HttpResponse::Ok().json(body)
@@ -101,7 +100,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     tag = "ops"
 )]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let text = state.engine.metrics.render()?;
+    let text = state.metrics.render()?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(text))

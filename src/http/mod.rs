@@ -1,18 +1,21 @@
-//! The HTTP layer (actix-web): routes, extractor configuration, the JSON error safety net,
-//! request spans and metrics. Handlers translate between HTTP and the engine; they hold no
-//! retrieval logic.
+//! The HTTP front door (actix-web): routes, caller identity, the JSON error contract and its
+//! safety net, SSE, rate limits, request spans and metrics, pages and the widget. Handlers
+//! translate between HTTP and the layers of the [`App`]; they hold no retrieval logic.
 
 mod admin;
 mod ask;
-mod caller;
 mod datasets;
+pub mod error;
 mod feedback;
 mod health;
+pub mod identity;
+mod input;
 mod openapi;
 mod pages;
 mod search;
+mod sse;
+pub mod views;
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::ResponseError;
@@ -23,22 +26,18 @@ use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{HttpRequest, HttpResponse, web};
 use tracing::Instrument;
 
-pub use caller::Caller;
+pub use identity::Caller;
 pub use openapi::ApiDoc;
 
-use crate::answer::Answerer;
-use crate::engine::Engine;
-use crate::error::{ApiError, ErrorCode};
+use crate::app::App;
+use error::{ApiError, ErrorBody, ErrorCode};
 
-/// Shared state of every handler.
-pub struct AppState {
-    pub engine: Arc<Engine>,
-    pub answerer: Arc<Answerer>,
-}
+/// Shared state of every handler: the application.
+pub type AppState = App;
 
 /// Registers every route and the extractor configuration.
 pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
-    let limits = state.engine.settings().limits.clone();
+    let limits = state.settings.limits.clone();
     cfg.app_data(state)
         .app_data(
             web::JsonConfig::default()
@@ -177,7 +176,7 @@ pub fn json_errors<B: MessageBody + 'static>() -> ErrorHandlers<B> {
             .canonical_reason()
             .unwrap_or("request failed")
             .to_string();
-        let body = serde_json::json!({"error": {"code": code.as_str(), "message": message}});
+        let body = ErrorBody::new(code, message, None);
         let (req, _) = res.into_parts();
         let mut response = HttpResponse::build(status).json(body);
         response.headers_mut().insert(
@@ -221,9 +220,12 @@ where
     );
     let started = Instant::now();
     let (max_uri_bytes, timeout_ms) = state.as_ref().map_or((usize::MAX, 60_000), |s| {
-        let limits = &s.engine.settings().limits;
+        let limits = &s.settings.limits;
         (limits.max_uri_bytes, limits.request_timeout_ms)
     });
+    // Admin routes are exempt from the request timeout: a load runs to its end (it is
+    // detached from the request anyway) and the admin gets its outcome.
+    let timed = !route.starts_with("/v1/admin/");
     // Path and query as sent (without building the URI string per request).
     let uri_bytes = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     let too_long = uri_bytes > max_uri_bytes;
@@ -240,12 +242,12 @@ where
     async move {
         let mut res = match call {
             Err(rejected) => rejected.map_into_right_body(),
+            Ok(fut) if !timed => fut.await?.map_into_left_body(),
             Ok(fut) => match tokio::time::timeout(timeout, fut).await {
                 Ok(res) => res?.map_into_left_body(),
                 Err(_) => {
                     if let Some(state) = &state {
                         state
-                            .engine
                             .metrics
                             .http_requests
                             .with_label_values(&[route.as_str(), method.as_str(), "503"])
@@ -272,7 +274,7 @@ where
             tracing::info!(status, latency_ms = elapsed.as_secs_f64() * 1e3, "request");
         }
         if let Some(state) = state {
-            let metrics = &state.engine.metrics;
+            let metrics = &state.metrics;
             metrics
                 .http_requests
                 .with_label_values(&[route.as_str(), method.as_str(), &status.to_string()])
@@ -340,8 +342,8 @@ impl actix_governor::KeyExtractor for RateKey {
         if !req.path().starts_with("/v1/") {
             return Ok(RATE_EXEMPT.into());
         }
-        if let Some(key) = caller::presented_key(req.request()) {
-            return Ok(format!("key:{}", &crate::access::hash_api_key(key)[..16]));
+        if let Some(key) = identity::presented_key(req.request()) {
+            return Ok(format!("key:{}", &identity::hash_api_key(key)[..16]));
         }
         Ok(format!(
             "ip:{}",
@@ -368,10 +370,11 @@ impl actix_governor::KeyExtractor for RateKey {
         response
             .insert_header((header::RETRY_AFTER, wait))
             .insert_header(("x-ratelimit-after", wait));
-        response.json(serde_json::json!({"error": {
-            "code": ErrorCode::RateLimited.as_str(),
-            "message": format!("too many requests; retry in {wait} s"),
-        }}))
+        response.json(ErrorBody::new(
+            ErrorCode::RateLimited,
+            format!("too many requests; retry in {wait} s"),
+            None,
+        ))
     }
 
     fn whitelisted_keys(&self) -> Vec<Self::Key> {

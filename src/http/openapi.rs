@@ -22,7 +22,7 @@ use utoipa::OpenApi;
         super::admin::reload,
         super::admin::versions,
         super::admin::activate,
-                super::admin::audit,
+        super::admin::audit,
         super::admin::gaps,
         super::admin::create_key,
         super::admin::list_keys,
@@ -30,7 +30,7 @@ use utoipa::OpenApi;
         super::feedback::feedback,
     ),
     modifiers(&SecurityAddon),
-    components(schemas(crate::error::ErrorBody, crate::error::ErrorPayload))
+    components(schemas(super::error::ErrorBody, super::error::ErrorPayload))
 )]
 pub struct ApiDoc;
 

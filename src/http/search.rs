@@ -6,12 +6,13 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::error::ApiError;
+use super::input::{self, Origin};
 use super::{AppState, Caller, took_ms};
-use crate::engine::{SearchError, Snapshot};
-use crate::error::{ApiError, ErrorCode};
-use crate::index::suggest::SuggestHit;
+use crate::clock::now_ms;
+use crate::governance::QuestionLogEntry;
 use crate::retrieval::present::{SearchHit, present_hits};
-use crate::retrieval::{self, RankedDataset};
+use crate::retrieval::{self, RankedDataset, Snapshot, SuggestHit, Visibility};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -40,48 +41,6 @@ pub struct SearchResponse {
     pub took_ms: f64,
 }
 
-impl From<SearchError> for ApiError {
-    fn from(e: SearchError) -> Self {
-        match e {
-            SearchError::NoCatalog => ApiError::unavailable("no catalog is loaded yet"),
-            SearchError::Internal(e) => ApiError::internal(e),
-        }
-    }
-}
-
-/// Checks a query string parameter against the limits.
-pub(super) fn checked_query(q: &str, max_chars: usize) -> Result<&str, ApiError> {
-    let q = q.trim();
-    if q.is_empty() {
-        return Err(ApiError::new(
-            ErrorCode::InvalidQuery,
-            "`q` must not be empty",
-        ));
-    }
-    if q.chars().count() > max_chars {
-        return Err(ApiError::new(
-            ErrorCode::InvalidQuery,
-            format!("`q` is longer than {max_chars} characters"),
-        ));
-    }
-    Ok(q)
-}
-
-pub(super) fn checked_limit(
-    limit: Option<usize>,
-    default: usize,
-    max: usize,
-) -> Result<usize, ApiError> {
-    match limit {
-        None => Ok(default.min(max)),
-        Some(l) if (1..=max).contains(&l) => Ok(l),
-        Some(_) => Err(ApiError::new(
-            ErrorCode::InvalidQuery,
-            format!("`limit` must be between 1 and {max}"),
-        )),
-    }
-}
-
 /// Ranked datasets for a query, with matching columns and highlighted snippets.
 #[utoipa::path(
     get,
@@ -89,8 +48,8 @@ pub(super) fn checked_limit(
     params(SearchParams),
     responses(
         (status = 200, description = "Ranked datasets", body = SearchResponse),
-        (status = 400, description = "Invalid query", body = crate::error::ErrorBody),
-        (status = 503, description = "No catalog loaded", body = crate::error::ErrorBody),
+        (status = 400, description = "Invalid query", body = super::error::ErrorBody),
+        (status = 503, description = "No catalog loaded", body = super::error::ErrorBody),
     ),
     tag = "search"
 )]
@@ -100,18 +59,17 @@ pub async fn search(
     params: web::Query<SearchParams>,
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
-    let limits = &state.engine.settings().limits;
-    let q = checked_query(&params.q, limits.max_query_chars)?;
-    let limit = checked_limit(params.limit, 10, limits.max_limit)?;
-    let offset = params.offset.unwrap_or(0);
-    if offset > limits.max_offset {
-        return Err(ApiError::new(
-            ErrorCode::InvalidQuery,
-            format!("`offset` must be at most {}", limits.max_offset),
-        ));
-    }
+    let limits = &state.settings.limits;
+    let q = input::text(Origin::Query, "q", &params.q, limits.max_query_chars)?;
+    let limit = input::limit(Origin::Query, params.limit, 10, limits.max_limit)?;
+    let offset = input::within(
+        Origin::Query,
+        "offset",
+        params.offset.unwrap_or(0),
+        0..=limits.max_offset,
+    )?;
     let (snapshot, ranked) = state
-        .engine
+        .search
         .search(q, &caller.visibility, offset + limit)
         .await?;
     let page: Vec<RankedDataset> = ranked
@@ -130,8 +88,8 @@ pub async fn search(
     );
     // Only first pages are questions; paging through results is not.
     if offset == 0 {
-        state.engine.log_question(crate::store::QuestionLogEntry {
-            at_ms: crate::store::now_ms(),
+        state.governance.log_question(QuestionLogEntry {
+            at_ms: now_ms(),
             source: "search".into(),
             question: q.to_string(),
             question_key: ranked.plan.key(),
@@ -199,8 +157,8 @@ pub struct SuggestResponse {
     params(SuggestParams),
     responses(
         (status = 200, description = "Suggestions", body = SuggestResponse),
-        (status = 400, description = "Invalid query", body = crate::error::ErrorBody),
-        (status = 503, description = "No catalog loaded", body = crate::error::ErrorBody),
+        (status = 400, description = "Invalid query", body = super::error::ErrorBody),
+        (status = 503, description = "No catalog loaded", body = super::error::ErrorBody),
     ),
     tag = "search"
 )]
@@ -210,13 +168,13 @@ pub async fn suggest(
     params: web::Query<SuggestParams>,
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
-    let limits = &state.engine.settings().limits;
-    let q = checked_query(&params.q, limits.max_query_chars)?.to_string();
-    let limit = checked_limit(params.limit, 8, limits.max_limit)?;
+    let limits = &state.settings.limits;
+    let q = input::text(Origin::Query, "q", &params.q, limits.max_query_chars)?.to_string();
+    let limit = input::limit(Origin::Query, params.limit, 8, limits.max_limit)?;
     let visibility = caller.visibility.clone();
     let query = q.clone();
     let (version, suggestions) = state
-        .engine
+        .search
         .with_snapshot(move |snapshot| {
             let hits = retrieval::suggest(snapshot, &query, &visibility, limit)?;
             let suggestions = hits
@@ -240,7 +198,7 @@ pub async fn suggest(
 fn present_suggestion(
     snapshot: &Snapshot,
     hit: &SuggestHit,
-    visibility: &crate::access::Visibility,
+    visibility: &Visibility,
 ) -> Option<Suggestion> {
     let dataset = snapshot.dataset(hit.dataset)?;
     Some(match hit.column {

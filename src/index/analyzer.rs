@@ -5,6 +5,7 @@
 //! stemmed. Each field is analyzed twice: with the English stemmer and with the Portuguese one,
 //! since catalogs mix both languages.
 
+use crate::text::split_identifiers;
 use tantivy::tokenizer::{
     AsciiFoldingFilter, Language, LowerCaser, RawTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
     Token, TokenStream, Tokenizer, TokenizerManager,
@@ -92,63 +93,6 @@ impl TokenStream for IdentifierTokenStream<'_> {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum CharClass {
-    Lower,
-    Upper,
-    Digit,
-    Other,
-}
-
-fn class(c: char) -> CharClass {
-    if c.is_numeric() {
-        CharClass::Digit
-    } else if c.is_uppercase() {
-        CharClass::Upper
-    } else if c.is_alphabetic() {
-        CharClass::Lower
-    } else {
-        CharClass::Other
-    }
-}
-
-/// Byte spans of the words in `text` (identifier-aware).
-pub fn split_identifiers(text: &str, spans: &mut Vec<(usize, usize)>) {
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
-    let mut start: Option<usize> = None;
-    for i in 0..chars.len() {
-        let (offset, c) = chars[i];
-        let cls = class(c);
-        if cls == CharClass::Other {
-            if let Some(s) = start.take() {
-                spans.push((s, offset));
-            }
-            continue;
-        }
-        let Some(s) = start else {
-            start = Some(offset);
-            continue;
-        };
-        let prev = class(chars[i - 1].1);
-        let next = chars.get(i + 1).map(|&(_, c)| class(c));
-        let boundary = match (prev, cls) {
-            (CharClass::Lower, CharClass::Upper) => true,
-            (CharClass::Digit, CharClass::Lower | CharClass::Upper) => true,
-            (CharClass::Lower | CharClass::Upper, CharClass::Digit) => true,
-            // "HTTPServer": a new word starts at the last capital before a lowercase letter.
-            (CharClass::Upper, CharClass::Upper) => next == Some(CharClass::Lower),
-            _ => false,
-        };
-        if boundary {
-            spans.push((s, offset));
-            start = Some(offset);
-        }
-    }
-    if let Some(s) = start {
-        spans.push((s, text.len()));
-    }
-}
-
 fn stop_words(words: &[&str]) -> StopWordFilter {
     StopWordFilter::remove(words.iter().map(|w| w.to_string()))
 }
@@ -215,24 +159,6 @@ pub fn terms_with_spans(analyzer: &mut TextAnalyzer, text: &str) -> Vec<(String,
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn words_of(text: &str) -> Vec<String> {
-        let mut spans = Vec::new();
-        split_identifiers(text, &mut spans);
-        spans.iter().map(|&(a, b)| text[a..b].to_string()).collect()
-    }
-
-    #[test]
-    fn splits_snake_camel_dots_and_digits() {
-        assert_eq!(words_of("crm.customer_churn"), ["crm", "customer", "churn"]);
-        assert_eq!(words_of("sessionId"), ["session", "Id"]);
-        assert_eq!(words_of("HTTPServerURL"), ["HTTP", "Server", "URL"]);
-        assert_eq!(words_of("order2023items"), ["order", "2023", "items"]);
-        assert_eq!(words_of("amt_brl v2"), ["amt", "brl", "v", "2"]);
-        assert_eq!(words_of("dtPedido"), ["dt", "Pedido"]);
-        assert_eq!(words_of("ação_média"), ["ação", "média"]);
-        assert!(words_of("  __ ..").is_empty());
-    }
 
     #[test]
     fn english_analyzer_stems_and_drops_stop_words() {

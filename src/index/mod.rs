@@ -22,7 +22,6 @@ use tantivy::schema::{
 };
 use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
 
-use crate::access::Visibility;
 use crate::catalog::Catalog;
 pub use collector::{DatasetCollector, DatasetMatch};
 
@@ -329,29 +328,22 @@ impl LexicalIndex {
         dir_size(&self.dir)
     }
 
-    fn visibility_filter(&self, visibility: &Visibility) -> Option<Box<dyn Query>> {
-        match visibility {
-            Visibility::All => None,
-            Visibility::Terms(terms) => {
-                let terms = terms
-                    .iter()
-                    .map(|t| Term::from_field_text(self.fields.acl, t));
-                Some(Box::new(ConstScoreQuery::new(
-                    Box::new(TermSetQuery::new(terms)),
-                    0.0,
-                )))
-            }
-        }
-    }
-
-    fn with_filter(&self, query: Box<dyn Query>, visibility: &Visibility) -> Box<dyn Query> {
-        match self.visibility_filter(visibility) {
-            None => query,
-            Some(filter) => Box::new(BooleanQuery::new(vec![
-                (Occur::Must, query),
-                (Occur::Must, filter),
-            ])),
-        }
+    /// `query`, restricted to documents carrying one of the `acl` terms (`None`: no filter).
+    fn with_filter(&self, query: Box<dyn Query>, acl: Option<&[String]>) -> Box<dyn Query> {
+        let Some(terms) = acl else {
+            return query;
+        };
+        let terms = terms
+            .iter()
+            .map(|t| Term::from_field_text(self.fields.acl, t));
+        let filter = Box::new(ConstScoreQuery::new(
+            Box::new(TermSetQuery::new(terms)),
+            0.0,
+        ));
+        Box::new(BooleanQuery::new(vec![
+            (Occur::Must, query),
+            (Occur::Must, filter),
+        ]))
     }
 
     fn text_query(&self, query: &LexicalQuery, boosts: &Boosts) -> Box<dyn Query> {
@@ -388,14 +380,14 @@ impl LexicalIndex {
         ))
     }
 
-    /// Every dataset whose own document matches `query` among those `visibility` allows
+    /// Every dataset whose own document matches `query` among those the `acl` terms allow
     /// (filtered inside the query, before any ranking), with that document's score. The
     /// dataset document holds its columns' text as context, so this finds every dataset that
     /// matches anywhere.
     pub fn search_datasets(
         &self,
         query: &LexicalQuery,
-        visibility: &Visibility,
+        acl: Option<&[String]>,
         boosts: &Boosts,
     ) -> anyhow::Result<Vec<DatasetMatch>> {
         if query.is_empty() {
@@ -405,7 +397,7 @@ impl LexicalIndex {
             (Occur::Must, self.text_query(query, boosts)),
             (Occur::Must, self.kind_filter(KIND_DATASET)),
         ]));
-        let query = self.with_filter(datasets_only, visibility);
+        let query = self.with_filter(datasets_only, acl);
         self.reader
             .searcher()
             .search(query.as_ref(), &DatasetCollector)
@@ -444,7 +436,7 @@ impl LexicalIndex {
     pub fn fuzzy_suggest(
         &self,
         text: &str,
-        visibility: &Visibility,
+        acl: Option<&[String]>,
         candidates: usize,
     ) -> anyhow::Result<Vec<SuggestMatch>> {
         let f = &self.fields;
@@ -474,7 +466,7 @@ impl LexicalIndex {
         if clauses.is_empty() {
             return Ok(Vec::new());
         }
-        let query = self.with_filter(Box::new(BooleanQuery::new(clauses)), visibility);
+        let query = self.with_filter(Box::new(BooleanQuery::new(clauses)), acl);
         let searcher = self.reader.searcher();
         let top = searcher
             .search(

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use super::analyzer::split_identifiers;
+use crate::text::split_identifiers;
 use crate::catalog::Catalog;
 
 /// What a key points at.

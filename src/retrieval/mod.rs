@@ -1,19 +1,24 @@
 //! Retrieval: from a query to a ranked list of the datasets the caller may see, each with its
-//! best-matching columns. `GET /v1/search`, `/v1/suggest`, `/v1/ask` and `descoberta eval` all go
-//! through here.
+//! best-matching columns. `GET /v1/search`, `/v1/suggest`, `/v1/ask`, MCP and `descoberta eval`
+//! all go through here. It serves from the in-memory [`Snapshot`] only: never the store.
 
 pub mod highlight;
 pub mod present;
 pub mod query;
+pub mod search;
+pub mod semantic;
+pub mod snapshot;
+pub mod visibility;
 
 use std::collections::{HashMap, HashSet};
 
-use crate::access::Visibility;
 use crate::embed::SemanticIndex;
-use crate::engine::Snapshot;
-use crate::index::suggest::SuggestHit;
+pub use crate::index::suggest::SuggestHit;
 use crate::index::{Boosts, DatasetMatch};
 pub use query::{Language, QueryPlan, understand};
+pub use search::{SearchError, Searcher, Votes};
+pub use snapshot::{Live, Snapshot};
+pub use visibility::{REDACTED, Redactor, Visibility};
 
 /// Tunable ranking parameters.
 #[derive(Debug, Clone)]
@@ -101,7 +106,7 @@ pub fn suggest(
     let visible = |ds: u32| all || snapshot.is_visible(ds, visibility);
     let mut hits = snapshot.suggest.suggest(text, visible, limit);
     if hits.len() < limit {
-        let index_visibility = if all { &Visibility::All } else { visibility };
+        let acl = if all { None } else { visibility.acl_terms() };
         let name = |h: &SuggestHit| -> Option<String> {
             let dataset = snapshot.dataset(h.dataset)?;
             Some(match h.column {
@@ -110,10 +115,7 @@ pub fn suggest(
             })
         };
         let mut known: HashSet<Option<String>> = hits.iter().map(&name).collect();
-        for m in snapshot
-            .lexical
-            .fuzzy_suggest(text, index_visibility, limit * 4)?
-        {
+        for m in snapshot.lexical.fuzzy_suggest(text, acl, limit * 4)? {
             let hit = SuggestHit {
                 dataset: m.dataset,
                 column: m.column,
@@ -155,7 +157,7 @@ pub fn rank(
     let mut matches =
         snapshot
             .lexical
-            .search_datasets(&plan.lexical, visibility, &config.boosts)?;
+            .search_datasets(&plan.lexical, visibility.acl_terms(), &config.boosts)?;
     let stage2 = depth.max(STAGE2_MIN).min(matches.len());
     if stage2 > 0 && stage2 < matches.len() {
         matches.select_nth_unstable_by(stage2 - 1, |a, b| {

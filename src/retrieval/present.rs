@@ -6,10 +6,30 @@ use std::collections::HashSet;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::RankedDataset;
 use super::highlight::Highlighter;
-use crate::access::{Sensitivity, Visibility};
-use crate::engine::Snapshot;
+use super::{RankedDataset, Snapshot, Visibility};
+use crate::catalog::Sensitivity;
+
+/// How sensitive a dataset is, as the API shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SensitivityLevel {
+    Public,
+    Internal,
+    Confidential,
+    Restricted,
+}
+
+impl From<Sensitivity> for SensitivityLevel {
+    fn from(s: Sensitivity) -> SensitivityLevel {
+        match s {
+            Sensitivity::Public => SensitivityLevel::Public,
+            Sensitivity::Internal => SensitivityLevel::Internal,
+            Sensitivity::Confidential => SensitivityLevel::Confidential,
+            Sensitivity::Restricted => SensitivityLevel::Restricted,
+        }
+    }
+}
 
 /// A field of a dataset or column that matched, with the matching words in `<mark>`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -36,7 +56,7 @@ pub struct SearchHit {
     pub owner: Option<String>,
     pub domain: Option<String>,
     pub location: Option<String>,
-    pub sensitivity: Sensitivity,
+    pub sensitivity: SensitivityLevel,
     pub tags: Vec<String>,
     pub score: f32,
     /// Dataset fields that matched.
@@ -109,7 +129,7 @@ pub fn present_hits(
                 owner: dataset.owner.clone(),
                 domain: dataset.domain.clone(),
                 location: dataset.location.clone(),
-                sensitivity: dataset.sensitivity,
+                sensitivity: dataset.sensitivity.into(),
                 tags: dataset.tags.clone(),
                 score: round(r.score),
                 highlights,

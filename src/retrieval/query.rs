@@ -533,7 +533,7 @@ mod properties {
         fn any_text_is_understood(text in "\\PC{0,80}") {
             let plan = understand(&text);
             let mut spans = Vec::new();
-            crate::index::analyzer::split_identifiers(&text, &mut spans);
+            crate::text::split_identifiers(&text, &mut spans);
             for (a, b) in spans {
                 prop_assert!(a < b && text.is_char_boundary(a) && text.is_char_boundary(b));
             }

@@ -1,27 +1,35 @@
-//! The system of record: catalog versions (and, later, feedback and logs) in Postgres or SQLite.
+//! The system of record: catalog versions, API keys, feedback, the question log and the
+//! embedding cache, in Postgres or SQLite.
 //!
-//! [`Store`] is the one interface; [`connect`] picks the implementation from the URL scheme.
-//! Both implementations share their SQL (written to run on both) through `impl_store!`; each
-//! has its own migrations folder.
+//! Three traits split what is stored ([`VersionStore`], [`GovernanceStore`],
+//! [`EmbeddingCache`]); [`Store`] is all three. One module per backend ([`postgres`],
+//! [`sqlite`]) holds its connection, migrations and notifications; the SQL both run unchanged
+//! lives once, in `sql`, with typed rows in `rows`. [`connect`] picks the backend from the
+//! URL scheme.
 
+mod codec;
+pub mod postgres;
+mod rows;
 mod sql;
+pub mod sqlite;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use anyhow::Context;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use utoipa::ToSchema;
 
 use crate::catalog::Catalog;
 
-pub use sql::{PostgresStore, SqliteStore};
+pub use crate::clock::now_ms;
+pub use codec::{decode_vector, encode_vector};
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
 
 /// Metadata about one catalog version.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VersionInfo {
     pub version: i64,
     /// Unix milliseconds.
@@ -40,7 +48,7 @@ pub struct VersionInfo {
 }
 
 /// One line of the audit log.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditEntry {
     pub at_ms: i64,
     /// Token id of the admin, or `startup`, `sighup`, `cli`.
@@ -54,7 +62,7 @@ pub struct AuditEntry {
 }
 
 /// An API key as stored (the key itself is never stored, only its hash).
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ApiKeyRecord {
     pub id: String,
     pub name: String,
@@ -109,8 +117,9 @@ pub struct NewVersion {
     pub note: Option<String>,
 }
 
+/// Catalog versions, their activation, and the audit log of loads.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait VersionStore: Send + Sync + 'static {
     /// `postgres` or `sqlite`.
     fn backend(&self) -> &'static str;
 
@@ -155,13 +164,13 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes versions beyond the newest `keep` (never the active one); returns how many.
     async fn prune_versions(&self, keep: usize) -> anyhow::Result<usize>;
 
-    /// Cached embedding vectors of `model` for the given content hashes (those present).
-    async fn embeddings(
-        &self,
-        model: &str,
-        hashes: &[String],
-    ) -> anyhow::Result<HashMap<String, Vec<f32>>>;
+    /// Deletes one inactive version and its rows (a load that failed after writing it).
+    async fn delete_version(&self, version: i64) -> anyhow::Result<()>;
+}
 
+/// API keys, feedback votes and the question log.
+#[async_trait]
+pub trait GovernanceStore: Send + Sync + 'static {
     async fn create_api_key(&self, record: &ApiKeyRecord, key_hash: &str) -> anyhow::Result<()>;
 
     /// Every key (revoked ones too) with its hash.
@@ -185,10 +194,27 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes questions logged before `before_ms`; returns how many.
     async fn prune_questions(&self, before_ms: i64) -> anyhow::Result<u64>;
+}
 
-    /// Caches embedding vectors (idempotent).
+/// Embedding vectors of catalog texts, by model and content hash (bytes to the store; what
+/// they mean is the embedding code's business).
+#[async_trait]
+pub trait EmbeddingCache: Send + Sync + 'static {
+    /// Cached vectors of `model` for the given content hashes (those present).
+    async fn embeddings(
+        &self,
+        model: &str,
+        hashes: &[String],
+    ) -> anyhow::Result<HashMap<String, Vec<f32>>>;
+
+    /// Caches vectors (idempotent).
     async fn put_embeddings(&self, model: &str, rows: &[(String, Vec<f32>)]) -> anyhow::Result<()>;
 }
+
+/// Everything the service stores.
+pub trait Store: VersionStore + GovernanceStore + EmbeddingCache {}
+
+impl<T: VersionStore + GovernanceStore + EmbeddingCache> Store for T {}
 
 /// Opens (and migrates) the store named by `url`.
 pub async fn connect(url: &SecretString) -> anyhow::Result<Arc<dyn Store>> {
@@ -202,23 +228,4 @@ pub async fn connect(url: &SecretString) -> anyhow::Result<Arc<dyn Store>> {
     } else {
         anyhow::bail!("unsupported database URL scheme (expected postgres:// or sqlite:)")
     }
-}
-
-pub(crate) fn now_ms() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    now.as_millis() as i64
-}
-
-fn to_json<T: Serialize>(value: &T) -> anyhow::Result<String> {
-    serde_json::to_string(value).context("encoding JSON column")
-}
-
-fn from_json_list(text: &str) -> anyhow::Result<Vec<String>> {
-    serde_json::from_str(text).context("decoding JSON list column")
-}
-
-fn from_json_map(text: &str) -> anyhow::Result<BTreeMap<String, String>> {
-    serde_json::from_str(text).context("decoding JSON map column")
 }

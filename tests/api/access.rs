@@ -305,7 +305,7 @@ async fn the_groups_header_counts_only_from_trusted_proxies() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_public_only_deployment_hides_internal_datasets_from_anonymous_callers() {
     let app = spawn_custom(Backend::Sqlite, Some(CATALOG), |s| {
-        s.access.anonymous_level = descoberta::access::Sensitivity::Public;
+        s.access.anonymous_level = descoberta::catalog::Sensitivity::Public;
     })
     .await;
     let (_, body) = app.get_json("/v1/search?q=customer+holidays+notes").await;

@@ -126,7 +126,7 @@ async fn admin_routes_need_the_right_token() {
 
 async fn upload_replace_merge_dry_run_and_rollback(backend: Backend) {
     let app = spawn_custom(backend, Some(CATALOG_A), |_| {}).await;
-    let v1 = app.engine.snapshot().unwrap().version;
+    let v1 = app.app.versions.snapshot().unwrap().version;
 
     // Dry run: the diff, no new version.
     let (status, body) = upload(&app, CATALOG_B, "?dry_run=true").await;
@@ -200,7 +200,7 @@ async fn upload_replace_merge_dry_run_and_rollback(backend: Backend) {
     let (_, search) = app.get_json("/v1/search?q=orders").await;
     assert_eq!(search["catalog_version"], v1);
     assert_eq!(result_names(&search)[0], "alpha.orders");
-    assert_eq!(app.engine.store().active_version().await.unwrap(), Some(v1));
+    assert_eq!(app.app.versions.active_in_store().await.unwrap(), Some(v1));
     let (status, body) = admin_post(&app, &format!("/v1/admin/versions/{v2}/activate")).await;
     assert_eq!(status, 200, "{body}");
     let (_, search) = app.get_json("/v1/search?q=orders").await;
@@ -214,7 +214,7 @@ async fn bad_uploads_change_nothing(backend: Backend) {
         s.limits.max_upload_bytes = 20_000;
     })
     .await;
-    let v1 = app.engine.snapshot().unwrap().version;
+    let v1 = app.app.versions.snapshot().unwrap().version;
 
     // Every problem, with line and field, capped at 100 with the total.
     let mut bad = String::from("dataset,column,sensitivity\n");
@@ -291,13 +291,13 @@ async fn bad_uploads_change_nothing(backend: Backend) {
     assert_eq!(error_code(status, &body, 400), "invalid_query");
 
     // A load while another holds the lock: 409 at once.
-    let guard = app.engine.try_begin_load().unwrap();
+    let guard = app.app.versions.try_begin_load().unwrap();
     let (status, body) = upload(&app, CATALOG_B, "").await;
     assert_eq!(error_code(status, &body, 409), "conflict");
     drop(guard);
 
     // Nothing changed.
-    assert_eq!(app.engine.snapshot().unwrap().version, v1);
+    assert_eq!(app.app.versions.snapshot().unwrap().version, v1);
     assert_eq!(versions(&app).await.len(), 1);
     let (_, search) = app.get_json("/v1/search?q=orders").await;
     assert_eq!(result_names(&search)[0], "alpha.orders");
@@ -316,7 +316,7 @@ async fn bad_uploads_change_nothing(backend: Backend) {
 
 async fn reload_reads_the_metadata_directory(backend: Backend) {
     let app = spawn_custom(backend, Some(CATALOG_A), |_| {}).await;
-    let v1 = app.engine.snapshot().unwrap().version;
+    let v1 = app.app.versions.snapshot().unwrap().version;
     let (status, body) = admin_post(&app, "/v1/admin/reload").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["changed"], false);
@@ -333,7 +333,7 @@ async fn reload_reads_the_metadata_directory(backend: Backend) {
     let (settings, tmp) = app.stop();
     let app = crate::helpers::spawn_with(settings, tmp).await;
     assert_eq!(
-        app.engine.snapshot().unwrap().version,
+        app.app.versions.snapshot().unwrap().version,
         uploaded["version"].as_i64().unwrap()
     );
     // A broken directory is refused and the active version stays.
@@ -345,7 +345,7 @@ async fn reload_reads_the_metadata_directory(backend: Backend) {
     let (status, body) = admin_post(&app, "/v1/admin/reload").await;
     assert_eq!(error_code(status, &body, 422), "invalid_catalog");
     assert_eq!(
-        app.engine.snapshot().unwrap().version,
+        app.app.versions.snapshot().unwrap().version,
         uploaded["version"].as_i64().unwrap()
     );
 }
@@ -364,7 +364,8 @@ async fn old_versions_are_pruned(backend: Backend) {
     let list = versions(&app).await;
     assert_eq!(list.len(), 4, "the active version plus 3 others: {list:?}");
     let index_root = app
-        .engine
+        .app
+        .versions
         .snapshot()
         .unwrap()
         .lexical

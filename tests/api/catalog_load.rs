@@ -21,14 +21,21 @@ const CATALOG: &str = "dataset,column,description,owner\n\
 
 async fn restart_reuses_the_index_and_version(backend: Backend) {
     let app = spawn_app_with_catalog(backend, CATALOG).await;
-    let version = app.engine.snapshot().unwrap().version;
-    let index_dir = app.engine.snapshot().unwrap().lexical.dir().to_path_buf();
+    let version = app.app.versions.snapshot().unwrap().version;
+    let index_dir = app
+        .app
+        .versions
+        .snapshot()
+        .unwrap()
+        .lexical
+        .dir()
+        .to_path_buf();
     let marker = index_dir.join("descoberta-index.json");
     let modified = std::fs::metadata(&marker).unwrap().modified().unwrap();
     let (settings, tmp) = app.stop();
 
     let app = spawn_with(settings, tmp).await;
-    let snapshot = app.engine.snapshot().unwrap();
+    let snapshot = app.app.versions.snapshot().unwrap();
     assert_eq!(
         snapshot.version, version,
         "no new version when nothing changed"
@@ -45,7 +52,7 @@ async fn restart_reuses_the_index_and_version(backend: Backend) {
 
 async fn changed_directory_becomes_a_new_version_at_restart(backend: Backend) {
     let app = spawn_app_with_catalog(backend, CATALOG).await;
-    let version = app.engine.snapshot().unwrap().version;
+    let version = app.app.versions.snapshot().unwrap().version;
     let metadata = app.settings.metadata_dir.clone();
     let (settings, tmp) = app.stop();
     std::fs::write(
@@ -54,14 +61,14 @@ async fn changed_directory_becomes_a_new_version_at_restart(backend: Backend) {
     )
     .unwrap();
     let app = spawn_with(settings, tmp).await;
-    let snapshot = app.engine.snapshot().unwrap();
+    let snapshot = app.app.versions.snapshot().unwrap();
     assert!(snapshot.version > version);
     assert_eq!(snapshot.catalog.datasets.len(), 3);
 }
 
 async fn invalid_directory_at_restart_keeps_the_active_version(backend: Backend) {
     let app = spawn_app_with_catalog(backend, CATALOG).await;
-    let version = app.engine.snapshot().unwrap().version;
+    let version = app.app.versions.snapshot().unwrap().version;
     let metadata = app.settings.metadata_dir.clone();
     let (settings, tmp) = app.stop();
     std::fs::write(
@@ -70,14 +77,14 @@ async fn invalid_directory_at_restart_keeps_the_active_version(backend: Backend)
     )
     .unwrap();
     let app = spawn_with(settings, tmp).await;
-    assert_eq!(app.engine.snapshot().unwrap().version, version);
+    assert_eq!(app.app.versions.snapshot().unwrap().version, version);
     let (_, body) = app.get_json("/v1/search?q=orders").await;
     assert_eq!(result_names(&body)[0], "sales.orders");
 }
 
 async fn cli_load_of_a_bad_csv_fails_with_line_and_changes_nothing(backend: Backend) {
     let app = spawn_app_with_catalog(backend, CATALOG).await;
-    let version = app.engine.snapshot().unwrap().version;
+    let version = app.app.versions.snapshot().unwrap().version;
     let bad = app.data_dir.join("bad.csv");
     std::fs::write(&bad, "dataset,column\nsales.x,a\n,b\nsales.x,a\n").unwrap();
     let run = |file: &std::path::Path| {
@@ -97,9 +104,9 @@ async fn cli_load_of_a_bad_csv_fails_with_line_and_changes_nothing(backend: Back
     assert!(stderr.contains("bad.csv:3"), "{stderr}");
     assert!(stderr.contains("bad.csv:4"), "{stderr}");
     assert!(stderr.contains("empty dataset name"), "{stderr}");
-    let store = app.engine.store().clone();
-    assert_eq!(store.active_version().await.unwrap(), Some(version));
-    assert_eq!(store.versions().await.unwrap().len(), 1);
+    let versions = app.app.versions.clone();
+    assert_eq!(versions.active_in_store().await.unwrap(), Some(version));
+    assert_eq!(versions.list().await.unwrap().len(), 1);
 
     // A good file loads as a new active version.
     let good = app.data_dir.join("good.csv");
@@ -112,5 +119,5 @@ async fn cli_load_of_a_bad_csv_fails_with_line_and_changes_nothing(backend: Back
     );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["diff"]["datasets_added"][0], "finance.ledger");
-    assert!(store.active_version().await.unwrap() > Some(version));
+    assert!(versions.active_in_store().await.unwrap() > Some(version));
 }

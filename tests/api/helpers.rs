@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use descoberta::engine::Engine;
+use descoberta::app::App;
 use descoberta::settings::Settings;
 use descoberta::startup::Application;
 use secrecy::SecretString;
@@ -21,7 +21,7 @@ pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
-    pub engine: Arc<Engine>,
+    pub app: Arc<App>,
     pub settings: Settings,
     pub data_dir: PathBuf,
     pub database_url: String,
@@ -133,7 +133,7 @@ pub async fn spawn_with(settings: Settings, tmp: Arc<tempfile::TempDir>) -> Test
         .await
         .expect("application builds");
     let port = app.port();
-    let engine = app.engine().clone();
+    let handle = app.app().clone();
     let server = tokio::spawn(async move {
         let _ = app.run_until_stopped().await;
     });
@@ -142,7 +142,7 @@ pub async fn spawn_with(settings: Settings, tmp: Arc<tempfile::TempDir>) -> Test
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         client: reqwest::Client::new(),
-        engine,
+        app: handle,
         data_dir: settings.data_dir.clone(),
         settings,
         database_url,

@@ -19,7 +19,7 @@ const MAX_REQUESTS_PER_CLIENT: usize = 400;
 
 async fn searches_stay_consistent_during_reloads(backend: Backend) {
     let app = Arc::new(spawn_custom(backend, Some(CATALOG_A), |_| {}).await);
-    let first = app.engine.snapshot().unwrap().version;
+    let first = app.app.versions.snapshot().unwrap().version;
     let catalog_of: Arc<Mutex<HashMap<i64, &'static str>>> =
         Arc::new(Mutex::new(HashMap::from([(first, "alpha.")])));
     let done = Arc::new(AtomicBool::new(false));

@@ -12,7 +12,7 @@ on_both_backends!(reload_embeds_only_what_changed);
 async fn semantic_retrieval_finds_meaning_without_shared_words() {
     let app = spawn_custom(Backend::Sqlite, None, |_| {}).await;
     assert!(
-        app.engine.has_embedder(),
+        app.app.search.has_embedder(),
         "run scripts/setup to fetch the model"
     );
     let lexical = spawn_custom(Backend::Sqlite, None, |s| s.embedding.enabled = false).await;
@@ -81,7 +81,7 @@ async fn reload_embeds_only_what_changed(backend: Backend) {
     )
     .unwrap();
     let app = spawn_with(settings, tmp).await;
-    assert_eq!(app.engine.snapshot().unwrap().version, 2);
+    assert_eq!(app.app.versions.snapshot().unwrap().version, 2);
     // One dataset changed: one new vector; the unchanged one came from the cache.
     assert_eq!(embedding_rows(&url).await, 3);
 }
@@ -96,7 +96,7 @@ async fn an_openai_compatible_embeddings_endpoint_can_replace_the_local_model() 
         s.embedding.model = Some("test-embedding".into());
     })
     .await;
-    assert!(app.engine.has_embedder());
+    assert!(app.app.search.has_embedder());
     let (_, ready) = app.get_json("/readyz").await;
     assert!(ready["warnings"].as_array().unwrap().is_empty(), "{ready}");
     let (_, body) = app.get_json("/v1/search?q=customer+churn").await;

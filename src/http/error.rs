@@ -1,13 +1,19 @@
 //! The one JSON error contract of the HTTP API: `{"error":{"code","message","details"?}}`.
 //!
 //! Every error a client can see is an [`ApiError`]. Its [`ErrorCode`] fixes the HTTP status, so
-//! the mapping lives in exactly one table. Internal causes are logged, never sent.
+//! the mapping lives in exactly one table; every body is built by [`ErrorBody::new`]; and the
+//! domain errors (loads, searches, answers) map to codes here, one function each, beside the
+//! table. Internal causes are logged, never sent.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
-use serde_json::Value;
 use utoipa::ToSchema;
+
+use super::views::InvalidCatalogView;
+use crate::answer::AskError;
+use crate::retrieval::SearchError;
+use crate::versions::LoadError;
 
 /// Stable machine-readable error codes. Clients match on these strings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +75,7 @@ impl ErrorCode {
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
-    pub details: Option<Value>,
+    pub details: Option<ErrorDetails>,
     pub retry_after_secs: Option<u64>,
     source: Option<anyhow::Error>,
 }
@@ -85,7 +91,7 @@ impl ApiError {
         }
     }
 
-    pub fn with_details(mut self, details: Value) -> Self {
+    pub fn with_details(mut self, details: ErrorDetails) -> Self {
         self.details = Some(details);
         self
     }
@@ -136,6 +142,14 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+/// Structured detail of an error.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ErrorDetails {
+    /// Why a catalog was rejected: every problem, with file, line and field.
+    InvalidCatalog(InvalidCatalogView),
+}
+
 /// The JSON body of every error response.
 #[derive(Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -150,8 +164,71 @@ pub struct ErrorPayload {
     pub message: String,
     /// Extra structured information (e.g. the list of CSV problems).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub details: Option<Value>,
+    pub details: Option<ErrorDetails>,
+}
+
+impl ErrorBody {
+    /// The one constructor of error bodies (responses, SSE `error` events, the safety net).
+    pub fn new(code: ErrorCode, message: impl Into<String>, details: Option<ErrorDetails>) -> Self {
+        ErrorBody {
+            error: ErrorPayload {
+                code: code.as_str().to_string(),
+                message: message.into(),
+                details,
+            },
+        }
+    }
+}
+
+impl ApiError {
+    /// The body this error is sent as.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody::new(self.code, self.message.clone(), self.details.clone())
+    }
+}
+
+/// A failed load, as the client sees it.
+impl From<LoadError> for ApiError {
+    fn from(e: LoadError) -> Self {
+        match e {
+            LoadError::Invalid(invalid) => ApiError::new(
+                ErrorCode::InvalidCatalog,
+                format!(
+                    "the catalog has {} problem(s); nothing was changed",
+                    invalid.total_problems
+                ),
+            )
+            .with_details(ErrorDetails::InvalidCatalog(invalid.into())),
+            LoadError::Busy => ApiError::new(
+                ErrorCode::Conflict,
+                "another catalog load is running; retry when it is done",
+            ),
+            LoadError::NotFound(v) => ApiError::not_found(format!(
+                "catalog version {v} does not exist (or was pruned)"
+            )),
+            LoadError::Internal(e) => ApiError::internal(e),
+        }
+    }
+}
+
+/// A failed search, as the client sees it.
+impl From<SearchError> for ApiError {
+    fn from(e: SearchError) -> Self {
+        match e {
+            SearchError::NoCatalog => ApiError::unavailable("no catalog is loaded yet"),
+            SearchError::Closed => ApiError::unavailable("the service is shutting down"),
+            SearchError::Internal(e) => ApiError::internal(e),
+        }
+    }
+}
+
+/// A question that could not be answered at all (never because of the LLM).
+impl From<AskError> for ApiError {
+    fn from(e: AskError) -> Self {
+        match e {
+            AskError::Search(e) => e.into(),
+        }
+    }
 }
 
 impl ResponseError for ApiError {
@@ -170,12 +247,6 @@ impl ResponseError for ApiError {
         if let Some(secs) = self.retry_after_secs {
             builder.insert_header(("Retry-After", secs.to_string()));
         }
-        builder.json(ErrorBody {
-            error: ErrorPayload {
-                code: self.code.as_str().to_string(),
-                message: self.message.clone(),
-                details: self.details.clone(),
-            },
-        })
+        builder.json(self.body())
     }
 }

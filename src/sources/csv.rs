@@ -7,59 +7,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
-use serde::Serialize;
-use utoipa::ToSchema;
+use crate::catalog::{Catalog, Column, Dataset, InvalidCatalog, Problems, Sensitivity};
 
-use super::{Catalog, Column, Dataset};
-use crate::access::Sensitivity;
-
-/// Problems kept in detail; the total is always counted.
-pub const MAX_PROBLEMS: usize = 100;
 /// Longest dataset or column name accepted.
 const MAX_NAME_CHARS: usize = 512;
 /// Longest single field accepted.
 const MAX_FIELD_CHARS: usize = 64 * 1024;
-
-/// One thing wrong with an input file.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct CatalogProblem {
-    pub file: String,
-    /// 1-based line of the record (the header is line 1).
-    pub line: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-    pub message: String,
-}
-
-/// A rejected load: the problems found (at most [`MAX_PROBLEMS`]) and how many there were.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct InvalidCatalog {
-    pub problems: Vec<CatalogProblem>,
-    pub total_problems: usize,
-}
-
-impl std::fmt::Display for InvalidCatalog {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "invalid catalog: {} problem(s)", self.total_problems)?;
-        for p in &self.problems {
-            write!(f, "  {}:{}", p.file, p.line)?;
-            if let Some(field) = &p.field {
-                write!(f, " [{field}]")?;
-            }
-            writeln!(f, ": {}", p.message)?;
-        }
-        if self.total_problems > self.problems.len() {
-            writeln!(
-                f,
-                "  ... and {} more",
-                self.total_problems - self.problems.len()
-            )?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for InvalidCatalog {}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Field {
@@ -96,25 +49,6 @@ enum HeaderSlot {
     Property(String),
 }
 
-struct Problems {
-    kept: Vec<CatalogProblem>,
-    total: usize,
-}
-
-impl Problems {
-    fn add(&mut self, file: &str, line: u64, field: Option<&str>, message: impl Into<String>) {
-        self.total += 1;
-        if self.kept.len() < MAX_PROBLEMS {
-            self.kept.push(CatalogProblem {
-                file: file.to_string(),
-                line,
-                field: field.map(str::to_string),
-                message: message.into(),
-            });
-        }
-    }
-}
-
 /// Counts bytes and stops with an error past the limit, so a huge file never fills memory.
 struct LimitedReader<R> {
     inner: R,
@@ -149,10 +83,7 @@ pub fn parse_catalog<R: Read>(
     sources: impl IntoIterator<Item = (String, R)>,
     max_bytes: u64,
 ) -> Result<Catalog, InvalidCatalog> {
-    let mut problems = Problems {
-        kept: Vec::new(),
-        total: 0,
-    };
+    let mut problems = Problems::default();
     let mut datasets: Vec<Dataset> = Vec::new();
     let mut seen: HashMap<String, Seen> = HashMap::new();
     let mut budget = max_bytes;
@@ -176,15 +107,10 @@ pub fn parse_catalog<R: Read>(
     }
     if files == 0 {
         problems.add("", 0, None, "no CSV files to load");
-    } else if datasets.is_empty() && problems.total == 0 {
+    } else if datasets.is_empty() && problems.is_empty() {
         problems.add("", 0, None, "the catalog has no datasets");
     }
-    if problems.total > 0 {
-        return Err(InvalidCatalog {
-            problems: problems.kept,
-            total_problems: problems.total,
-        });
-    }
+    problems.into_result()?;
     Ok(Catalog { datasets })
 }
 
@@ -600,6 +526,7 @@ fn apply_row(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::{CatalogProblem, MAX_PROBLEMS};
 
     fn parse(text: &[u8]) -> Result<Catalog, InvalidCatalog> {
         parse_catalog([("t.csv".to_string(), text)], 1 << 20)

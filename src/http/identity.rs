@@ -1,4 +1,5 @@
-//! Who is calling: resolved once per request into a [`Caller`] with its [`Visibility`].
+//! Who is calling: resolved once per request into a [`Caller`] with its [`Visibility`]; and
+//! the credential helpers (key hashing and generation, CIDR matching of proxy addresses).
 //!
 //! In order: an admin token (`Authorization: Bearer`) sees everything; an API key
 //! (`X-Api-Key`, or `Authorization: Bearer`) sees public and internal datasets plus those of
@@ -12,8 +13,9 @@ use secrecy::ExposeSecret;
 use subtle::ConstantTimeEq;
 
 use super::AppState;
-use crate::access::{Sensitivity, Visibility, hash_api_key, ip_matches, parse_groups};
-use crate::error::{ApiError, ErrorCode};
+use super::error::{ApiError, ErrorCode};
+use crate::catalog::Sensitivity;
+use crate::retrieval::Visibility;
 
 /// The caller of a request.
 #[derive(Debug, Clone)]
@@ -42,7 +44,7 @@ pub fn secret_matches(presented: &str, configured: &str) -> bool {
 pub fn admin_id(req: &HttpRequest, state: &AppState) -> Option<String> {
     let presented = bearer_token(req)?;
     let mut found = None;
-    for (id, token) in state.engine.settings().admin_tokens().unwrap_or_default() {
+    for (id, token) in state.settings.admin_tokens().unwrap_or_default() {
         if secret_matches(presented, token.expose_secret()) && found.is_none() {
             found = Some(id);
         }
@@ -64,7 +66,7 @@ fn resolve(req: &HttpRequest) -> Result<Caller, ApiError> {
     let Some(state) = req.app_data::<web::Data<AppState>>() else {
         return Err(ApiError::internal(anyhow::anyhow!("app state missing")));
     };
-    let settings = state.engine.settings();
+    let settings = &state.settings;
     if let Some(id) = admin_id(req, state) {
         return Ok(Caller {
             visibility: Visibility::All,
@@ -73,11 +75,11 @@ fn resolve(req: &HttpRequest) -> Result<Caller, ApiError> {
         });
     }
     if let Some(key) = presented_key(req) {
-        return match state.engine.api_key(&hash_api_key(key)) {
-            Some((id, groups)) => Ok(Caller {
-                visibility: Visibility::for_groups(Sensitivity::Internal, &groups),
+        return match state.governance.api_key(&hash_api_key(key)) {
+            Some(grant) => Ok(Caller {
+                visibility: Visibility::for_groups(Sensitivity::Internal, &grant.groups),
                 is_admin: false,
-                key_id: Some(id),
+                key_id: Some(grant.id),
             }),
             None => Err(ApiError::new(
                 ErrorCode::Unauthorized,
@@ -116,5 +118,94 @@ impl FromRequest for Caller {
 
     fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
         ready(resolve(req))
+    }
+}
+/// The stored form of an API key: its SHA-256, hex. Keys are random, so a fast hash is the
+/// right one (no dictionary to slow down).
+pub fn hash_api_key(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(key.trim().as_bytes()))
+}
+
+/// A new API key secret (shown once) and its id.
+pub fn new_api_key() -> (String, String) {
+    let id = format!("key_{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
+    let secret = format!(
+        "dk_{:016x}{:016x}{:016x}",
+        rand::random::<u64>(),
+        rand::random::<u64>(),
+        rand::random::<u64>()
+    );
+    (id, secret)
+}
+
+/// Groups from a header value: comma- or semicolon-separated names.
+pub fn parse_groups(value: &str) -> Vec<String> {
+    value
+        .split([',', ';'])
+        .map(|g| g.trim().to_string())
+        .filter(|g| !g.is_empty())
+        .collect()
+}
+
+/// Whether `ip` is `spec`: an address, or a CIDR range (`10.0.0.0/8`, `fd00::/8`).
+pub fn ip_matches(ip: std::net::IpAddr, spec: &str) -> bool {
+    use std::net::IpAddr;
+    let (addr, bits) = match spec.split_once('/') {
+        Some((a, b)) => (a, b.parse::<u32>().ok()),
+        None => (spec, None),
+    };
+    let Ok(net) = addr.trim().parse::<IpAddr>() else {
+        return false;
+    };
+    match (ip, net) {
+        (IpAddr::V4(ip), IpAddr::V4(net)) => {
+            let bits = bits.unwrap_or(32).min(32);
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
+            u32::from(ip) & mask == u32::from(net) & mask
+        }
+        (IpAddr::V6(ip), IpAddr::V6(net)) => {
+            let bits = bits.unwrap_or(128).min(128);
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
+            u128::from(ip) & mask == u128::from(net) & mask
+        }
+        (IpAddr::V6(ip), IpAddr::V4(_)) => ip
+            .to_ipv4_mapped()
+            .is_some_and(|v4| ip_matches(IpAddr::V4(v4), spec)),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    #[test]
+    fn cidr_and_addresses() {
+        let ip = |s: &str| s.parse().unwrap();
+        assert!(ip_matches(ip("10.1.2.3"), "10.0.0.0/8"));
+        assert!(!ip_matches(ip("11.1.2.3"), "10.0.0.0/8"));
+        assert!(ip_matches(ip("127.0.0.1"), "127.0.0.1"));
+        assert!(ip_matches(ip("::ffff:127.0.0.1"), "127.0.0.1"));
+        assert!(!ip_matches(ip("127.0.0.2"), "127.0.0.1"));
+        assert!(!ip_matches(ip("127.0.0.1"), "not-an-ip"));
+    }
+
+    #[test]
+    fn keys_are_random_and_hashed() {
+        let (id1, k1) = new_api_key();
+        let (id2, k2) = new_api_key();
+        assert_ne!((id1, &k1), (id2, &k2));
+        assert_eq!(hash_api_key(&k1).len(), 64);
+        assert_ne!(hash_api_key(&k1), hash_api_key(&k2));
+        assert_eq!(parse_groups(" hr, finance;;x "), ["hr", "finance", "x"]);
     }
 }

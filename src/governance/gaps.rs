@@ -4,13 +4,10 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
-use utoipa::ToSchema;
-
 use crate::store::{FeedbackCount, QuestionLogEntry};
 
 /// One group of similar questions with problems.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone)]
 pub struct GapGroup {
     /// The words the questions share (stemmed), which groups them.
     pub key: String,

@@ -1,0 +1,141 @@
+//! The application object: the layers, built once and wired together. Both front doors (HTTP
+//! and MCP) and the CLI work through an [`App`]; it holds no behaviour of its own beyond the
+//! wiring (what refreshes what, what follows what).
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::answer::Answerer;
+use crate::embed;
+use crate::governance::Governance;
+use crate::metrics::Metrics;
+use crate::retrieval::{Live, RetrievalConfig, Searcher};
+use crate::settings::Settings;
+use crate::store;
+use crate::versions::Versions;
+
+pub struct App {
+    pub settings: Arc<Settings>,
+    pub metrics: Arc<Metrics>,
+    pub versions: Arc<Versions>,
+    pub search: Arc<Searcher>,
+    pub governance: Arc<Governance>,
+    pub answerer: Arc<Answerer>,
+    /// Degradations found at start (e.g. no embedding model).
+    warnings: Vec<String>,
+}
+
+impl App {
+    /// Connects the store and builds every layer, without loading a catalog (see
+    /// [`App::start`]).
+    pub async fn build(settings: Settings) -> anyhow::Result<App> {
+        let settings = Arc::new(settings);
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
+        let store = store::connect(&settings.database_url()).await?;
+        tracing::info!(backend = store.backend(), "store ready");
+        let metrics = Arc::new(Metrics::new()?);
+        let mut warnings = Vec::new();
+        let embedder = match embed::from_settings(&settings) {
+            Ok(embedder) => embedder,
+            Err(warning) => {
+                tracing::warn!("{warning}");
+                warnings.push(warning);
+                None
+            }
+        };
+        let live = Arc::new(Live::empty());
+        let governance = Arc::new(Governance::new(
+            store.clone(),
+            settings.question_retention_days,
+        ));
+        let config = RetrievalConfig {
+            semantic_weight: settings.retrieval.semantic_weight,
+            ..RetrievalConfig::default()
+        };
+        let search = Arc::new(Searcher::new(
+            live.clone(),
+            embedder.clone(),
+            config,
+            settings.limits.max_concurrent_searches,
+            governance.votes(),
+            metrics.clone(),
+        ));
+        let versions = Arc::new(
+            Versions::new(settings.clone(), store, live, embedder, metrics.clone()).await?,
+        );
+        let answerer = Arc::new(Answerer::new(&settings, metrics.clone())?);
+        Ok(App {
+            settings,
+            metrics,
+            versions,
+            search,
+            governance,
+            answerer,
+            warnings,
+        })
+    }
+
+    /// Loads the metadata directory or opens the active version, and reads the keys and
+    /// votes.
+    pub async fn start(&self) -> anyhow::Result<()> {
+        self.versions.start().await?;
+        self.governance.refresh().await
+    }
+
+    /// Degradations worth reporting in `/readyz` (serving continues).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = self.warnings.clone();
+        warnings.extend(self.versions.warnings());
+        warnings
+    }
+
+    /// Follows the store: the active version (other replicas' loads, `descoberta load`) and
+    /// the keys and votes. Woken by Postgres notifications; checks every `replica_poll_ms`
+    /// regardless.
+    pub async fn follow(self: Arc<Self>) {
+        use futures::StreamExt;
+        let mut activations = self.versions.activations().await;
+        let poll = std::time::Duration::from_millis(self.settings.replica_poll_ms.max(100));
+        loop {
+            match activations.as_mut() {
+                Some(stream) => {
+                    let _ = tokio::time::timeout(poll, stream.next()).await;
+                }
+                None => tokio::time::sleep(poll).await,
+            }
+            if let Err(e) = self.governance.refresh().await {
+                tracing::warn!(error = ?e, "could not refresh keys and feedback");
+            }
+            if let Err(e) = self.versions.catch_up().await {
+                tracing::warn!(error = ?e, "could not follow the active catalog version");
+            }
+        }
+    }
+
+    /// SIGHUP re-reads the metadata directory (when its files changed).
+    pub async fn reload_on_sighup(self: Arc<Self>) {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+                tracing::warn!("cannot listen for SIGHUP");
+                return std::future::pending().await;
+            };
+            while hangups.recv().await.is_some() {
+                match self.versions.reload_directory("sighup", false).await {
+                    Ok(outcome) => tracing::info!(
+                        version = outcome.version.map(|v| v.version),
+                        changed = outcome.changed,
+                        "SIGHUP: metadata directory reloaded"
+                    ),
+                    Err(e) => {
+                        tracing::error!(error = %e, "SIGHUP: reload failed; the active version stays")
+                    }
+                }
+            }
+        }
+        std::future::pending().await
+    }
+}

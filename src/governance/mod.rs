@@ -1,0 +1,177 @@
+//! Governance: API keys, feedback votes, the question log (with its retention) and the gaps
+//! report. The store is the record; this keeps what requests need in memory (active keys by
+//! hash, net votes by question) and refreshes it, so replicas agree.
+
+pub mod gaps;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+
+use crate::clock::now_ms;
+use crate::store::GovernanceStore;
+pub use crate::store::{ApiKeyRecord, FeedbackEntry, QuestionLogEntry};
+pub use gaps::GapGroup;
+
+/// Net helpful votes by similar question, then by dataset name (lowercase).
+pub type VoteTable = HashMap<String, HashMap<String, i64>>;
+
+/// An active API key: its id and groups.
+#[derive(Debug, Clone)]
+pub struct KeyGrant {
+    pub id: String,
+    pub groups: Vec<String>,
+}
+
+/// How often question-log retention runs.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+pub struct Governance {
+    store: Arc<dyn GovernanceStore>,
+    /// Active API keys by hash.
+    keys: ArcSwap<HashMap<String, KeyGrant>>,
+    votes: Arc<ArcSwap<VoteTable>>,
+    retention_days: u64,
+    last_retention: Mutex<Option<Instant>>,
+}
+
+/// A gaps report.
+pub struct GapsReport {
+    pub groups: Vec<GapGroup>,
+    /// Questions examined.
+    pub questions: usize,
+}
+
+impl Governance {
+    pub fn new(store: Arc<dyn GovernanceStore>, retention_days: u64) -> Governance {
+        Governance {
+            store,
+            keys: ArcSwap::default(),
+            votes: Arc::default(),
+            retention_days,
+            last_retention: Mutex::new(None),
+        }
+    }
+
+    /// The vote table, shared with retrieval (which reads it as a ranking signal).
+    pub fn votes(&self) -> Arc<ArcSwap<VoteTable>> {
+        self.votes.clone()
+    }
+
+    /// Re-reads the API keys and the feedback from the store (at start, after changes, and
+    /// periodically, so replicas agree), and applies question-log retention now and then.
+    pub async fn refresh(&self) -> anyhow::Result<()> {
+        let keys = self
+            .store
+            .api_keys()
+            .await?
+            .into_iter()
+            .filter(|(record, _)| record.revoked_at_ms.is_none())
+            .map(|(record, hash)| {
+                let grant = KeyGrant {
+                    id: record.id,
+                    groups: record.groups,
+                };
+                (hash, grant)
+            })
+            .collect();
+        self.keys.store(Arc::new(keys));
+        let mut votes = VoteTable::new();
+        for count in self.store.feedback_counts().await? {
+            votes
+                .entry(count.question_key)
+                .or_default()
+                .insert(count.dataset.to_lowercase(), count.up - count.down);
+        }
+        self.votes.store(Arc::new(votes));
+        if self.retention_due() {
+            let keep_ms = self.retention_days as i64 * 86_400_000;
+            let pruned = self.store.prune_questions(now_ms() - keep_ms).await?;
+            if pruned > 0 {
+                tracing::info!(pruned, "question log retention applied");
+            }
+        }
+        Ok(())
+    }
+
+    fn retention_due(&self) -> bool {
+        let mut last = self
+            .last_retention
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let due = last.is_none_or(|t| t.elapsed() > RETENTION_EVERY);
+        if due {
+            *last = Some(Instant::now());
+        }
+        due
+    }
+
+    /// The active API key with this hash.
+    pub fn api_key(&self, hash: &str) -> Option<KeyGrant> {
+        self.keys.load().get(hash).cloned()
+    }
+
+    /// Logs a question in the background (for the gaps report); never fails the request.
+    pub fn log_question(&self, entry: QuestionLogEntry) {
+        let store = self.store.clone();
+        crate::telemetry::spawn(async move {
+            if let Err(e) = store.log_question(&entry).await {
+                tracing::warn!(error = ?e, "could not log a question");
+            }
+        });
+    }
+
+    /// Records a vote and counts it at once.
+    pub async fn record_feedback(&self, entry: FeedbackEntry) -> anyhow::Result<()> {
+        self.store.record_feedback(&entry).await?;
+        self.votes.rcu(|all| {
+            let mut all = VoteTable::clone(all);
+            *all.entry(entry.question_key.clone())
+                .or_default()
+                .entry(entry.dataset.to_lowercase())
+                .or_default() += if entry.helpful { 1 } else { -1 };
+            all
+        });
+        Ok(())
+    }
+
+    /// Stores a new key (given its hash) and makes it usable at once.
+    pub async fn create_key(&self, record: &ApiKeyRecord, key_hash: &str) -> anyhow::Result<()> {
+        self.store.create_api_key(record, key_hash).await?;
+        self.refresh().await
+    }
+
+    /// Every key, revoked ones too (never the keys themselves).
+    pub async fn keys(&self) -> anyhow::Result<Vec<ApiKeyRecord>> {
+        let keys = self.store.api_keys().await?;
+        Ok(keys.into_iter().map(|(record, _)| record).collect())
+    }
+
+    /// Revokes a key at once; `false` when there is no such active key.
+    pub async fn revoke_key(&self, id: &str) -> anyhow::Result<bool> {
+        let revoked = self.store.revoke_api_key(id).await?;
+        if revoked {
+            self.refresh().await?;
+        }
+        Ok(revoked)
+    }
+
+    /// Questions of the last `days` the catalog answered badly, grouped, worst first.
+    pub async fn gaps(
+        &self,
+        days: u64,
+        low_confidence: f32,
+        limit: usize,
+    ) -> anyhow::Result<GapsReport> {
+        let since = now_ms() - days as i64 * 86_400_000;
+        let questions = self.store.questions_since(since, 100_000).await?;
+        let feedback = self.store.feedback_counts().await?;
+        let groups = gaps::report(&questions, &feedback, low_confidence, limit);
+        Ok(GapsReport {
+            groups,
+            questions: questions.len(),
+        })
+    }
+}

@@ -1,0 +1,156 @@
+//! The search service over the live snapshot: understands the query, embeds it, ranks off the
+//! async runtime (bounded by permits), with the feedback votes as a signal. `/v1/search`,
+//! `/v1/ask`, MCP and `descoberta eval` all search through a [`Searcher`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tokio::sync::Semaphore;
+
+use super::snapshot::{Live, Snapshot};
+use super::visibility::Visibility;
+use super::{QueryPlan, Ranked, RetrievalConfig, Signals, rank, understand};
+use crate::embed::{Embedder, TextKind};
+use crate::metrics::Metrics;
+
+/// Net helpful votes: by similar question (the query plan's key), then by dataset name
+/// (lowercase). Kept up to date by governance; read here as a ranking signal.
+pub type Votes = HashMap<String, HashMap<String, i64>>;
+
+/// Why a search could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("no catalog is loaded")]
+    NoCatalog,
+    /// The search queue is shut down (the service is stopping).
+    #[error("the search queue is closed")]
+    Closed,
+    #[error(transparent)]
+    Internal(anyhow::Error),
+}
+
+pub struct Searcher {
+    live: Arc<Live>,
+    embedder: Option<Arc<dyn Embedder>>,
+    permits: Semaphore,
+    config: RetrievalConfig,
+    votes: Arc<ArcSwap<Votes>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Searcher {
+    pub fn new(
+        live: Arc<Live>,
+        embedder: Option<Arc<dyn Embedder>>,
+        config: RetrievalConfig,
+        max_concurrent: usize,
+        votes: Arc<ArcSwap<Votes>>,
+        metrics: Arc<Metrics>,
+    ) -> Searcher {
+        Searcher {
+            live,
+            embedder,
+            permits: Semaphore::new(max_concurrent.max(1)),
+            config,
+            votes,
+            metrics,
+        }
+    }
+
+    /// The live snapshot, if any catalog is loaded.
+    pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
+        self.live.load_full()
+    }
+
+    /// Whether semantic retrieval is on.
+    pub fn has_embedder(&self) -> bool {
+        self.embedder.is_some()
+    }
+
+    /// Net helpful votes (dataset ordinal, votes) for questions similar to `plan`.
+    fn feedback_for(&self, snapshot: &Snapshot, plan: &QueryPlan) -> Vec<(u32, i64)> {
+        let all = self.votes.load();
+        let Some(votes) = all.get(&plan.key()) else {
+            return Vec::new();
+        };
+        votes
+            .iter()
+            .filter_map(|(name, net)| Some((snapshot.ordinal(name)?, *net)))
+            .collect()
+    }
+
+    /// The query's vector, when the live snapshot has a semantic index of this model.
+    async fn query_vector(&self, snapshot: &Snapshot, plan: &QueryPlan) -> Option<Vec<f32>> {
+        let embedder = self.embedder.as_ref()?;
+        let semantic = snapshot.semantic()?;
+        if embedder.model_id() != semantic.model_id {
+            return None;
+        }
+        match embedder
+            .embed(vec![plan.semantic_text()], TextKind::Query)
+            .await
+        {
+            Ok(mut vectors) => vectors.pop(),
+            Err(e) => {
+                tracing::warn!(error = ?e, "query embedding failed; lexical only");
+                None
+            }
+        }
+    }
+
+    /// Ranks datasets for `text` off the async runtime, bounded by the search permits.
+    /// `depth`: how many of the top datasets the caller will show (their matching columns
+    /// are computed).
+    pub async fn search(
+        &self,
+        text: &str,
+        visibility: &Visibility,
+        depth: usize,
+    ) -> Result<(Arc<Snapshot>, Ranked), SearchError> {
+        let snapshot = self.snapshot().ok_or(SearchError::NoCatalog)?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| SearchError::Closed)?;
+        let plan = understand(text);
+        let timer = self.metrics.retrieval_duration.start_timer();
+        let query_vector = self.query_vector(&snapshot, &plan).await;
+        let config = self.config.clone();
+        let visibility = visibility.clone();
+        let snap = snapshot.clone();
+        let feedback = self.feedback_for(&snapshot, &plan);
+        let ranked = crate::telemetry::blocking(move || {
+            let semantic = snap.semantic();
+            let signals = Signals {
+                semantic: semantic.as_deref().zip(query_vector.as_deref()),
+                feedback: &feedback,
+            };
+            rank(&snap, plan, signals, &visibility, &config, depth)
+        })
+        .await
+        .map_err(|e| SearchError::Internal(anyhow::anyhow!("search task failed: {e}")))?
+        .map_err(SearchError::Internal)?;
+        timer.observe_duration();
+        Ok((snapshot, ranked))
+    }
+
+    /// Runs blocking work against the live snapshot off the async runtime.
+    pub async fn with_snapshot<T, F>(&self, work: F) -> Result<T, SearchError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Snapshot) -> anyhow::Result<T> + Send + 'static,
+    {
+        let snapshot = self.snapshot().ok_or(SearchError::NoCatalog)?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| SearchError::Closed)?;
+        crate::telemetry::blocking(move || work(&snapshot))
+            .await
+            .map_err(|e| SearchError::Internal(anyhow::anyhow!("task failed: {e}")))?
+            .map_err(SearchError::Internal)
+    }
+}

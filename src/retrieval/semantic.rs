@@ -1,0 +1,162 @@
+//! What semantic retrieval indexes: one text per dataset (its name as words, domain,
+//! description, tags, and its columns), and the plan that turns a catalog into its
+//! [`SemanticIndex`] from cached and freshly embedded vectors.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::catalog::Dataset;
+use crate::embed::{Embedder, SemanticIndex, TextKind, content_hash};
+use crate::text;
+
+/// The text that represents a dataset for semantic retrieval: its name as words, domain,
+/// description, and its columns as words with their descriptions.
+pub fn dataset_text(dataset: &Dataset) -> String {
+    let mut text = text::words(&dataset.name);
+    if let Some(domain) = &dataset.domain {
+        text.push_str(" (");
+        text.push_str(&text::words(domain));
+        text.push(')');
+    }
+    if let Some(desc) = &dataset.description {
+        text.push_str(": ");
+        text.push_str(desc);
+    }
+    if !dataset.tags.is_empty() {
+        text.push_str(". tags: ");
+        text.push_str(&dataset.tags.join(", "));
+    }
+    if !dataset.columns.is_empty() {
+        text.push_str(". columns: ");
+        for (i, column) in dataset.columns.iter().enumerate() {
+            if i > 0 {
+                text.push_str(", ");
+            }
+            text.push_str(&text::words(&column.name));
+            if let Some(desc) = &column.description {
+                let name_words = text::words(&column.name).to_lowercase();
+                if desc.to_lowercase() != name_words {
+                    text.push_str(" (");
+                    text.push_str(desc);
+                    text.push(')');
+                }
+            }
+            if text.len() > 2_000 {
+                break;
+            }
+        }
+    }
+    text
+}
+
+/// What it takes to build a catalog's semantic index: the text of each dataset, its cache key
+/// (model and content hash), and the vectors known so far. The load pipeline fills it from
+/// the store's cache and the embedder; `descoberta eval` from the embedder alone.
+pub struct SemanticPlan {
+    model_id: String,
+    texts: Vec<String>,
+    hashes: Vec<String>,
+    vectors: HashMap<String, Vec<f32>>,
+}
+
+/// Texts per embedding call (and per cache write).
+pub const EMBED_BATCH: usize = 64;
+
+impl SemanticPlan {
+    /// The texts of `datasets` for `model_id`, with no vectors yet.
+    pub fn new(datasets: &[Dataset], model_id: &str) -> SemanticPlan {
+        let texts: Vec<String> = datasets.iter().map(dataset_text).collect();
+        let hashes = texts.iter().map(|t| content_hash(model_id, t)).collect();
+        SemanticPlan {
+            model_id: model_id.to_string(),
+            texts,
+            hashes,
+            vectors: HashMap::new(),
+        }
+    }
+
+    pub fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    /// The content hash of every dataset's text (the cache keys).
+    pub fn hashes(&self) -> &[String] {
+        &self.hashes
+    }
+
+    /// Adds vectors (from a cache, or just embedded) by content hash.
+    pub fn add(&mut self, vectors: impl IntoIterator<Item = (String, Vec<f32>)>) {
+        self.vectors.extend(vectors);
+    }
+
+    /// Datasets whose vectors are not known yet.
+    pub fn missing(&self) -> usize {
+        self.hashes
+            .iter()
+            .filter(|h| !self.vectors.contains_key(*h))
+            .count()
+    }
+
+    pub fn total(&self) -> usize {
+        self.hashes.len()
+    }
+
+    /// The distinct texts still to embed, as (content hash, text), in batches.
+    pub fn missing_batches(&self) -> Vec<Vec<(String, String)>> {
+        let mut seen = HashSet::new();
+        let missing: Vec<(String, String)> = self
+            .hashes
+            .iter()
+            .zip(&self.texts)
+            .filter(|(h, _)| !self.vectors.contains_key(*h) && seen.insert(h.as_str()))
+            .map(|(h, t)| (h.clone(), t.clone()))
+            .collect();
+        missing.chunks(EMBED_BATCH).map(<[_]>::to_vec).collect()
+    }
+
+    /// The index, once every vector is there.
+    pub fn finish(self) -> anyhow::Result<SemanticIndex> {
+        let dim = self.vectors.values().next().map(Vec::len).unwrap_or(0);
+        let mut vectors = Vec::with_capacity(dim * self.hashes.len());
+        for hash in &self.hashes {
+            let v = self
+                .vectors
+                .get(hash)
+                .ok_or_else(|| anyhow::anyhow!("missing embedding"))?;
+            anyhow::ensure!(v.len() == dim, "embeddings of different dimensions");
+            vectors.extend_from_slice(v);
+        }
+        Ok(SemanticIndex::new(self.model_id, dim, vectors))
+    }
+}
+
+/// Embeds one batch of (hash, text) as passages: (hash, vector) rows.
+pub async fn embed_batch(
+    embedder: &dyn Embedder,
+    batch: Vec<(String, String)>,
+) -> anyhow::Result<Vec<(String, Vec<f32>)>> {
+    let (hashes, texts): (Vec<String>, Vec<String>) = batch.into_iter().unzip();
+    let vectors = embedder.embed(texts, TextKind::Passage).await?;
+    anyhow::ensure!(
+        vectors.len() == hashes.len(),
+        "the embedder returned {} vectors for {} texts",
+        vectors.len(),
+        hashes.len()
+    );
+    Ok(hashes.into_iter().zip(vectors).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dataset_text_spells_identifiers_as_words() {
+        let mut d = Dataset::new("crm.customer_churnScores");
+        d.description = Some("Churn model output".into());
+        let text = dataset_text(&d);
+        assert!(
+            text.starts_with("crm customer churn Scores: Churn model output"),
+            "{text}"
+        );
+    }
+}

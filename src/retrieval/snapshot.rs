@@ -1,0 +1,117 @@
+//! The live catalog version: a [`Snapshot`] holds one version fully ready to serve (catalog
+//! in memory, lexical index open, semantic index when ready), and [`Live`] is the atomic
+//! pointer to the one being served. A request takes the snapshot once and finishes on it,
+//! whatever loads happen meanwhile.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+
+use super::visibility::{Redactor, Visibility};
+use crate::catalog::{Catalog, Dataset};
+use crate::embed::SemanticIndex;
+use crate::index::LexicalIndex;
+use crate::index::suggest::SuggestIndex;
+
+/// The snapshot being served, swapped atomically by the load pipeline.
+pub type Live = ArcSwapOption<Snapshot>;
+
+/// One catalog version, ready to serve.
+pub struct Snapshot {
+    pub version: i64,
+    pub catalog: Catalog,
+    by_name: HashMap<String, u32>,
+    acl: Vec<Vec<String>>,
+    /// The distinct ACL term sets of the catalog (few), to tell when a caller sees it all.
+    acl_sets: Vec<Vec<String>>,
+    redactor: Redactor,
+    pub lexical: LexicalIndex,
+    /// Typeahead prefix table.
+    pub suggest: SuggestIndex,
+    /// Dataset embeddings; empty without an embedding model, or while they are being
+    /// computed in the background after a large load.
+    semantic: ArcSwapOption<SemanticIndex>,
+}
+
+impl Snapshot {
+    pub fn new(
+        version: i64,
+        catalog: Catalog,
+        lexical: LexicalIndex,
+        semantic: Option<SemanticIndex>,
+    ) -> Snapshot {
+        let semantic = ArcSwapOption::from(semantic.map(Arc::new));
+        let suggest = SuggestIndex::build(&catalog);
+        let by_name = catalog.name_index();
+        let acl: Vec<Vec<String>> = catalog.datasets.iter().map(Dataset::acl_terms).collect();
+        let mut acl_sets = acl.clone();
+        acl_sets.sort();
+        acl_sets.dedup();
+        let redactor = Redactor::new(catalog.datasets.iter().map(|d| d.name.as_str()));
+        Snapshot {
+            version,
+            catalog,
+            by_name,
+            acl,
+            acl_sets,
+            redactor,
+            lexical,
+            suggest,
+            semantic,
+        }
+    }
+
+    /// The dataset called `name` (case-insensitive), if `visibility` allows it.
+    pub fn visible_dataset(&self, name: &str, visibility: &Visibility) -> Option<(u32, &Dataset)> {
+        let ordinal = *self.by_name.get(&name.to_lowercase())?;
+        self.is_visible(ordinal, visibility)
+            .then(|| (ordinal, &self.catalog.datasets[ordinal as usize]))
+    }
+
+    /// Whether `visibility` sees every dataset of this version (then filtering is moot).
+    pub fn all_visible(&self, visibility: &Visibility) -> bool {
+        self.acl_sets.iter().all(|acl| visibility.allows(acl))
+    }
+
+    pub fn is_visible(&self, ordinal: u32, visibility: &Visibility) -> bool {
+        self.acl
+            .get(ordinal as usize)
+            .is_some_and(|acl| visibility.allows(acl))
+    }
+
+    /// The semantic index, when it is ready.
+    pub fn semantic(&self) -> Option<Arc<SemanticIndex>> {
+        self.semantic.load_full()
+    }
+
+    /// Gives the snapshot its semantic index (when background embedding completes).
+    pub fn set_semantic(&self, index: SemanticIndex) {
+        self.semantic.store(Some(Arc::new(index)));
+    }
+
+    /// The ordinal of the dataset called `name` (case-insensitive), visible or not: for
+    /// signals keyed by name (feedback votes), never for showing.
+    pub fn ordinal(&self, name: &str) -> Option<u32> {
+        self.by_name.get(&name.to_lowercase()).copied()
+    }
+
+    /// Free text (a description) as `visibility` may see it: names of datasets it may not see
+    /// are replaced.
+    pub fn redact(&self, text: &str, visibility: &Visibility) -> String {
+        if matches!(visibility, Visibility::All) {
+            return text.to_string();
+        }
+        self.redactor
+            .redact(text, |ordinal| self.is_visible(ordinal, visibility))
+    }
+
+    /// `redact` for optional text.
+    pub fn redact_opt(&self, text: Option<&String>, visibility: &Visibility) -> Option<String> {
+        text.map(|t| self.redact(t, visibility))
+    }
+
+    pub fn dataset(&self, ordinal: u32) -> Option<&Dataset> {
+        self.catalog.datasets.get(ordinal as usize)
+    }
+}

@@ -1,0 +1,101 @@
+//! Embeddings in the load pipeline: the store keeps vectors by content hash, the embedder
+//! computes the missing ones, and this module moves them between the two. A few missing
+//! vectors are computed before a version goes live; many are computed in the background
+//! while the version serves lexically.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::catalog::Dataset;
+use crate::embed::Embedder;
+use crate::retrieval::semantic::{SemanticPlan, embed_batch};
+use crate::retrieval::{Live, Snapshot};
+use crate::store::EmbeddingCache;
+
+/// A plan for `datasets`, with every vector the store already has.
+pub async fn plan(
+    datasets: &[Dataset],
+    embedder: &dyn Embedder,
+    cache: &dyn EmbeddingCache,
+) -> anyhow::Result<SemanticPlan> {
+    let mut plan = SemanticPlan::new(datasets, embedder.model_id());
+    let cached = cache
+        .embeddings(plan.model_id(), plan.hashes())
+        .await
+        .context("reading cached embeddings")?;
+    plan.add(cached);
+    Ok(plan)
+}
+
+/// Embeds what `plan` misses, caching each batch in the store; `progress` counts embedded
+/// texts. Stops early (returning `false`) when `keep_going` says so.
+pub async fn embed_missing(
+    plan: &mut SemanticPlan,
+    embedder: &dyn Embedder,
+    cache: &dyn EmbeddingCache,
+    progress: &AtomicUsize,
+    keep_going: impl Fn() -> bool,
+) -> anyhow::Result<bool> {
+    for batch in plan.missing_batches() {
+        if !keep_going() {
+            return Ok(false);
+        }
+        let rows = embed_batch(embedder, batch).await?;
+        cache.put_embeddings(plan.model_id(), &rows).await?;
+        progress.fetch_add(rows.len(), Ordering::Relaxed);
+        plan.add(rows);
+    }
+    Ok(true)
+}
+
+/// Background embedding of the live version: (version, embedded so far, to embed).
+pub type Progress = Arc<std::sync::Mutex<Option<(i64, Arc<AtomicUsize>, usize)>>>;
+
+/// Embeds what a live version still misses, then gives it its semantic index. Gives up when
+/// another version replaces it (what was embedded stays cached for the next one).
+pub async fn complete_in_background(
+    snapshot: Arc<Snapshot>,
+    mut plan: SemanticPlan,
+    embedder: Arc<dyn Embedder>,
+    cache: Arc<dyn EmbeddingCache>,
+    live: Arc<Live>,
+    progress: Progress,
+    done: Arc<AtomicUsize>,
+) {
+    let started = Instant::now();
+    let version = snapshot.version;
+    let still_live = || live.load().as_ref().is_some_and(|s| s.version == version);
+    let result = embed_missing(
+        &mut plan,
+        embedder.as_ref(),
+        cache.as_ref(),
+        &done,
+        still_live,
+    )
+    .await;
+    match result {
+        Ok(true) => match plan.finish() {
+            Ok(index) => {
+                tracing::info!(
+                    version,
+                    datasets = index.len(),
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "semantic index ready"
+                );
+                snapshot.set_semantic(index);
+            }
+            Err(e) => tracing::error!(error = ?e, version, "semantic index failed"),
+        },
+        Ok(false) => tracing::info!(version, "background embedding stopped: version replaced"),
+        Err(e) => {
+            tracing::error!(error = ?e, version, "background embedding failed; lexical search only")
+        }
+    }
+    let mut progress = progress.lock().unwrap_or_else(|p| p.into_inner());
+    if progress.as_ref().is_some_and(|(v, _, _)| *v == version) {
+        *progress = None;
+    }
+}

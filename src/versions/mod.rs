@@ -1,0 +1,620 @@
+//! Versions: how a catalog becomes live. Every load goes source → validate → one store
+//! transaction → index and embeddings → activate (store row, then the in-memory pointer).
+//! Loads are serialized and run detached from the request that asked for them, so a client
+//! that goes away never leaves a load half done; each one is audited. Also here: rollback,
+//! retention of old versions, and replicas following the version activated elsewhere.
+
+mod embedding;
+mod index_dirs;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use anyhow::Context;
+use futures::stream::BoxStream;
+
+use crate::catalog::{Catalog, CatalogDiff, InvalidCatalog};
+use crate::clock::now_ms;
+use crate::embed::Embedder;
+use crate::index::LexicalIndex;
+use crate::metrics::Metrics;
+use crate::retrieval::semantic::SemanticPlan;
+use crate::retrieval::{Live, Snapshot};
+use crate::settings::Settings;
+use crate::sources::{self, SourceError};
+pub use crate::store::{AuditEntry, VersionInfo};
+use crate::store::{NewVersion, Store};
+
+/// `source` of versions loaded from the metadata directory.
+pub const SOURCE_DIRECTORY: &str = "directory";
+
+/// Why a load did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{0}")]
+    Invalid(InvalidCatalog),
+    #[error("another catalog load is in progress")]
+    Busy,
+    #[error("catalog version {0} does not exist (or was pruned)")]
+    NotFound(i64),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<SourceError> for LoadError {
+    fn from(e: SourceError) -> LoadError {
+        match e {
+            SourceError::Invalid(invalid) => LoadError::Invalid(invalid),
+            SourceError::Io(e) => LoadError::Internal(e),
+        }
+    }
+}
+
+/// What a load did.
+#[derive(Debug, Clone)]
+pub struct LoadOutcome {
+    /// The version now live; `None` for a dry run.
+    pub version: Option<VersionInfo>,
+    /// `false` when there was nothing to do (reload of unchanged files, activating the
+    /// version already live).
+    pub changed: bool,
+    pub datasets: usize,
+    pub columns: usize,
+    pub diff: CatalogDiff,
+}
+
+/// How a new catalog relates to the live one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadMode {
+    Replace,
+    Merge,
+}
+
+/// Proof that the load lock is held.
+pub struct LoadGuard(#[allow(dead_code)] tokio::sync::OwnedMutexGuard<()>);
+
+/// A snapshot ready to install, and its embeddings still to compute.
+struct Prepared {
+    snapshot: Snapshot,
+    pending: Option<SemanticPlan>,
+}
+
+pub struct Versions {
+    settings: Arc<Settings>,
+    store: Arc<dyn Store>,
+    index_root: PathBuf,
+    live: Arc<Live>,
+    embedder: Option<Arc<dyn Embedder>>,
+    /// Background embedding of the live version.
+    progress: embedding::Progress,
+    load_lock: Arc<tokio::sync::Mutex<()>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Versions {
+    pub async fn new(
+        settings: Arc<Settings>,
+        store: Arc<dyn Store>,
+        live: Arc<Live>,
+        embedder: Option<Arc<dyn Embedder>>,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Versions> {
+        let instance = store.instance_id().await?;
+        let index_root = settings.index_dir().join(instance);
+        Ok(Versions {
+            settings,
+            store,
+            index_root,
+            live,
+            embedder,
+            progress: Arc::default(),
+            load_lock: Arc::new(tokio::sync::Mutex::new(())),
+            metrics,
+        })
+    }
+
+    /// The live snapshot, if any catalog is loaded.
+    pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
+        self.live.load_full()
+    }
+
+    /// `postgres` or `sqlite`.
+    pub fn backend(&self) -> &'static str {
+        self.store.backend()
+    }
+
+    /// Whether the store answers (readiness).
+    pub async fn ping_store(&self) -> anyhow::Result<()> {
+        self.store.ping().await
+    }
+
+    /// Every stored version, newest first.
+    pub async fn list(&self) -> anyhow::Result<Vec<VersionInfo>> {
+        self.store.versions().await
+    }
+
+    /// The newest `limit` audit entries.
+    pub async fn audit_log(&self, limit: usize) -> anyhow::Result<Vec<AuditEntry>> {
+        self.store.audit_log(limit).await
+    }
+
+    /// The version the store says is active (what every replica should serve).
+    pub async fn active_in_store(&self) -> anyhow::Result<Option<i64>> {
+        self.store.active_version().await
+    }
+
+    /// Degradations worth reporting in `/readyz` (serving continues).
+    pub fn warnings(&self) -> Vec<String> {
+        let progress = self
+            .progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        progress
+            .map(|(version, done, total)| {
+                format!(
+                    "the semantic index of catalog version {version} is being built ({} of {total} datasets embedded); search is lexical until it is ready",
+                    done.load(Ordering::Relaxed)
+                )
+            })
+            .into_iter()
+            .collect()
+    }
+
+    /// Waits until the live version's semantic index is ready (benchmarks, tests). Returns
+    /// at once without an embedding model.
+    pub async fn wait_for_semantic_index(&self) {
+        if self.embedder.is_none() {
+            return;
+        }
+        while self.snapshot().is_some_and(|s| s.semantic().is_none()) {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// At start: load the metadata directory when its files changed since the version they
+    /// last produced (or when nothing is active yet); otherwise serve the active version.
+    pub async fn start(self: &Arc<Self>) -> anyhow::Result<()> {
+        index_dirs::remove_unfinished(&self.index_root);
+        let active = self.store.active_version().await?;
+        let dir = self.settings.metadata_dir.clone();
+        let dir_hash = crate::telemetry::blocking(move || sources::directory_hash(&dir))
+            .await
+            .context("hashing metadata directory")??;
+        let last_hash = self.store.latest_source_hash(SOURCE_DIRECTORY).await?;
+        let changed = dir_hash.is_some() && dir_hash != last_hash;
+        if changed || (active.is_none() && dir_hash.is_some()) {
+            tracing::info!(dir = %self.settings.metadata_dir.display(), "loading metadata directory");
+            match self.reload_directory("startup", true).await {
+                Ok(outcome) => {
+                    tracing::info!(
+                        version = outcome.version.as_ref().map(|v| v.version),
+                        datasets = outcome.datasets,
+                        columns = outcome.columns,
+                        "catalog loaded"
+                    );
+                    return Ok(());
+                }
+                Err(LoadError::Invalid(invalid)) if active.is_some() => {
+                    tracing::error!(problems = %invalid, "metadata directory is invalid; keeping the active catalog version");
+                }
+                Err(LoadError::Invalid(invalid)) => {
+                    anyhow::bail!("metadata directory is invalid:\n{invalid}")
+                }
+                Err(e) => return Err(anyhow::Error::new(e).context("loading metadata directory")),
+            }
+        }
+        match self.store.active_version().await? {
+            Some(version) => self.switch_to(version).await,
+            None => {
+                tracing::warn!(dir = %self.settings.metadata_dir.display(), "no catalog: the metadata directory has no CSV files");
+                Ok(())
+            }
+        }
+    }
+
+    /// Makes `version` (already in the store) live: opens its index, or builds it.
+    pub async fn switch_to(&self, version: i64) -> anyhow::Result<()> {
+        if self.snapshot().is_some_and(|s| s.version == version) {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let dir = index_dirs::version_dir(&self.index_root, version);
+        let cached =
+            crate::telemetry::blocking(move || LexicalIndex::cached_catalog(&dir, version))
+                .await
+                .context("reading the cached catalog")?;
+        let catalog = match cached {
+            Some(catalog) => catalog,
+            None => self.store.load_catalog(version).await?,
+        };
+        tracing::info!(
+            version,
+            took_ms = started.elapsed().as_millis() as u64,
+            "catalog read"
+        );
+        let prepared = self.prepare_snapshot(version, catalog).await?;
+        self.install(prepared);
+        tracing::info!(
+            version,
+            took_ms = started.elapsed().as_millis() as u64,
+            "catalog version live"
+        );
+        Ok(())
+    }
+
+    /// Builds (or opens) everything a version needs to serve. Embeddings missing from the
+    /// cache are computed now when there are few; otherwise later, in the background.
+    async fn prepare_snapshot(&self, version: i64, catalog: Catalog) -> anyhow::Result<Prepared> {
+        let mut semantic = None;
+        let mut pending = None;
+        if let Some(embedder) = &self.embedder {
+            let started = Instant::now();
+            let mut plan =
+                embedding::plan(&catalog.datasets, embedder.as_ref(), self.store.as_ref()).await?;
+            let missing = plan.missing();
+            if missing <= self.settings.embedding.sync_limit {
+                embedding::embed_missing(
+                    &mut plan,
+                    embedder.as_ref(),
+                    self.store.as_ref(),
+                    &AtomicUsize::new(0),
+                    || true,
+                )
+                .await
+                .context("embedding the catalog")?;
+                let index = plan.finish()?;
+                tracing::info!(
+                    version,
+                    datasets = index.len(),
+                    embedded = missing,
+                    took_ms = started.elapsed().as_millis() as u64,
+                    "semantic index ready"
+                );
+                semantic = Some(index);
+            } else {
+                tracing::info!(
+                    version,
+                    missing,
+                    "embedding in the background; lexical search until it is done"
+                );
+                pending = Some(plan);
+            }
+        }
+        let dir = index_dirs::version_dir(&self.index_root, version);
+        let snapshot = crate::telemetry::blocking(move || -> anyhow::Result<Snapshot> {
+            let started = Instant::now();
+            let lexical = match LexicalIndex::open(&dir, version, &catalog)? {
+                Some(index) => {
+                    tracing::info!(version, "opened existing index");
+                    index
+                }
+                None => {
+                    let index = LexicalIndex::build(&dir, version, &catalog)?;
+                    tracing::info!(
+                        version,
+                        took_ms = started.elapsed().as_millis() as u64,
+                        "built index"
+                    );
+                    index
+                }
+            };
+            Ok(Snapshot::new(version, catalog, lexical, semantic))
+        })
+        .await
+        .context("index task panicked")??;
+        Ok(Prepared { snapshot, pending })
+    }
+
+    fn install(&self, prepared: Prepared) {
+        let snapshot = Arc::new(prepared.snapshot);
+        self.metrics.catalog_version.set(snapshot.version);
+        self.metrics
+            .catalog_datasets
+            .set(snapshot.catalog.datasets.len() as i64);
+        self.metrics
+            .catalog_columns
+            .set(snapshot.catalog.column_count() as i64);
+        self.live.store(Some(snapshot.clone()));
+        index_dirs::remove_old(
+            &self.index_root,
+            self.settings.keep_index_versions,
+            Some(snapshot.version),
+        );
+        let mut progress = self.progress.lock().unwrap_or_else(|p| p.into_inner());
+        *progress = None;
+        if let (Some(plan), Some(embedder)) = (prepared.pending, self.embedder.clone()) {
+            let done = Arc::new(AtomicUsize::new(0));
+            *progress = Some((snapshot.version, done.clone(), plan.missing()));
+            crate::telemetry::spawn(embedding::complete_in_background(
+                snapshot,
+                plan,
+                embedder,
+                self.store.clone(),
+                self.live.clone(),
+                self.progress.clone(),
+                done,
+            ));
+        }
+    }
+
+    /// Takes the load lock, or says another load is running. Loads never interleave.
+    pub fn try_begin_load(&self) -> Result<LoadGuard, LoadError> {
+        self.load_lock
+            .clone()
+            .try_lock_owned()
+            .map(LoadGuard)
+            .map_err(|_| LoadError::Busy)
+    }
+
+    /// Runs a load on its own task: it completes (and is audited) even when the request
+    /// that asked for it times out or its client disconnects.
+    async fn detached<F>(&self, load: F) -> Result<LoadOutcome, LoadError>
+    where
+        F: std::future::Future<Output = Result<LoadOutcome, LoadError>> + Send + 'static,
+    {
+        crate::telemetry::spawn(load)
+            .await
+            .map_err(|e| LoadError::Internal(anyhow::anyhow!("load task failed: {e}")))?
+    }
+
+    async fn audited(
+        &self,
+        actor: &str,
+        action: &str,
+        result: Result<LoadOutcome, LoadError>,
+    ) -> Result<LoadOutcome, LoadError> {
+        let (version, outcome, detail) = match &result {
+            Ok(o) if o.version.is_none() => (None, "dry_run", None),
+            Ok(o) if !o.changed => (o.version.as_ref().map(|v| v.version), "unchanged", None),
+            Ok(o) => (o.version.as_ref().map(|v| v.version), "ok", None),
+            Err(LoadError::Invalid(i)) => (
+                None,
+                "invalid",
+                Some(format!("{} problem(s)", i.total_problems)),
+            ),
+            Err(LoadError::Busy) => (None, "busy", None),
+            Err(LoadError::NotFound(v)) => (Some(*v), "not_found", None),
+            Err(LoadError::Internal(e)) => (None, "error", Some(format!("{e:#}"))),
+        };
+        let entry = AuditEntry {
+            at_ms: now_ms(),
+            actor: actor.to_string(),
+            action: action.to_string(),
+            version,
+            outcome: outcome.to_string(),
+            detail,
+        };
+        if let Err(e) = self.store.record_audit(&entry).await {
+            tracing::error!(error = ?e, "could not write the audit log");
+        }
+        self.metrics
+            .catalog_loads
+            .with_label_values(&[action, outcome])
+            .inc();
+        result
+    }
+
+    /// Loads CSV files (name shown in errors, path) as one catalog: a new version, made live.
+    /// `spool` keeps the files' directory alive until the load is done.
+    pub async fn load_files(
+        self: &Arc<Self>,
+        actor: &str,
+        files: Vec<(String, PathBuf)>,
+        spool: Option<tempfile::TempDir>,
+        mode: LoadMode,
+        dry_run: bool,
+    ) -> Result<LoadOutcome, LoadError> {
+        let this = self.clone();
+        let actor = actor.to_string();
+        self.detached(async move {
+            let action = match mode {
+                LoadMode::Replace => "load",
+                LoadMode::Merge => "merge",
+            };
+            let result = async {
+                let guard = this.try_begin_load()?;
+                let max = this.settings.limits.max_upload_bytes;
+                let catalog =
+                    crate::telemetry::blocking(move || sources::parse_named_files(&files, max))
+                        .await
+                        .context("parse task panicked")??;
+                drop(spool);
+                let meta = NewVersion {
+                    created_by: actor.clone(),
+                    source: match mode {
+                        LoadMode::Replace => "upload",
+                        LoadMode::Merge => "merge",
+                    }
+                    .into(),
+                    source_hash: None,
+                    note: None,
+                };
+                this.apply(&guard, catalog, meta, mode, dry_run).await
+            }
+            .await;
+            this.audited(&actor, action, result).await
+        })
+        .await
+    }
+
+    /// Re-reads the metadata directory. Unless `force`, nothing happens when its files are
+    /// those the active version was loaded from.
+    pub async fn reload_directory(
+        self: &Arc<Self>,
+        actor: &str,
+        force: bool,
+    ) -> Result<LoadOutcome, LoadError> {
+        let this = self.clone();
+        let actor = actor.to_string();
+        self.detached(async move {
+            let result = this.reload_directory_now(&actor, force).await;
+            this.audited(&actor, "reload", result).await
+        })
+        .await
+    }
+
+    async fn reload_directory_now(
+        &self,
+        actor: &str,
+        force: bool,
+    ) -> Result<LoadOutcome, LoadError> {
+        let guard = self.try_begin_load()?;
+        let dir = self.settings.metadata_dir.clone();
+        let max = self.settings.limits.max_upload_bytes;
+        let (catalog, hash) =
+            crate::telemetry::blocking(move || sources::read_directory(&dir, max))
+                .await
+                .context("parse task panicked")??;
+        if !force && let Some(current) = self.snapshot() {
+            let active = self.store.version(current.version).await?;
+            if let Some(active) = active.filter(|v| v.source_hash.as_deref() == Some(hash.as_str()))
+            {
+                return Ok(LoadOutcome {
+                    datasets: active.datasets as usize,
+                    columns: active.columns as usize,
+                    version: Some(active),
+                    diff: CatalogDiff::default(),
+                    changed: false,
+                });
+            }
+        }
+        let meta = NewVersion {
+            created_by: actor.to_string(),
+            source: SOURCE_DIRECTORY.into(),
+            source_hash: Some(hash),
+            note: None,
+        };
+        self.apply(&guard, catalog, meta, LoadMode::Replace, false)
+            .await
+    }
+
+    /// Rolls back (or forward) to a version still in the store.
+    pub async fn activate_version(
+        self: &Arc<Self>,
+        actor: &str,
+        version: i64,
+    ) -> Result<LoadOutcome, LoadError> {
+        let this = self.clone();
+        let actor = actor.to_string();
+        self.detached(async move {
+            let result = this.activate_now(version).await;
+            this.audited(&actor, "activate", result).await
+        })
+        .await
+    }
+
+    async fn activate_now(&self, version: i64) -> Result<LoadOutcome, LoadError> {
+        let _guard = self.try_begin_load()?;
+        let Some(mut info) = self.store.version(version).await? else {
+            return Err(LoadError::NotFound(version));
+        };
+        let previous = self.snapshot();
+        let catalog = self.store.load_catalog(version).await?;
+        let empty = Catalog::default();
+        let old = previous.as_ref().map_or(&empty, |s| &s.catalog);
+        let diff = CatalogDiff::between(old, &catalog);
+        let prepared = self.prepare_snapshot(version, catalog).await?;
+        self.store.activate(version).await?;
+        self.install(prepared);
+        info.active = true;
+        Ok(LoadOutcome {
+            datasets: info.datasets as usize,
+            columns: info.columns as usize,
+            version: Some(info),
+            changed: previous.is_none_or(|p| p.version != version),
+            diff,
+        })
+    }
+
+    /// Validates `catalog` against the live one and, unless `dry_run`, stores it as a new
+    /// version and makes it live: one store transaction writes the version, its index is
+    /// built in a new directory, then the store's active row and the in-memory pointer
+    /// switch. A crash before the switch leaves the previous version active.
+    pub async fn apply(
+        &self,
+        _guard: &LoadGuard,
+        catalog: Catalog,
+        meta: NewVersion,
+        mode: LoadMode,
+        dry_run: bool,
+    ) -> Result<LoadOutcome, LoadError> {
+        let current = self.snapshot();
+        let empty = Catalog::default();
+        let old = current.as_ref().map(|s| &s.catalog).unwrap_or(&empty);
+        let catalog = match mode {
+            LoadMode::Replace => catalog,
+            LoadMode::Merge => old.merged_with(catalog),
+        };
+        let diff = CatalogDiff::between(old, &catalog);
+        let datasets = catalog.datasets.len();
+        let columns = catalog.column_count();
+        if dry_run {
+            return Ok(LoadOutcome {
+                version: None,
+                datasets,
+                columns,
+                diff,
+                changed: true,
+            });
+        }
+        let mut info = self.store.create_version(&catalog, &meta).await?;
+        let prepared = self.prepare_snapshot(info.version, catalog).await?;
+        self.store.activate(info.version).await?;
+        self.install(prepared);
+        info.active = true;
+        if let Err(e) = self.store.prune_versions(self.settings.keep_versions).await {
+            tracing::warn!(error = ?e, "could not prune old catalog versions");
+        }
+        Ok(LoadOutcome {
+            version: Some(info),
+            datasets,
+            columns,
+            diff,
+            changed: true,
+        })
+    }
+
+    /// A stream that yields when another process activates a version (Postgres
+    /// notifications); `None` where the store has none (then callers poll).
+    pub async fn activations(&self) -> Option<BoxStream<'static, ()>> {
+        match self.store.listen_active().await {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::warn!(error = ?e, "no active-version notifications; polling only");
+                None
+            }
+        }
+    }
+
+    /// Switches to the store's active version if it is not the one served.
+    pub async fn catch_up(&self) -> anyhow::Result<()> {
+        let Some(active) = self.store.active_version().await? else {
+            return Ok(());
+        };
+        if self.snapshot().is_some_and(|s| s.version == active) {
+            return Ok(());
+        }
+        // A load of our own is running; it leaves the right version in place.
+        let Ok(_guard) = self.try_begin_load() else {
+            return Ok(());
+        };
+        let Some(active) = self.store.active_version().await? else {
+            return Ok(());
+        };
+        if self.snapshot().is_none_or(|s| s.version != active) {
+            tracing::info!(
+                version = active,
+                "switching to the catalog version activated elsewhere"
+            );
+            self.switch_to(active).await?;
+            self.metrics
+                .catalog_loads
+                .with_label_values(&["follow", "ok"])
+                .inc();
+        }
+        Ok(())
+    }
+}
