@@ -24,6 +24,46 @@ pub struct App {
     pub answerer: Arc<Answerer>,
     /// Degradations found at start (e.g. no embedding model).
     warnings: Vec<String>,
+    /// The exclusive lock on the data directory, held while the app lives.
+    _lock: std::fs::File,
+}
+
+/// Takes the exclusive lock of a data directory: one process per data directory (its index
+/// files and SQLite database are not shared). Replicas run on Postgres, each with its own.
+fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    use std::io::{Read, Seek, Write};
+    let path = dir.join(".lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            anyhow::bail!(
+                "the data directory {} is in use by another descoberta process{}; \
+                 give each process its own data directory (replicas share a Postgres store, \
+                 not a data directory)",
+                dir.display(),
+                match holder.trim() {
+                    "" => String::new(),
+                    pid => format!(" (pid {pid})"),
+                }
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(anyhow::Error::new(e).context(format!("locking {}", path.display())));
+        }
+    }
+    file.set_len(0).context("writing the lock file")?;
+    file.rewind().context("writing the lock file")?;
+    write!(file, "{}", std::process::id()).context("writing the lock file")?;
+    Ok(file)
 }
 
 impl App {
@@ -33,6 +73,7 @@ impl App {
         let settings = Arc::new(settings);
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
+        let lock = lock_data_dir(&settings.data_dir)?;
         let store = store::connect(&settings.database_url()).await?;
         tracing::info!(backend = store.backend(), "store ready");
         let metrics = Arc::new(Metrics::new()?);
@@ -74,6 +115,7 @@ impl App {
             governance,
             answerer,
             warnings,
+            _lock: lock,
         })
     }
 
@@ -84,10 +126,11 @@ impl App {
         self.governance.refresh().await
     }
 
-    /// Degradations worth reporting in `/readyz` (serving continues).
-    pub fn warnings(&self) -> Vec<String> {
+    /// Degradations worth reporting in `/readyz` (serving continues); with counts for an
+    /// operator.
+    pub fn warnings(&self, operator: bool) -> Vec<String> {
         let mut warnings = self.warnings.clone();
-        warnings.extend(self.versions.warnings());
+        warnings.extend(self.versions.warnings(operator));
         warnings
     }
 
@@ -111,6 +154,9 @@ impl App {
             if let Err(e) = self.versions.catch_up().await {
                 tracing::warn!(error = ?e, "could not follow the active catalog version");
             }
+            if let Err(e) = self.versions.repair_live().await {
+                tracing::error!(error = ?e, "could not rebuild the damaged index");
+            }
         }
     }
 
@@ -124,7 +170,7 @@ impl App {
                 return std::future::pending().await;
             };
             while hangups.recv().await.is_some() {
-                match self.versions.reload_directory("sighup", false).await {
+                match self.versions.reload_directory("sighup", false, false).await {
                     Ok(outcome) => tracing::info!(
                         version = outcome.version.map(|v| v.version),
                         changed = outcome.changed,

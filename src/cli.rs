@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::app::App;
 use crate::settings::{LogFormat, Overrides, Settings};
 use crate::startup::Application;
-use crate::versions::{LoadError, LoadMode};
+use crate::versions::{LoadError, LoadMode, LoadOptions};
 use crate::{bench, eval, telemetry};
 
 #[derive(Debug, Parser)]
@@ -70,6 +70,9 @@ pub enum Command {
         /// Validate and print the diff without changing anything.
         #[arg(long)]
         dry_run: bool,
+        /// Allow changes that make a dataset visible to more callers (refused otherwise).
+        #[arg(long)]
+        allow_declassify: bool,
     },
     /// Measure retrieval quality on a catalog and a question set (see shared/eval).
     Eval(eval::EvalArgs),
@@ -106,7 +109,19 @@ pub async fn main() -> ExitCode {
             files,
             merge,
             dry_run,
-        } => load(settings, files, merge, dry_run).await,
+            allow_declassify,
+        } => {
+            let options = LoadOptions {
+                mode: if merge {
+                    LoadMode::Merge
+                } else {
+                    LoadMode::Replace
+                },
+                dry_run,
+                allow_declassify,
+            };
+            load(settings, files, options).await
+        }
         Command::Eval(args) => eval::run(settings, args).await,
         Command::Bench(command) => bench::run(settings, command).await,
     };
@@ -124,28 +139,25 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     app.run_until_stopped().await
 }
 
-async fn load(
-    settings: Settings,
-    files: Vec<PathBuf>,
-    merge: bool,
-    dry_run: bool,
-) -> anyhow::Result<()> {
+async fn load(settings: Settings, files: Vec<PathBuf>, options: LoadOptions) -> anyhow::Result<()> {
+    // The store is shared with a running service; the index built here is not needed, so it
+    // goes to a temporary data directory (a running service holds the real one).
+    let scratch = tempfile::tempdir()?;
+    let mut settings = settings;
+    settings.database_url = Some(settings.database_url());
+    settings.embedding.model_dir = Some(settings.model_dir());
+    settings.data_dir = scratch.path().to_path_buf();
     let app = App::build(settings).await?;
     let versions = Arc::clone(&app.versions);
     if let Some(active) = versions.active_in_store().await? {
         versions.switch_to(active).await?;
     }
-    let mode = if merge {
-        LoadMode::Merge
-    } else {
-        LoadMode::Replace
-    };
     let named: Vec<(String, PathBuf)> = files
         .iter()
         .map(|f| (f.display().to_string(), f.clone()))
         .collect();
     let outcome = versions
-        .load_files("cli", named, None, mode, dry_run)
+        .load_files("cli", named, None, options)
         .await
         .map_err(|e| match e {
             LoadError::Invalid(invalid) => anyhow::anyhow!("{invalid}no changes were made"),
@@ -153,7 +165,7 @@ async fn load(
         })?;
     let report = serde_json::json!({
         "version": outcome.version.as_ref().map(|v| v.version),
-        "dry_run": dry_run,
+        "dry_run": options.dry_run,
         "datasets": outcome.datasets,
         "columns": outcome.columns,
         "diff": outcome.diff,

@@ -18,7 +18,9 @@ use crate::embed::{self, Embedder};
 use crate::index::LexicalIndex;
 use crate::metrics::Metrics;
 use crate::retrieval::semantic::{SemanticPlan, embed_batch};
-use crate::retrieval::{Live, RetrievalConfig, Searcher, Snapshot, Visibility, Votes};
+use crate::retrieval::{
+    IndexRedaction, Live, RetrievalConfig, Searcher, Snapshot, Visibility, Votes,
+};
 use crate::settings::Settings;
 use crate::sources::{self, SourceError};
 
@@ -113,9 +115,10 @@ pub async fn snapshot_in_memory(
     embedder: Option<&dyn Embedder>,
     dir: &std::path::Path,
 ) -> anyhow::Result<Snapshot> {
+    let redaction = IndexRedaction::new(&catalog);
     let semantic = match embedder {
         Some(embedder) => {
-            let mut plan = SemanticPlan::new(&catalog.datasets, embedder.model_id());
+            let mut plan = SemanticPlan::new(&catalog.datasets, embedder.model_id(), &redaction);
             for batch in plan.missing_batches() {
                 let rows = embed_batch(embedder, batch).await?;
                 plan.add(rows);
@@ -126,7 +129,7 @@ pub async fn snapshot_in_memory(
     };
     let dir = dir.join("v1");
     crate::telemetry::blocking(move || {
-        let lexical = LexicalIndex::build(&dir, 1, &catalog)?;
+        let lexical = LexicalIndex::build(&dir, 1, &catalog, &redaction)?;
         Ok(Snapshot::new(1, catalog, lexical, semantic))
     })
     .await

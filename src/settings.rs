@@ -280,7 +280,14 @@ pub struct AccessSettings {
     /// proxy; ignored unless set here and the request comes from `trusted_proxies`.
     pub trusted_proxy_header: Option<String>,
     /// Addresses of the proxies trusted to set `trusted_proxy_header` (IPs, or CIDR ranges).
+    /// From them, the client address is read from `X-Forwarded-For` / `Forwarded`.
     pub trusted_proxies: Vec<String>,
+    /// A header naming the user (e.g. `X-Forwarded-User`), set by a trusted proxy: each user
+    /// then has their own rate-limit bucket. Ignored from other peers.
+    pub trusted_user_header: Option<String>,
+    /// A bearer token for `/metrics` and the details of `/readyz` (counts), besides the admin
+    /// tokens. Without one, `/metrics` is open and `/readyz` details are for admins only.
+    pub ops_token: Option<SecretString>,
     /// Where to send people when nothing they may see matches (a team, an address).
     pub steward_contact: Option<String>,
 }
@@ -291,6 +298,8 @@ impl Default for AccessSettings {
             anonymous_level: Sensitivity::Internal,
             trusted_proxy_header: None,
             trusted_proxies: Vec::new(),
+            trusted_user_header: None,
+            ops_token: None,
             steward_contact: None,
         }
     }
@@ -305,6 +314,8 @@ pub struct RateLimitSettings {
     pub per_second: u64,
     /// Requests allowed in a burst.
     pub burst: u32,
+    /// How often idle buckets are dropped from the limiter's table.
+    pub sweep_secs: u64,
 }
 
 impl Default for RateLimitSettings {
@@ -313,6 +324,7 @@ impl Default for RateLimitSettings {
             enabled: true,
             per_second: 50,
             burst: 100,
+            sweep_secs: 10,
         }
     }
 }
@@ -345,6 +357,17 @@ pub struct Overrides {
     pub metadata_dir: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub log_format: Option<LogFormat>,
+}
+
+/// Shortest admin (or ops) token accepted: a guessable token opens the admin API.
+pub const MIN_TOKEN_BYTES: usize = 32;
+
+fn check_token_strength(name: &str, token: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        token.len() >= MIN_TOKEN_BYTES,
+        "{name} is too short: use at least {MIN_TOKEN_BYTES} bytes (for example `openssl rand -hex 32`)"
+    );
+    Ok(())
 }
 
 impl Settings {
@@ -394,6 +417,8 @@ impl Settings {
         secret(&mut self.database_url);
         secret(&mut self.admin_token);
         secret(&mut self.admin_tokens);
+        secret(&mut self.access.ops_token);
+        text(&mut self.access.trusted_user_header);
         text(&mut self.llm.base_url);
         secret(&mut self.llm.api_key);
         text(&mut self.llm.model);
@@ -409,6 +434,7 @@ impl Settings {
             "cors.allow_credentials cannot be used with the `*` origin"
         );
         self.admin_tokens()?;
+        self.ops_token()?;
         anyhow::ensure!(
             self.limits.max_limit > 0,
             "limits.max_limit must be positive"
@@ -451,6 +477,7 @@ impl Settings {
     pub fn admin_tokens(&self) -> anyhow::Result<Vec<(String, SecretString)>> {
         let mut tokens = Vec::new();
         if let Some(token) = &self.admin_token {
+            check_token_strength("DESCOBERTA_ADMIN_TOKEN", token.expose_secret().trim())?;
             tokens.push(("admin".to_string(), token.clone()));
         }
         if let Some(list) = &self.admin_tokens {
@@ -463,13 +490,22 @@ impl Settings {
                     .split_once('=')
                     .context("admin_tokens must look like `id=token;id2=token2`")?;
                 anyhow::ensure!(
-                    !id.trim().is_empty() && token.trim().len() >= 8,
-                    "each admin token needs an id and at least 8 characters"
+                    !id.trim().is_empty(),
+                    "each entry of admin_tokens needs an id (`id=token`)"
                 );
+                check_token_strength(&format!("admin token `{}`", id.trim()), token.trim())?;
                 tokens.push((id.trim().to_string(), SecretString::from(token.trim())));
             }
         }
         Ok(tokens)
+    }
+
+    /// The ops token, checked like an admin token.
+    pub fn ops_token(&self) -> anyhow::Result<Option<&SecretString>> {
+        if let Some(token) = &self.access.ops_token {
+            check_token_strength("access.ops_token", token.expose_secret().trim())?;
+        }
+        Ok(self.access.ops_token.as_ref())
     }
 
     pub fn index_dir(&self) -> PathBuf {
@@ -502,6 +538,31 @@ mod tests {
         let printed = format!("{settings:?}");
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(!printed.contains("s3cr3t-token"), "{printed}");
+    }
+
+    #[test]
+    fn short_admin_tokens_are_refused_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        for config in [
+            "admin_token = \"s3cret\"\n",
+            "admin_tokens = \"alice=0123456789abcdef0123456789abcdef;bob=short\"\n",
+            "[access]\nops_token = \"tiny\"\n",
+        ] {
+            let file = dir.path().join("d.toml");
+            std::fs::write(&file, config).unwrap();
+            let error = Settings::load(Some(&file), &Overrides::default()).unwrap_err();
+            assert!(
+                format!("{error:#}").contains("at least 32 bytes"),
+                "{config}: {error:#}"
+            );
+        }
+        let file = dir.path().join("ok.toml");
+        std::fs::write(
+            &file,
+            "admin_token = \"0123456789abcdef0123456789abcdef\"\n",
+        )
+        .unwrap();
+        assert!(Settings::load(Some(&file), &Overrides::default()).is_ok());
     }
 
     #[test]

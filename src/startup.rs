@@ -15,6 +15,7 @@ pub struct Application {
     port: u16,
     server: Server,
     app: Arc<App>,
+    limiter: http::RateLimiter,
 }
 
 impl Application {
@@ -30,12 +31,13 @@ impl Application {
         let state = web::Data::from(app.clone());
         let limiter = http::rate_limiter(&settings.rate_limit)?;
         let limited = settings.rate_limit.enabled;
+        let governor = limiter.clone();
         let server = HttpServer::new(move || {
             let state = state.clone();
             ActixApp::new()
                 .wrap(actix_web::middleware::Condition::new(
                     limited,
-                    actix_governor::Governor::new(&limiter),
+                    actix_governor::Governor::new(&governor),
                 ))
                 .wrap(http::cors(&state.settings.cors))
                 .wrap(http::json_errors())
@@ -54,6 +56,7 @@ impl Application {
             port: addr.port(),
             server,
             app,
+            limiter,
         })
     }
 
@@ -65,15 +68,23 @@ impl Application {
         &self.app
     }
 
+    /// Stops the server (in-flight requests are dropped) and waits for its workers to end.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     /// Serves until the server stops. Meanwhile follows the active version in the store
     /// (other replicas' loads) and reloads the metadata directory on SIGHUP.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let follower = self.app.clone().follow();
         let hangups = self.app.clone().reload_on_sighup();
+        let sweeper =
+            http::maintain_rate_limiter(self.limiter, self.app.settings.rate_limit.clone());
         tokio::select! {
             result = self.server => result.context("HTTP server failed"),
             () = follower => Ok(()),
             () = hangups => Ok(()),
+            () = sweeper => Ok(()),
         }
     }
 }

@@ -324,17 +324,15 @@ impl Answerer {
             .iter()
             .take(retrieved.limit)
             .filter_map(|g| {
-                let dataset = retrieved.snapshot.dataset(g.dataset)?;
+                let dataset = retrieved.snapshot.view(g.dataset, &retrieved.visibility)?;
                 let hit = retrieved
                     .hits
                     .iter()
                     .find(|(o, _)| *o == g.dataset)
                     .map(|(_, h)| h);
-                let visibility = &retrieved.visibility;
-                let snapshot = &retrieved.snapshot;
                 Some(AnswerDataset {
                     dataset: dataset.name.clone(),
-                    description: snapshot.redact_opt(dataset.description.as_ref(), visibility),
+                    description: dataset.description.clone(),
                     owner: dataset.owner.clone(),
                     location: dataset.location.clone(),
                     columns: g
@@ -343,7 +341,7 @@ impl Answerer {
                         .filter_map(|&c| dataset.columns.get(c as usize))
                         .map(|c| AnswerColumn {
                             name: c.name.clone(),
-                            description: snapshot.redact_opt(c.description.as_ref(), visibility),
+                            description: c.description.clone(),
                         })
                         .collect(),
                     score: hit.map_or(0.0, |h| h.score),

@@ -79,16 +79,15 @@ impl Prompts {
         let mut context = String::new();
         let mut datasets = Vec::new();
         for (ordinal, hit) in hits {
-            let Some(dataset) = snapshot.dataset(*ordinal) else {
+            // Free text may mention datasets this caller may not see: the view is redacted.
+            let Some(dataset) = snapshot.view(*ordinal, visibility) else {
                 continue;
             };
-            // Free text may mention datasets this caller may not see: redact first.
-            let text = |t: &String| snapshot.redact(t, visibility);
             let mut entry = format!("### dataset: {}\n", clean(&dataset.name, 512));
             if let Some(d) = &dataset.description {
                 entry.push_str(&format!(
                     "description: {}\n",
-                    clean(&text(d), MAX_DESCRIPTION_CHARS)
+                    clean(d, MAX_DESCRIPTION_CHARS)
                 ));
             }
             let mut facts = Vec::new();
@@ -98,7 +97,7 @@ impl Prompts {
                 ("location", &dataset.location),
             ] {
                 if let Some(v) = value {
-                    facts.push(format!("{label}: {}", clean(&text(v), 200)));
+                    facts.push(format!("{label}: {}", clean(v, 200)));
                 }
             }
             if !dataset.tags.is_empty() {
@@ -127,10 +126,7 @@ impl Prompts {
                     entry.push_str(&format!(" ({})", clean(t, 60)));
                 }
                 if let Some(d) = &column.description {
-                    entry.push_str(&format!(
-                        ": {}",
-                        clean(&text(d), MAX_COLUMN_DESCRIPTION_CHARS)
-                    ));
+                    entry.push_str(&format!(": {}", clean(d, MAX_COLUMN_DESCRIPTION_CHARS)));
                 }
                 entry.push('\n');
             }

@@ -6,10 +6,13 @@
 //! - `bench scale`: loads a generated catalog into the service (a child process), measures
 //!   load time, RSS, index size and cold start, drives search and suggest at 1, 4 and 16
 //!   clients, and runs the same queries against PostgreSQL full-text search; prints a table.
+//! - `bench flood`: RSS of the service while distinct callers flood the rate limiter.
 
 mod ask;
+mod flood;
 mod generate;
 mod scale;
+mod service;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -27,6 +30,8 @@ pub enum BenchCommand {
     Gen(generate::GenArgs),
     /// The scale benchmark, side by side with PostgreSQL full-text search.
     Scale(scale::ScaleArgs),
+    /// RSS of the service while a flood of distinct callers hits the rate limiter.
+    Flood(flood::FloodArgs),
 }
 
 pub async fn run(settings: Settings, command: BenchCommand) -> anyhow::Result<()> {
@@ -34,6 +39,7 @@ pub async fn run(settings: Settings, command: BenchCommand) -> anyhow::Result<()
         BenchCommand::Ask(args) => ask::run(settings, args).await,
         BenchCommand::Gen(args) => generate::run(args),
         BenchCommand::Scale(args) => scale::run(settings, args).await,
+        BenchCommand::Flood(args) => flood::run(args).await,
     }
 }
 

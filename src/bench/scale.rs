@@ -9,9 +9,7 @@
 //! sends it the same queries at the same concurrency → recall@5 of both sides on the
 //! generated questions → one table.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +18,7 @@ use clap::Args;
 use sqlx::{Connection, PgPool};
 
 use super::generate::GenArgs;
+use super::service::Service;
 use super::{Row, drive_with};
 use crate::catalog::Catalog;
 use crate::eval::score_ranking;
@@ -53,105 +52,6 @@ pub struct ScaleArgs {
     pub embeddings: String,
 }
 
-/// A `descoberta serve` child process.
-struct Service {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-const ADMIN: &str = "bench-admin-token";
-
-impl Service {
-    /// Starts the service; returns it and how long it took to be ready.
-    fn start(
-        data_dir: &Path,
-        model_dir: &Path,
-        embeddings: &str,
-    ) -> anyhow::Result<(Service, Duration)> {
-        let started = Instant::now();
-        let empty = data_dir.join("no-metadata");
-        std::fs::create_dir_all(&empty)?;
-        let mut command = Command::new(std::env::current_exe()?);
-        command
-            .args(["--log-format", "json", "--bind", "127.0.0.1:0", "serve"])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .arg("--metadata-dir")
-            .arg(&empty)
-            .env("DESCOBERTA_ADMIN_TOKEN", ADMIN)
-            .env("DESCOBERTA_EMBEDDING_MODEL_DIR", model_dir)
-            .env("DESCOBERTA_LIMITS_MAX_CONCURRENT_SEARCHES", "64")
-            // The load generator is one address: measure capacity, not the rate limiter.
-            .env("DESCOBERTA_RATE_LIMIT_ENABLED", "false")
-            .env("RUST_LOG", "info")
-            .current_dir(data_dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        match embeddings {
-            "off" => {
-                command.env("DESCOBERTA_EMBEDDING_ENABLED", "false");
-            }
-            "static" => {
-                command.env("DESCOBERTA_EMBEDDING_KIND", "static");
-            }
-            _ => {}
-        }
-        let mut child = command.spawn().context("starting the service")?;
-        let stderr = child.stderr.take().context("no stderr")?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line)
-                    && event["message"] == "descoberta ready"
-                    && let Some(address) = event["address"].as_str()
-                {
-                    let _ = tx.send(address.to_string());
-                }
-            }
-        });
-        let base = rx
-            .recv_timeout(Duration::from_secs(900))
-            .context("the service did not become ready")?;
-        Ok((Service { child, base }, started.elapsed()))
-    }
-
-    /// (peak RSS, current RSS) in MiB, from /proc.
-    fn rss_mib(&self) -> (f64, f64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<f64>().ok())
-                .map_or(f64::NAN, |kb| kb / 1024.0)
-        };
-        (field("VmHWM:"), field("VmRSS:"))
-    }
-}
-
-fn dir_size(path: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(path) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_size(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
-}
-
 /// Size of the newest version's index directory (`index/<store>/v<N>`).
 fn newest_index_size(root: &Path) -> u64 {
     let mut newest: Option<(i64, PathBuf)> = None;
@@ -169,7 +69,7 @@ fn newest_index_size(root: &Path) -> u64 {
             }
         }
     }
-    newest.map_or(0, |(_, path)| dir_size(&path))
+    newest.map_or(0, |(_, path)| crate::index::dir_size(&path))
 }
 
 fn identifier_words(text: &str) -> Vec<String> {
@@ -438,15 +338,17 @@ pub async fn run(settings: Settings, args: ScaleArgs) -> anyhow::Result<()> {
         .build()?;
 
     // Load, then reload the same catalog.
-    let (service, _) = Service::start(&data_dir, &model_dir, &args.embeddings)?;
+    let (service, _) = Service::start(&data_dir, &service_env(&model_dir, &args.embeddings))?;
+    let admin = service.admin.clone();
     let upload = |base: String| {
         let client = client.clone();
         let body = catalog_bytes.clone();
+        let admin = admin.clone();
         async move {
             let started = Instant::now();
             let res = client
                 .post(format!("{base}/v1/admin/catalog"))
-                .bearer_auth(ADMIN)
+                .bearer_auth(admin)
                 .header("content-type", "text/csv")
                 .body(body)
                 .send()
@@ -487,7 +389,8 @@ pub async fn run(settings: Settings, args: ScaleArgs) -> anyhow::Result<()> {
     drop(service);
 
     // Cold start with the index present.
-    let (service, cold_start) = Service::start(&data_dir, &model_dir, &args.embeddings)?;
+    let (service, cold_start) =
+        Service::start(&data_dir, &service_env(&model_dir, &args.embeddings))?;
     let base = Arc::new(service.base.clone());
     let (_, rss_idle) = service.rss_mib();
 
@@ -744,4 +647,26 @@ pub async fn run(settings: Settings, args: ScaleArgs) -> anyhow::Result<()> {
         ask.p(0.5)
     );
     Ok(())
+}
+
+/// The service's environment for the scale runs.
+fn service_env(model_dir: &Path, embeddings: &str) -> Vec<(String, String)> {
+    let mut env = vec![
+        (
+            "DESCOBERTA_EMBEDDING_MODEL_DIR".to_string(),
+            model_dir.display().to_string(),
+        ),
+        (
+            "DESCOBERTA_LIMITS_MAX_CONCURRENT_SEARCHES".into(),
+            "64".into(),
+        ),
+        // The load generator is one address: measure capacity, not the rate limiter.
+        ("DESCOBERTA_RATE_LIMIT_ENABLED".into(), "false".into()),
+    ];
+    match embeddings {
+        "off" => env.push(("DESCOBERTA_EMBEDDING_ENABLED".into(), "false".into())),
+        "static" => env.push(("DESCOBERTA_EMBEDDING_KIND".into(), "static".into())),
+        _ => {}
+    }
+    env
 }

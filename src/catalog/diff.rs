@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
-use super::Catalog;
+use super::{Catalog, Dataset, Sensitivity, dataset_acl_terms};
 
 /// A column, named with its dataset.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -25,11 +25,57 @@ pub struct DiffCounts {
     pub columns_removed: usize,
 }
 
+/// Who may see a dataset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Access {
+    pub sensitivity: Sensitivity,
+    pub allowed_groups: Vec<String>,
+}
+
+impl Access {
+    fn of(dataset: &Dataset) -> Access {
+        Access {
+            sensitivity: dataset.sensitivity,
+            allowed_groups: dataset.allowed_groups.clone(),
+        }
+    }
+}
+
+/// A change of who may see a dataset (sensitivity or allowed groups).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SecurityChange {
+    pub dataset: String,
+    pub before: Access,
+    pub after: Access,
+    /// Someone who could not see the dataset before can see it after: a declassification.
+    pub widens: bool,
+}
+
+/// Whether a dataset with `after` is visible to some caller who could not see it with
+/// `before`. Callers hold `level:public`, `level:internal` when identified (or anonymous at
+/// that level), and their groups; the candidates are checked one by one.
+pub fn widens(before: &Access, after: &Access) -> bool {
+    let old = dataset_acl_terms(before.sensitivity, &before.allowed_groups);
+    let new = dataset_acl_terms(after.sensitivity, &after.allowed_groups);
+    let public = vec!["level:public".to_string()];
+    let internal = vec!["level:public".to_string(), "level:internal".to_string()];
+    let mut callers = vec![public, internal.clone()];
+    for term in new.iter().filter(|t| t.starts_with("group:")) {
+        let mut caller = internal.clone();
+        caller.push(term.clone());
+        callers.push(caller);
+    }
+    let sees = |caller: &[String], acl: &[String]| acl.iter().any(|t| caller.contains(t));
+    callers.iter().any(|c| sees(c, &new) && !sees(c, &old))
+}
+
 /// What changed; each list holds at most [`MAX_DIFF_ITEMS`] names (`truncated` says so).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CatalogDiff {
     pub counts: DiffCounts,
     pub truncated: bool,
+    /// Every change of sensitivity or allowed groups (never truncated).
+    pub security_changes: Vec<SecurityChange>,
     pub datasets_added: Vec<String>,
     pub datasets_removed: Vec<String>,
     /// Datasets present in both whose metadata or columns differ.
@@ -61,6 +107,15 @@ impl CatalogDiff {
                 Some(previous) => {
                     if *previous != dataset {
                         diff.datasets_changed.push(dataset.name.clone());
+                    }
+                    let (before, after) = (Access::of(previous), Access::of(dataset));
+                    if before != after {
+                        diff.security_changes.push(SecurityChange {
+                            dataset: dataset.name.clone(),
+                            widens: widens(&before, &after),
+                            before,
+                            after,
+                        });
                     }
                     let before: HashSet<String> = previous
                         .columns
@@ -130,6 +185,15 @@ impl CatalogDiff {
         diff
     }
 
+    /// The datasets this change makes visible to someone who could not see them.
+    pub fn declassified(&self) -> Vec<String> {
+        self.security_changes
+            .iter()
+            .filter(|c| c.widens)
+            .map(|c| c.dataset.clone())
+            .collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.datasets_added.is_empty()
             && self.datasets_removed.is_empty()
@@ -169,5 +233,48 @@ mod tests {
         assert_eq!(diff.columns_removed.len(), 2); // a.x, b.z
         assert_eq!(diff.counts.datasets_changed, 1);
         assert!(!diff.truncated);
+    }
+
+    fn access(sensitivity: Sensitivity, groups: &[&str]) -> Access {
+        Access {
+            sensitivity,
+            allowed_groups: groups.iter().map(|g| g.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn widening_is_any_caller_gaining_sight() {
+        use Sensitivity::*;
+        let hr = access(Restricted, &["hr"]);
+        assert!(widens(&hr, &access(Internal, &[])), "restricted → internal");
+        assert!(
+            widens(&hr, &access(Restricted, &["hr", "sales"])),
+            "a group added"
+        );
+        assert!(widens(&access(Internal, &[]), &access(Public, &[])));
+        assert!(
+            !widens(&access(Public, &[]), &access(Internal, &[])),
+            "tightening"
+        );
+        assert!(
+            !widens(&hr, &access(Confidential, &["hr"])),
+            "same audience"
+        );
+        assert!(
+            !widens(&access(Restricted, &["hr", "x"]), &hr),
+            "a group removed"
+        );
+    }
+
+    #[test]
+    fn sensitivity_and_group_changes_are_security_changes() {
+        let mut before = dataset("hr.pay", &["amount"]);
+        before.sensitivity = Sensitivity::Restricted;
+        before.allowed_groups = vec!["hr".into()];
+        let after = dataset("hr.pay", &["amount"]);
+        let diff = CatalogDiff::between(&Catalog::new(vec![before]), &Catalog::new(vec![after]));
+        assert_eq!(diff.security_changes.len(), 1);
+        assert!(diff.security_changes[0].widens);
+        assert_eq!(diff.declassified(), vec!["hr.pay".to_string()]);
     }
 }

@@ -153,5 +153,9 @@ fn decode_f32(bytes: &[u8]) -> Option<Vec<f32>> {
         return None;
     }
     let values = bytes.chunks_exact(4);
-    Some(values.map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    Some(
+        values
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+    )
 }

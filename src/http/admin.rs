@@ -24,7 +24,7 @@ use super::input::{self, Origin};
 use super::views::{AuditView, DiffView, GapGroupView, KeyView, VersionView};
 use crate::clock::now_ms;
 use crate::governance::ApiKeyRecord;
-use crate::versions::{LoadMode, LoadOutcome};
+use crate::versions::{LoadMode, LoadOptions, LoadOutcome};
 
 /// An authenticated admin, by token id.
 pub struct Admin {
@@ -51,7 +51,7 @@ fn authenticate(req: &HttpRequest) -> Result<Admin, ApiError> {
             format!("no route for {} {}", req.method(), req.path()),
         ));
     }
-    if bearer_token(req).is_none() {
+    if bearer_token(req)?.is_none() {
         return Err(ApiError::new(
             ErrorCode::Unauthorized,
             "this route needs `Authorization: Bearer <admin token>`",
@@ -71,6 +71,9 @@ pub struct LoadParams {
     pub mode: Option<String>,
     /// Validate and return the diff without changing anything.
     pub dry_run: Option<bool>,
+    /// Allow changes that make a dataset visible to more callers (a lower sensitivity, more
+    /// groups). Without it such a load is refused with 422 `declassification_refused`.
+    pub allow_declassify: Option<bool>,
 }
 
 /// The result of a load, reload or activation.
@@ -154,7 +157,8 @@ fn dir_entry_count(dir: &tempfile::TempDir) -> usize {
         (status = 409, description = "Another load is running", body = super::error::ErrorBody),
         (status = 413, description = "Upload too large", body = super::error::ErrorBody),
         (status = 415, description = "Not CSV or multipart", body = super::error::ErrorBody),
-        (status = 422, description = "Invalid catalog: every problem, with line and field", body = super::error::ErrorBody),
+        (status = 422, description = "Invalid catalog (every problem, with line and field), or a declassification not allowed", body = super::error::ErrorBody),
+        (status = 507, description = "No space left to store the catalog; nothing changed", body = super::error::ErrorBody),
     ),
     security(("admin_token" = [])),
     tag = "admin"
@@ -248,7 +252,16 @@ pub async fn upload_catalog(
     }
     let outcome = state
         .versions
-        .load_files(&admin.id, files, Some(dir), mode, dry_run)
+        .load_files(
+            &admin.id,
+            files,
+            Some(dir),
+            LoadOptions {
+                mode,
+                dry_run,
+                allow_declassify: params.allow_declassify.unwrap_or(false),
+            },
+        )
         .await?;
     let current = state.versions.snapshot().map(|s| s.version);
     Ok(HttpResponse::Ok().json(LoadResponse::new(outcome, dry_run, current)))
@@ -259,6 +272,8 @@ pub async fn upload_catalog(
 pub struct ReloadParams {
     /// Load a new version even when the files did not change.
     pub force: Option<bool>,
+    /// Allow changes that make a dataset visible to more callers.
+    pub allow_declassify: Option<bool>,
 }
 
 /// Re-reads the metadata directory (as SIGHUP does). Unchanged files: nothing happens.
@@ -271,7 +286,8 @@ pub struct ReloadParams {
         (status = 401, description = "No admin token", body = super::error::ErrorBody),
         (status = 403, description = "Wrong admin token", body = super::error::ErrorBody),
         (status = 409, description = "Another load is running", body = super::error::ErrorBody),
-        (status = 422, description = "Invalid catalog", body = super::error::ErrorBody),
+        (status = 422, description = "Invalid catalog, or a declassification not allowed", body = super::error::ErrorBody),
+        (status = 507, description = "No space left to store the catalog; nothing changed", body = super::error::ErrorBody),
     ),
     security(("admin_token" = [])),
     tag = "admin"
@@ -283,7 +299,11 @@ pub async fn reload(
 ) -> Result<HttpResponse, ApiError> {
     let outcome = state
         .versions
-        .reload_directory(&admin.id, params.force.unwrap_or(false))
+        .reload_directory(
+            &admin.id,
+            params.force.unwrap_or(false),
+            params.allow_declassify.unwrap_or(false),
+        )
         .await?;
     let current = state.versions.snapshot().map(|s| s.version);
     Ok(HttpResponse::Ok().json(LoadResponse::new(outcome, false, current)))

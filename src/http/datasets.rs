@@ -57,12 +57,15 @@ pub async fn get_dataset(
         .ok_or_else(|| ApiError::unavailable("no catalog is loaded yet"))?;
     // A dataset the caller may not see is answered exactly like one that does not exist.
     let visibility = &caller.visibility;
-    let Some((_, d)) = snapshot.visible_dataset(&name, visibility) else {
+    let Some(d) = snapshot
+        .visible_dataset(&name, visibility)
+        .and_then(|(ordinal, _)| snapshot.view(ordinal, visibility))
+    else {
         return Err(ApiError::not_found(format!("no dataset named `{name}`")));
     };
     Ok(HttpResponse::Ok().json(DatasetView {
         dataset: d.name.clone(),
-        description: snapshot.redact_opt(d.description.as_ref(), visibility),
+        description: d.description.clone(),
         owner: d.owner.clone(),
         domain: d.domain.clone(),
         location: d.location.clone(),
@@ -75,7 +78,7 @@ pub async fn get_dataset(
             .iter()
             .map(|c| ColumnView {
                 name: c.name.clone(),
-                description: snapshot.redact_opt(c.description.as_ref(), visibility),
+                description: c.description.clone(),
                 data_type: c.data_type.clone(),
                 tags: c.tags.clone(),
                 properties: c.properties.clone(),

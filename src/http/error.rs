@@ -31,9 +31,11 @@ pub enum ErrorCode {
     MethodNotAllowed,
     Conflict,
     InvalidCatalog,
+    DeclassificationRefused,
     RateLimited,
     Timeout,
     Unavailable,
+    InsufficientStorage,
     Internal,
 }
 
@@ -55,9 +57,13 @@ impl ErrorCode {
             MethodNotAllowed => ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED),
             Conflict => ("conflict", StatusCode::CONFLICT),
             InvalidCatalog => ("invalid_catalog", StatusCode::UNPROCESSABLE_ENTITY),
+            DeclassificationRefused => {
+                ("declassification_refused", StatusCode::UNPROCESSABLE_ENTITY)
+            }
             RateLimited => ("rate_limited", StatusCode::TOO_MANY_REQUESTS),
             Timeout => ("timeout", StatusCode::SERVICE_UNAVAILABLE),
             Unavailable => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
+            InsufficientStorage => ("insufficient_storage", StatusCode::INSUFFICIENT_STORAGE),
             Internal => ("internal", StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
@@ -148,6 +154,14 @@ impl std::fmt::Display for ApiError {
 pub enum ErrorDetails {
     /// Why a catalog was rejected: every problem, with file, line and field.
     InvalidCatalog(InvalidCatalogView),
+    /// The datasets a refused load would have declassified.
+    Declassified(DeclassifiedView),
+}
+
+/// The datasets a refused load would have made visible to more callers.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeclassifiedView {
+    pub declassified: Vec<String>,
 }
 
 /// The JSON body of every error response.
@@ -206,6 +220,24 @@ impl From<LoadError> for ApiError {
             LoadError::NotFound(v) => ApiError::not_found(format!(
                 "catalog version {v} does not exist (or was pruned)"
             )),
+            LoadError::Declassifies(declassified) => ApiError::new(
+                ErrorCode::DeclassificationRefused,
+                format!(
+                    "the load would make {} dataset(s) visible to callers who cannot see them \
+                     now; nothing was changed. Send `allow_declassify=true` to allow it",
+                    declassified.len()
+                ),
+            )
+            .with_details(ErrorDetails::Declassified(DeclassifiedView {
+                declassified,
+            })),
+            LoadError::StorageFull(e) => {
+                tracing::error!(error = ?e, "no space left for a catalog load");
+                ApiError::new(
+                    ErrorCode::InsufficientStorage,
+                    "no space left to store the catalog; nothing was changed",
+                )
+            }
             LoadError::Internal(e) => ApiError::internal(e),
         }
     }
@@ -217,6 +249,9 @@ impl From<SearchError> for ApiError {
         match e {
             SearchError::NoCatalog => ApiError::unavailable("no catalog is loaded yet"),
             SearchError::Closed => ApiError::unavailable("the service is shutting down"),
+            SearchError::IndexDamaged => {
+                ApiError::unavailable("the search index is being repaired; try again in a moment")
+            }
             SearchError::Internal(e) => ApiError::internal(e),
         }
     }

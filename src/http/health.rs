@@ -1,11 +1,12 @@
 //! `/healthz`, `/readyz`, `/metrics`.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
+use super::identity;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
@@ -47,7 +48,9 @@ pub struct Readiness {
     ),
     tag = "ops"
 )]
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+pub async fn readyz(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    // Counts (which include datasets a caller may not see) are for operators only.
+    let operator = identity::is_operator(&req, &state);
     let store = match state.versions.ping_store().await {
         Ok(()) => Check {
             ok: true,
@@ -63,7 +66,11 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     };
     let snapshot = state.versions.snapshot();
     let index = match &snapshot {
-        Some(s) => Check {
+        Some(s) if s.is_unhealthy() => Check {
+            ok: false,
+            detail: "the index is damaged; it is being rebuilt from the store".into(),
+        },
+        Some(s) if operator => Check {
             ok: true,
             detail: format!(
                 "catalog version {} ({} datasets, {} columns)",
@@ -71,6 +78,10 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
                 s.catalog.datasets.len(),
                 s.catalog.column_count()
             ),
+        },
+        Some(s) => Check {
+            ok: true,
+            detail: format!("catalog version {}", s.version),
         },
         None => Check {
             ok: false,
@@ -83,7 +94,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         catalog_version: snapshot.map(|s| s.version),
         store,
         index,
-        warnings: state.warnings(),
+        warnings: state.warnings(operator),
     };
     if ready {
         HttpResponse::Ok().json(body)
@@ -96,10 +107,22 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 #[utoipa::path(
     get,
     path = "/metrics",
-    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")),
+    responses(
+        (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
+        (status = 401, description = "An ops token is configured and was not sent", body = super::error::ErrorBody),
+    ),
     tag = "ops"
 )]
-pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn metrics(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    if state.settings.access.ops_token.is_some() && !identity::is_operator(&req, &state) {
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "this route needs `Authorization: Bearer <ops or admin token>`",
+        ));
+    }
     let text = state.metrics.render()?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

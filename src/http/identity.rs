@@ -7,6 +7,7 @@
 //! proxy addresses) likewise; anyone else is anonymous, at the configured level.
 
 use std::future::{Ready, ready};
+use std::net::IpAddr;
 
 use actix_web::{FromRequest, HttpRequest, web};
 use secrecy::ExposeSecret;
@@ -26,13 +27,31 @@ pub struct Caller {
     pub key_id: Option<String>,
 }
 
+/// A header that must be text and is not: a credential sent this way is refused (401), never
+/// ignored (the caller would silently become anonymous).
+fn header_text<'a>(req: &'a HttpRequest, name: &str) -> Result<Option<&'a str>, ApiError> {
+    match req.headers().get(name) {
+        None => Ok(None),
+        Some(value) => value.to_str().map(Some).map_err(|_| {
+            ApiError::new(
+                ErrorCode::Unauthorized,
+                format!("the `{name}` header is not valid text"),
+            )
+        }),
+    }
+}
+
 /// The bearer token of the request, if any.
-pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
-    let value = req.headers().get("authorization")?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(token.trim())
+pub fn bearer_token(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
+    let Some(value) = header_text(req, "authorization")? else {
+        return Ok(None);
+    };
+    let token = value
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|token| !token.is_empty());
+    Ok(token)
 }
 
 /// Constant-time comparison of a presented secret with the configured one.
@@ -40,9 +59,8 @@ pub fn secret_matches(presented: &str, configured: &str) -> bool {
     presented.as_bytes().ct_eq(configured.as_bytes()).into()
 }
 
-/// The id of the admin token presented, if one is (every token is compared).
-pub fn admin_id(req: &HttpRequest, state: &AppState) -> Option<String> {
-    let presented = bearer_token(req)?;
+/// The id of the admin token `presented` is, if it is one (every token is compared).
+fn admin_token_id(presented: &str, state: &AppState) -> Option<String> {
     let mut found = None;
     for (id, token) in state.settings.admin_tokens().unwrap_or_default() {
         if secret_matches(presented, token.expose_secret()) && found.is_none() {
@@ -52,14 +70,169 @@ pub fn admin_id(req: &HttpRequest, state: &AppState) -> Option<String> {
     found
 }
 
+/// The id of the admin token presented, if one is.
+pub fn admin_id(req: &HttpRequest, state: &AppState) -> Option<String> {
+    let presented = bearer_token(req).ok().flatten()?;
+    admin_token_id(presented, state)
+}
+
+/// Whether the caller may see operational detail (counts): an admin token, or the ops token.
+pub fn is_operator(req: &HttpRequest, state: &AppState) -> bool {
+    let Some(presented) = bearer_token(req).ok().flatten() else {
+        return false;
+    };
+    let ops = state.settings.access.ops_token.as_ref();
+    ops.is_some_and(|t| secret_matches(presented, t.expose_secret()))
+        || admin_token_id(presented, state).is_some()
+}
+
 /// The API key presented (`X-Api-Key`, else the bearer token), if any.
-pub fn presented_key(req: &HttpRequest) -> Option<&str> {
-    req.headers()
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
+pub fn presented_key(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
+    let key = header_text(req, "x-api-key")?
         .map(str::trim)
-        .filter(|k| !k.is_empty())
-        .or_else(|| bearer_token(req))
+        .filter(|k| !k.is_empty());
+    match key {
+        Some(key) => Ok(Some(key)),
+        None => bearer_token(req),
+    }
+}
+
+/// A credential that checks out: an admin token or an active API key, by its id.
+pub fn valid_credential(req: &HttpRequest, state: &AppState) -> Option<String> {
+    if let Some(id) = admin_id(req, state) {
+        return Some(id);
+    }
+    let key = presented_key(req).ok().flatten()?;
+    state.governance.api_key(&hash_api_key(key)).map(|g| g.id)
+}
+
+/// Whether the direct peer of this request is one of the trusted proxies.
+fn from_trusted_proxy(req: &HttpRequest, state: &AppState) -> bool {
+    let proxies = &state.settings.access.trusted_proxies;
+    req.peer_addr()
+        .is_some_and(|peer| proxies.iter().any(|spec| ip_matches(peer.ip(), spec)))
+}
+
+/// The value of a header a trusted proxy sets, when the request comes from one. The proxy
+/// must replace such a header, not append to it: a header sent more than once could carry a
+/// value the client chose, so it is refused (400).
+fn trusted_header<'a>(
+    req: &'a HttpRequest,
+    state: &AppState,
+    name: &str,
+) -> Result<Option<&'a str>, ApiError> {
+    if !from_trusted_proxy(req, state) {
+        return Ok(None);
+    }
+    let mut values = req.headers().get_all(name);
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!("the `{name}` header appears more than once; the proxy must set it once"),
+        ));
+    }
+    first.to_str().map(Some).map_err(|_| {
+        ApiError::new(
+            ErrorCode::BadRequest,
+            format!("the `{name}` header is not valid text"),
+        )
+    })
+}
+
+/// The client's address: the peer, or, when the peer is a trusted proxy, the right-most
+/// address of `X-Forwarded-For` / `Forwarded` that is not itself a trusted proxy.
+pub fn client_ip(req: &HttpRequest, state: &AppState) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    if !from_trusted_proxy(req, state) {
+        return Some(peer);
+    }
+    let proxies = &state.settings.access.trusted_proxies;
+    let trusted = |ip: &IpAddr| proxies.iter().any(|spec| ip_matches(*ip, spec));
+    let mut hops: Vec<Option<IpAddr>> = Vec::new();
+    for value in req.headers().get_all("forwarded") {
+        let Ok(value) = value.to_str() else {
+            return Some(peer);
+        };
+        hops.extend(forwarded_for(value));
+    }
+    if hops.is_empty() {
+        for value in req.headers().get_all("x-forwarded-for") {
+            let Ok(value) = value.to_str() else {
+                return Some(peer);
+            };
+            hops.extend(value.split(',').map(|hop| parse_hop(hop.trim())));
+        }
+    }
+    let mut client = peer;
+    for hop in hops.into_iter().rev() {
+        match hop {
+            // An unreadable hop: nothing to its left can be trusted.
+            None => break,
+            Some(ip) => {
+                client = ip;
+                if !trusted(&ip) {
+                    break;
+                }
+            }
+        }
+    }
+    Some(client)
+}
+
+/// The `for=` addresses of a `Forwarded` header (RFC 7239), in order.
+fn forwarded_for(value: &str) -> Vec<Option<IpAddr>> {
+    value
+        .split(',')
+        .filter_map(|element| {
+            element.split(';').find_map(|pair| {
+                let (key, v) = pair.trim().split_once('=')?;
+                key.trim()
+                    .eq_ignore_ascii_case("for")
+                    .then(|| parse_hop(v.trim().trim_matches('"')))
+            })
+        })
+        .collect()
+}
+
+/// One forwarded hop: `1.2.3.4`, `1.2.3.4:5678`, `[2001:db8::1]:443` or `2001:db8::1`.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(addr) = hop.parse::<std::net::SocketAddr>() {
+        return Some(addr.ip());
+    }
+    let inner = hop.strip_prefix('[')?.split(']').next()?;
+    inner.parse().ok()
+}
+
+/// The rate-limit bucket of a request: a valid credential's own; a trusted proxy's user
+/// header; otherwise the client's address (an IPv6 client by its /64). Unknown or invalid
+/// credentials count against the address, so guessing keys is throttled like any traffic.
+pub fn rate_key(req: &HttpRequest, state: &AppState) -> String {
+    if let Some(id) = valid_credential(req, state) {
+        return format!("key:{id}");
+    }
+    if let Some(header) = &state.settings.access.trusted_user_header
+        && let Ok(Some(user)) = trusted_header(req, state, header)
+    {
+        return format!("user:{}", user.trim());
+    }
+    match client_ip(req, state) {
+        Some(IpAddr::V6(ip)) if ip.to_ipv4_mapped().is_none() => {
+            let prefix = u128::from(ip) >> 64;
+            format!("ip6:{prefix:016x}")
+        }
+        Some(IpAddr::V6(ip)) => format!(
+            "ip:{}",
+            ip.to_ipv4_mapped().map_or(IpAddr::V6(ip), IpAddr::V4)
+        ),
+        Some(ip) => format!("ip:{ip}"),
+        None => "ip:unknown".into(),
+    }
 }
 
 fn resolve(req: &HttpRequest) -> Result<Caller, ApiError> {
@@ -67,14 +240,16 @@ fn resolve(req: &HttpRequest) -> Result<Caller, ApiError> {
         return Err(ApiError::internal(anyhow::anyhow!("app state missing")));
     };
     let settings = &state.settings;
-    if let Some(id) = admin_id(req, state) {
+    if let Some(bearer) = bearer_token(req)?
+        && let Some(id) = admin_token_id(bearer, state)
+    {
         return Ok(Caller {
             visibility: Visibility::All,
             is_admin: true,
             key_id: Some(id),
         });
     }
-    if let Some(key) = presented_key(req) {
+    if let Some(key) = presented_key(req)? {
         return match state.governance.api_key(&hash_api_key(key)) {
             Some(grant) => Ok(Caller {
                 visibility: Visibility::for_groups(Sensitivity::Internal, &grant.groups),
@@ -88,16 +263,7 @@ fn resolve(req: &HttpRequest) -> Result<Caller, ApiError> {
         };
     }
     if let Some(header) = &settings.access.trusted_proxy_header
-        && let Some(peer) = req.peer_addr()
-        && settings
-            .access
-            .trusted_proxies
-            .iter()
-            .any(|spec| ip_matches(peer.ip(), spec))
-        && let Some(value) = req
-            .headers()
-            .get(header.as_str())
-            .and_then(|v| v.to_str().ok())
+        && let Some(value) = trusted_header(req, state, header)?
     {
         return Ok(Caller {
             visibility: Visibility::for_groups(Sensitivity::Internal, &parse_groups(value)),
@@ -149,8 +315,7 @@ pub fn parse_groups(value: &str) -> Vec<String> {
 }
 
 /// Whether `ip` is `spec`: an address, or a CIDR range (`10.0.0.0/8`, `fd00::/8`).
-pub fn ip_matches(ip: std::net::IpAddr, spec: &str) -> bool {
-    use std::net::IpAddr;
+pub fn ip_matches(ip: IpAddr, spec: &str) -> bool {
     let (addr, bits) = match spec.split_once('/') {
         Some((a, b)) => (a, b.parse::<u32>().ok()),
         None => (spec, None),

@@ -10,6 +10,7 @@ mod feedback;
 mod health;
 pub mod identity;
 mod input;
+mod limits;
 mod openapi;
 mod pages;
 mod search;
@@ -27,6 +28,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use tracing::Instrument;
 
 pub use identity::Caller;
+pub use limits::{RateLimiter, maintain as maintain_rate_limiter, rate_limiter};
 pub use openapi::ApiDoc;
 
 use crate::app::App;
@@ -322,81 +324,4 @@ pub fn cors(settings: &crate::settings::CorsSettings) -> actix_cors::Cors {
 /// Elapsed milliseconds, rounded to 0.01 ms.
 pub fn took_ms(started: Instant) -> f64 {
     (started.elapsed().as_secs_f64() * 1e5).round() / 100.0
-}
-
-/// The rate-limit key of a request: its API key (hashed) or, without one, its peer address.
-/// Routes outside `/v1/` (health, metrics, pages, the widget) are not limited.
-#[derive(Clone)]
-pub struct RateKey;
-
-const RATE_EXEMPT: &str = "exempt";
-
-impl actix_governor::KeyExtractor for RateKey {
-    type Key = String;
-    type KeyExtractionError = actix_governor::SimpleKeyExtractionError<&'static str>;
-
-    fn extract(
-        &self,
-        req: &actix_web::dev::ServiceRequest,
-    ) -> Result<Self::Key, Self::KeyExtractionError> {
-        if !req.path().starts_with("/v1/") {
-            return Ok(RATE_EXEMPT.into());
-        }
-        if let Some(key) = identity::presented_key(req.request()) {
-            return Ok(format!("key:{}", &identity::hash_api_key(key)[..16]));
-        }
-        Ok(format!(
-            "ip:{}",
-            req.peer_addr()
-                .map(|a| a.ip().to_string())
-                .unwrap_or_default()
-        ))
-    }
-
-    fn exceed_rate_limit_response(
-        &self,
-        negative: &actix_governor::governor::NotUntil<
-            actix_governor::governor::clock::QuantaInstant,
-        >,
-        mut response: actix_web::HttpResponseBuilder,
-    ) -> HttpResponse {
-        use actix_governor::governor::clock::{Clock, DefaultClock};
-        // Whole seconds, rounded up: the limiter's own header says 0 for waits under 1 s.
-        let wait = negative
-            .wait_time_from(DefaultClock::default().now())
-            .as_secs_f64()
-            .ceil()
-            .max(1.0) as u64;
-        response
-            .insert_header((header::RETRY_AFTER, wait))
-            .insert_header(("x-ratelimit-after", wait));
-        response.json(ErrorBody::new(
-            ErrorCode::RateLimited,
-            format!("too many requests; retry in {wait} s"),
-            None,
-        ))
-    }
-
-    fn whitelisted_keys(&self) -> Vec<Self::Key> {
-        vec![RATE_EXEMPT.into()]
-    }
-}
-
-/// The rate limiter of the `/v1` API (per key or IP), as configured.
-pub fn rate_limiter(
-    settings: &crate::settings::RateLimitSettings,
-) -> anyhow::Result<
-    actix_governor::GovernorConfig<
-        RateKey,
-        actix_governor::governor::middleware::NoOpMiddleware<
-            actix_governor::governor::clock::QuantaInstant,
-        >,
-    >,
-> {
-    actix_governor::GovernorConfigBuilder::default()
-        .requests_per_second(settings.per_second.max(1))
-        .burst_size(settings.burst.max(1))
-        .key_extractor(RateKey)
-        .finish()
-        .ok_or_else(|| anyhow::anyhow!("invalid rate limit settings"))
 }

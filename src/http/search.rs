@@ -200,14 +200,14 @@ fn present_suggestion(
     hit: &SuggestHit,
     visibility: &Visibility,
 ) -> Option<Suggestion> {
-    let dataset = snapshot.dataset(hit.dataset)?;
+    let dataset = snapshot.view(hit.dataset, visibility)?;
     Some(match hit.column {
         None => Suggestion {
             text: dataset.name.clone(),
             kind: SuggestionKind::Dataset,
             dataset: dataset.name.clone(),
             column: None,
-            description: snapshot.redact_opt(dataset.description.as_ref(), visibility),
+            description: dataset.description.clone(),
             datasets: 1,
         },
         Some(c) => {
@@ -221,7 +221,7 @@ fn present_suggestion(
                 kind: SuggestionKind::Column,
                 dataset: dataset.name.clone(),
                 column: Some(column.name.clone()),
-                description: snapshot.redact_opt(column.description.as_ref(), visibility),
+                description: column.description.clone(),
                 datasets: hit.shared_by.max(1),
             }
         }

@@ -4,9 +4,12 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::catalog::{CatalogDiff, CatalogProblem, ColumnRef, DiffCounts, InvalidCatalog};
+use crate::catalog::{
+    Access, CatalogDiff, CatalogProblem, ColumnRef, DiffCounts, InvalidCatalog, SecurityChange,
+};
 use crate::governance::ApiKeyRecord;
 use crate::governance::GapGroup;
+use crate::retrieval::present::SensitivityLevel;
 use crate::versions::{AuditEntry, VersionInfo};
 
 /// Metadata about one catalog version.
@@ -132,11 +135,51 @@ impl From<DiffCounts> for DiffCountsView {
     }
 }
 
+/// Who may see a dataset.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccessView {
+    pub sensitivity: SensitivityLevel,
+    pub allowed_groups: Vec<String>,
+}
+
+impl From<Access> for AccessView {
+    fn from(a: Access) -> AccessView {
+        AccessView {
+            sensitivity: a.sensitivity.into(),
+            allowed_groups: a.allowed_groups,
+        }
+    }
+}
+
+/// A change of who may see a dataset.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecurityChangeView {
+    pub dataset: String,
+    pub before: AccessView,
+    pub after: AccessView,
+    /// Someone who could not see the dataset before can see it after (a declassification,
+    /// which needs `allow_declassify=true`).
+    pub widens: bool,
+}
+
+impl From<SecurityChange> for SecurityChangeView {
+    fn from(c: SecurityChange) -> SecurityChangeView {
+        SecurityChangeView {
+            dataset: c.dataset,
+            before: c.before.into(),
+            after: c.after.into(),
+            widens: c.widens,
+        }
+    }
+}
+
 /// What changed; each list holds at most 1,000 names (`truncated` says so).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DiffView {
     pub counts: DiffCountsView,
     pub truncated: bool,
+    /// Every change of sensitivity or allowed groups.
+    pub security_changes: Vec<SecurityChangeView>,
     pub datasets_added: Vec<String>,
     pub datasets_removed: Vec<String>,
     /// Datasets present in both whose metadata or columns differ.
@@ -150,6 +193,7 @@ impl From<CatalogDiff> for DiffView {
         DiffView {
             counts: d.counts.into(),
             truncated: d.truncated,
+            security_changes: d.security_changes.into_iter().map(Into::into).collect(),
             datasets_added: d.datasets_added,
             datasets_removed: d.datasets_removed,
             datasets_changed: d.datasets_changed,

@@ -26,7 +26,7 @@ use crate::catalog::Catalog;
 pub use collector::{DatasetCollector, DatasetMatch};
 
 /// Bump when the schema or analyzers change: indexes of another format are rebuilt.
-pub const INDEX_FORMAT: u32 = 5;
+pub const INDEX_FORMAT: u32 = 6;
 const MARKER: &str = "descoberta-index.json";
 /// The catalog of the version, saved with its index.
 const CATALOG_FILE: &str = "catalog.bin";
@@ -133,6 +133,20 @@ pub struct SuggestMatch {
     pub score: f32,
 }
 
+/// Rewrites a dataset's text (by dataset ordinal) before it is indexed.
+pub trait TextFilter: Sync {
+    fn filter<'t>(&self, dataset: u32, text: &'t str) -> std::borrow::Cow<'t, str>;
+}
+
+/// The filter that changes nothing.
+pub struct Unfiltered;
+
+impl TextFilter for Unfiltered {
+    fn filter<'t>(&self, _: u32, text: &'t str) -> std::borrow::Cow<'t, str> {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 pub struct LexicalIndex {
     reader: IndexReader,
     fields: Fields,
@@ -140,7 +154,9 @@ pub struct LexicalIndex {
 }
 
 impl LexicalIndex {
-    /// Opens the finished index of `version` in `dir`, if it is there and of this format.
+    /// Opens the finished index of `version` in `dir`, if it is there and of this format;
+    /// an error when it is there but damaged (a file missing, truncated or failing its
+    /// checksum).
     pub fn open(
         dir: &Path,
         version: i64,
@@ -161,6 +177,17 @@ impl LexicalIndex {
         }
         let index =
             Index::open_in_dir(dir).with_context(|| format!("opening index {}", dir.display()))?;
+        // Every file's checksum (in Tantivy's footers): a damaged index is rebuilt, never
+        // served.
+        let damaged = index
+            .validate_checksum()
+            .with_context(|| format!("verifying index {}", dir.display()))?;
+        anyhow::ensure!(
+            damaged.is_empty(),
+            "index {} is damaged: {} file(s) fail their checksum",
+            dir.display(),
+            damaged.len()
+        );
         Ok(Some(Self::from_index(index, dir)?))
     }
 
@@ -179,7 +206,15 @@ impl LexicalIndex {
 
     /// Builds the index of `catalog` into `dir` (created; must not exist), atomically: it is
     /// built in a sibling temporary directory and renamed into place when complete.
-    pub fn build(dir: &Path, version: i64, catalog: &Catalog) -> anyhow::Result<LexicalIndex> {
+    ///
+    /// `filter` rewrites each dataset's free text (descriptions and context, not names) before
+    /// it is indexed: the caller uses it to keep hidden names out of visible documents.
+    pub fn build(
+        dir: &Path,
+        version: i64,
+        catalog: &Catalog,
+        filter: &dyn TextFilter,
+    ) -> anyhow::Result<LexicalIndex> {
         let parent = dir.parent().context("index directory has no parent")?;
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
@@ -207,7 +242,12 @@ impl LexicalIndex {
             }
             add_both(&mut doc, fields.name_en, fields.name_pt, &dataset.name);
             if let Some(desc) = &dataset.description {
-                add_both(&mut doc, fields.desc_en, fields.desc_pt, desc);
+                add_both(
+                    &mut doc,
+                    fields.desc_en,
+                    fields.desc_pt,
+                    &filter.filter(ds_ord as u32, desc),
+                );
             }
             let mut ctx = String::new();
             for value in dataset
@@ -235,7 +275,12 @@ impl LexicalIndex {
                     ctx.push('\n');
                 }
             }
-            add_both(&mut doc, fields.ctx_en, fields.ctx_pt, &ctx);
+            add_both(
+                &mut doc,
+                fields.ctx_en,
+                fields.ctx_pt,
+                &filter.filter(ds_ord as u32, &ctx),
+            );
             let lower = dataset.name.to_lowercase();
             if let Some((_, short)) = lower.rsplit_once('.') {
                 doc.add_text(fields.exact, short);
@@ -258,7 +303,12 @@ impl LexicalIndex {
                 }
                 add_both(&mut doc, fields.name_en, fields.name_pt, &column.name);
                 if let Some(desc) = &column.description {
-                    add_both(&mut doc, fields.desc_en, fields.desc_pt, desc);
+                    add_both(
+                        &mut doc,
+                        fields.desc_en,
+                        fields.desc_pt,
+                        &filter.filter(ds_ord as u32, desc),
+                    );
                 }
                 let mut ctx = String::new();
                 for value in column.tags.iter().chain(column.properties.values()) {
@@ -266,7 +316,12 @@ impl LexicalIndex {
                     ctx.push('\n');
                 }
                 if !ctx.is_empty() {
-                    add_both(&mut doc, fields.ctx_en, fields.ctx_pt, &ctx);
+                    add_both(
+                        &mut doc,
+                        fields.ctx_en,
+                        fields.ctx_pt,
+                        &filter.filter(ds_ord as u32, &ctx),
+                    );
                 }
                 doc.add_text(fields.exact, column.name.to_lowercase());
                 doc.add_text(fields.words, &column.name);
@@ -500,7 +555,8 @@ fn add_both(doc: &mut TantivyDocument, en: Field, pt: Field, text: &str) {
     doc.add_text(pt, text);
 }
 
-fn dir_size(path: &Path) -> u64 {
+/// Bytes a directory takes on disk (its files, recursively).
+pub fn dir_size(path: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(path) else {
         return 0;
     };

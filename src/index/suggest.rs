@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 
-use crate::text::split_identifiers;
 use crate::catalog::Catalog;
+use crate::text::split_identifiers;
 
 /// What a key points at.
 enum Target {
@@ -32,7 +32,7 @@ pub struct SuggestHit {
     pub shared_by: usize,
 }
 
-/// Keys visited at most per query (short prefixes match a lot).
+/// Visible keys visited at most per query (short prefixes match a lot).
 const SCAN_LIMIT: usize = 4_000;
 
 fn word_suffixes(name: &str) -> Vec<&str> {
@@ -100,11 +100,16 @@ impl SuggestIndex {
             let start = self
                 .keys
                 .partition_point(|(k, _, _)| k.as_ref() < query.as_str());
+            // The limit counts visible keys only: hidden names must not crowd out the
+            // caller's (nor tell, by an empty answer, that they exist).
+            let mut visible_keys = 0;
             for (key, target, whole) in self.keys[start..]
                 .iter()
-                .take(SCAN_LIMIT)
                 .take_while(|(k, _, _)| k.starts_with(query.as_str()))
             {
+                if visible_keys >= SCAN_LIMIT {
+                    break;
+                }
                 let hit = match &self.targets[*target as usize] {
                     Target::Dataset(ds) if visible(*ds) => SuggestHit {
                         dataset: *ds,
@@ -124,6 +129,7 @@ impl SuggestIndex {
                         }
                     }
                 };
+                visible_keys += 1;
                 // Lower is better: not whole, is a column, longer key.
                 let rank = (!whole, hit.column.is_some(), key.len());
                 let entry = found.entry(*target).or_insert((rank, hit.clone()));
@@ -208,5 +214,29 @@ mod tests {
         let hits = index.suggest("churn", |ds| ds != 2, 10);
         assert!(hits.iter().all(|h| h.dataset != 2));
         assert!(index.suggest("employee", |ds| ds != 2, 10).is_empty());
+    }
+
+    #[test]
+    fn hidden_keys_do_not_use_up_the_scan() {
+        // A hidden dataset with more `zz…` columns than the scan visits, and one visible
+        // dataset whose name starts the same: the visible one is still suggested.
+        let mut hidden = Dataset::new("hr.zz_hidden");
+        hidden.columns = (0..SCAN_LIMIT + 100)
+            .map(|i| Column {
+                name: format!("zz_c{i:05}"),
+                description: None,
+                data_type: None,
+                tags: vec![],
+                properties: Default::default(),
+            })
+            .collect();
+        let visible = Dataset::new("pub.zz_visible");
+        let index = SuggestIndex::build(&Catalog::new(vec![hidden, visible]));
+        let hits = index.suggest("zz", |ds| ds == 1, 8);
+        assert_eq!(
+            hits.first().map(|h| (h.dataset, h.column)),
+            Some((1, None)),
+            "{hits:?}"
+        );
     }
 }

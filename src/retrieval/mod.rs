@@ -18,7 +18,7 @@ use crate::index::{Boosts, DatasetMatch};
 pub use query::{Language, QueryPlan, understand};
 pub use search::{SearchError, Searcher, Votes};
 pub use snapshot::{Live, Snapshot};
-pub use visibility::{REDACTED, Redactor, Visibility};
+pub use visibility::{IndexRedaction, REDACTED, Redactor, Visibility};
 
 /// Tunable ranking parameters.
 #[derive(Debug, Clone)]
@@ -232,7 +232,15 @@ fn fuse(
     // sides weigh the same whatever the spread of a model's cosines.
     let top = nearest.first().map_or(1.0, |n| n.1);
     let floor = nearest.last().map_or(0.0, |n| n.1);
-    let norm = |similarity: f32| ((similarity - floor) / (top - floor).max(1e-6)).clamp(0.0, 1.0);
+    // With one candidate (or all equally similar) there is no spread: each counts as the
+    // nearest.
+    let spread = top - floor;
+    let norm = |similarity: f32| {
+        if spread < 1e-6 {
+            return if similarity >= floor { 1.0 } else { 0.0 };
+        }
+        ((similarity - floor) / spread).clamp(0.0, 1.0)
+    };
     let max_lexical = datasets.iter().map(|d| d.score).fold(0.0f32, f32::max);
     let w = config.semantic_weight.clamp(0.0, 1.0);
     let mut present: HashSet<u32> = HashSet::with_capacity(datasets.len());
@@ -284,3 +292,6 @@ fn top_sorted(datasets: &mut Vec<RankedDataset>, n: usize) {
     }
     datasets.sort_unstable_by(order);
 }
+
+#[cfg(test)]
+mod tests;

@@ -77,7 +77,8 @@ pub fn present_hits(
     ranked
         .iter()
         .filter_map(|r| {
-            let dataset = snapshot.dataset(r.dataset)?;
+            // Every text field as the caller may see it (hidden names redacted).
+            let dataset = snapshot.view(r.dataset, visibility)?;
             let mut highlights = Vec::new();
             let mut mark = |field: &str, text: Option<&str>| {
                 if let Some(snippet) = text.and_then(|t| highlighter.highlight(t)) {
@@ -88,7 +89,7 @@ pub fn present_hits(
                 }
             };
             mark("name", Some(&dataset.name));
-            let description = snapshot.redact_opt(dataset.description.as_ref(), visibility);
+            let description = dataset.description.clone();
             mark("description", description.as_deref());
             let tags = dataset.tags.join("; ");
             mark("tags", (!tags.is_empty()).then_some(tags.as_str()));
@@ -100,8 +101,7 @@ pub fn present_hits(
                 .filter(|(c, _)| seen.insert(*c))
                 .filter_map(|&(c, score)| {
                     let column = dataset.columns.get(c as usize)?;
-                    let column_description =
-                        snapshot.redact_opt(column.description.as_ref(), visibility);
+                    let column_description = column.description.clone();
                     let mut highlights = Vec::new();
                     for (field, text) in [
                         ("name", Some(column.name.as_str())),

@@ -26,6 +26,9 @@ pub enum SearchError {
     /// The search queue is shut down (the service is stopping).
     #[error("the search queue is closed")]
     Closed,
+    /// The index of the live version is damaged; it is being rebuilt.
+    #[error("the index is damaged")]
+    IndexDamaged,
     #[error(transparent)]
     Internal(anyhow::Error),
 }
@@ -121,7 +124,7 @@ impl Searcher {
         let visibility = visibility.clone();
         let snap = snapshot.clone();
         let feedback = self.feedback_for(&snapshot, &plan);
-        let ranked = crate::telemetry::blocking(move || {
+        let ranked = guarded(snapshot.clone(), move || {
             let semantic = snap.semantic();
             let signals = Signals {
                 semantic: semantic.as_deref().zip(query_vector.as_deref()),
@@ -129,9 +132,7 @@ impl Searcher {
             };
             rank(&snap, plan, signals, &visibility, &config, depth)
         })
-        .await
-        .map_err(|e| SearchError::Internal(anyhow::anyhow!("search task failed: {e}")))?
-        .map_err(SearchError::Internal)?;
+        .await?;
         timer.observe_duration();
         Ok((snapshot, ranked))
     }
@@ -148,9 +149,33 @@ impl Searcher {
             .acquire()
             .await
             .map_err(|_| SearchError::Closed)?;
-        crate::telemetry::blocking(move || work(&snapshot))
-            .await
-            .map_err(|e| SearchError::Internal(anyhow::anyhow!("task failed: {e}")))?
-            .map_err(SearchError::Internal)
+        let snap = snapshot.clone();
+        guarded(snapshot, move || work(&snap)).await
+    }
+}
+
+/// Runs work over `snapshot`'s indexes on the blocking pool. A panic in there means a damaged
+/// index (Tantivy panics on some corrupt bytes): the snapshot is marked unhealthy (readiness
+/// fails, the version is rebuilt) and the caller gets [`SearchError::IndexDamaged`].
+async fn guarded<T, F>(snapshot: Arc<Snapshot>, work: F) -> Result<T, SearchError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> anyhow::Result<T> + Send + 'static,
+{
+    let outcome = crate::telemetry::blocking(move || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+    })
+    .await
+    .map_err(|e| SearchError::Internal(anyhow::anyhow!("search task failed: {e}")))?;
+    match outcome {
+        Ok(result) => result.map_err(SearchError::Internal),
+        Err(_) => {
+            tracing::error!(
+                version = snapshot.version,
+                "a search panicked: the index is damaged; it will be rebuilt"
+            );
+            snapshot.mark_unhealthy();
+            Err(SearchError::IndexDamaged)
+        }
     }
 }

@@ -4,8 +4,10 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::visibility::IndexRedaction;
 use crate::catalog::Dataset;
 use crate::embed::{Embedder, SemanticIndex, TextKind, content_hash};
+use crate::index::TextFilter;
 use crate::text;
 
 /// The text that represents a dataset for semantic retrieval: its name as words, domain,
@@ -62,9 +64,14 @@ pub struct SemanticPlan {
 pub const EMBED_BATCH: usize = 64;
 
 impl SemanticPlan {
-    /// The texts of `datasets` for `model_id`, with no vectors yet.
-    pub fn new(datasets: &[Dataset], model_id: &str) -> SemanticPlan {
-        let texts: Vec<String> = datasets.iter().map(dataset_text).collect();
+    /// The texts of `datasets` for `model_id`, with no vectors yet; `filter` as for the
+    /// lexical index (hidden names kept out of visible datasets' texts).
+    pub fn new(datasets: &[Dataset], model_id: &str, filter: &IndexRedaction) -> SemanticPlan {
+        let texts: Vec<String> = datasets
+            .iter()
+            .enumerate()
+            .map(|(i, d)| filter.filter(i as u32, &dataset_text(d)).into_owned())
+            .collect();
         let hashes = texts.iter().map(|t| content_hash(model_id, t)).collect();
         SemanticPlan {
             model_id: model_id.to_string(),

@@ -3,8 +3,10 @@
 //! pointer to the one being served. A request takes the snapshot once and finishes on it,
 //! whatever loads happen meanwhile.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwapOption;
 
@@ -26,12 +28,16 @@ pub struct Snapshot {
     /// The distinct ACL term sets of the catalog (few), to tell when a caller sees it all.
     acl_sets: Vec<Vec<String>>,
     redactor: Redactor,
+    /// Per dataset: the other datasets its text mentions by name (usually none).
+    mentions: Vec<Box<[u32]>>,
     pub lexical: LexicalIndex,
     /// Typeahead prefix table.
     pub suggest: SuggestIndex,
     /// Dataset embeddings; empty without an embedding model, or while they are being
     /// computed in the background after a large load.
     semantic: ArcSwapOption<SemanticIndex>,
+    /// Set when a search found the index damaged (it panicked): the version is rebuilt.
+    unhealthy: AtomicBool,
 }
 
 impl Snapshot {
@@ -49,6 +55,7 @@ impl Snapshot {
         acl_sets.sort();
         acl_sets.dedup();
         let redactor = Redactor::new(catalog.datasets.iter().map(|d| d.name.as_str()));
+        let mentions = mentions(&catalog, &redactor);
         Snapshot {
             version,
             catalog,
@@ -56,10 +63,22 @@ impl Snapshot {
             acl,
             acl_sets,
             redactor,
+            mentions,
             lexical,
             suggest,
             semantic,
+            unhealthy: AtomicBool::new(false),
         }
+    }
+
+    /// Marks the index damaged (a search over it failed in a way only corruption explains).
+    pub fn mark_unhealthy(&self) {
+        self.unhealthy.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the index was found damaged.
+    pub fn is_unhealthy(&self) -> bool {
+        self.unhealthy.load(Ordering::Relaxed)
     }
 
     /// The dataset called `name` (case-insensitive), if `visibility` allows it.
@@ -106,12 +125,47 @@ impl Snapshot {
             .redact(text, |ordinal| self.is_visible(ordinal, visibility))
     }
 
-    /// `redact` for optional text.
-    pub fn redact_opt(&self, text: Option<&String>, visibility: &Visibility) -> Option<String> {
-        text.map(|t| self.redact(t, visibility))
+    /// The dataset as `visibility` may see it: `None` when it may not see it; otherwise the
+    /// dataset with every text field redacted (names of datasets the caller may not see
+    /// replaced), borrowed when there is nothing to hide. Every path that shows a dataset
+    /// (search, suggest, pages, ask, prompts, MCP) goes through here.
+    pub fn view(&self, ordinal: u32, visibility: &Visibility) -> Option<Cow<'_, Dataset>> {
+        if !self.is_visible(ordinal, visibility) {
+            return None;
+        }
+        let dataset = self.dataset(ordinal)?;
+        let mentions = self.mentions.get(ordinal as usize)?;
+        if mentions.iter().all(|&m| self.is_visible(m, visibility)) {
+            return Some(Cow::Borrowed(dataset));
+        }
+        Some(Cow::Owned(
+            dataset.map_texts(|text| self.redact(text, visibility)),
+        ))
     }
 
+    /// A dataset by ordinal, unredacted: for ranking and bookkeeping, never for showing
+    /// (see [`Snapshot::view`]).
     pub fn dataset(&self, ordinal: u32) -> Option<&Dataset> {
         self.catalog.datasets.get(ordinal as usize)
     }
+}
+
+/// For each dataset, the other datasets its text fields mention.
+fn mentions(catalog: &Catalog, redactor: &Redactor) -> Vec<Box<[u32]>> {
+    catalog
+        .datasets
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let mut found: Vec<u32> = d
+                .texts()
+                .into_iter()
+                .flat_map(|t| redactor.mentioned(t).collect::<Vec<_>>())
+                .filter(|&m| m != i as u32)
+                .collect();
+            found.sort_unstable();
+            found.dedup();
+            found.into_boxed_slice()
+        })
+        .collect()
 }

@@ -7,7 +7,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
-use crate::catalog::{Catalog, Column, Dataset, InvalidCatalog, Problems, Sensitivity};
+use crate::catalog::{
+    Catalog, CatalogPatch, Column, Dataset, InvalidCatalog, Problems, Sensitivity,
+};
 
 /// Longest dataset or column name accepted.
 const MAX_NAME_CHARS: usize = 512;
@@ -83,6 +85,15 @@ pub fn parse_catalog<R: Read>(
     sources: impl IntoIterator<Item = (String, R)>,
     max_bytes: u64,
 ) -> Result<Catalog, InvalidCatalog> {
+    parse_patch(sources, max_bytes).map(|patch| patch.catalog)
+}
+
+/// [`parse_catalog`], saying for each dataset whether the files stated its sensitivity (a
+/// merge keeps the current sensitivity of datasets they do not).
+pub fn parse_patch<R: Read>(
+    sources: impl IntoIterator<Item = (String, R)>,
+    max_bytes: u64,
+) -> Result<CatalogPatch, InvalidCatalog> {
     let mut problems = Problems::default();
     let mut datasets: Vec<Dataset> = Vec::new();
     let mut seen: HashMap<String, Seen> = HashMap::new();
@@ -111,7 +122,14 @@ pub fn parse_catalog<R: Read>(
         problems.add("", 0, None, "the catalog has no datasets");
     }
     problems.into_result()?;
-    Ok(Catalog { datasets })
+    let mut sensitivity_declared = vec![false; datasets.len()];
+    for entry in seen.values() {
+        sensitivity_declared[entry.dataset] = entry.explicit_sensitivity;
+    }
+    Ok(CatalogPatch {
+        catalog: Catalog { datasets },
+        sensitivity_declared,
+    })
 }
 
 fn parse_one<R: Read>(

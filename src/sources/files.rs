@@ -8,8 +8,8 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use super::SourceError;
-use super::csv::parse_catalog;
-use crate::catalog::Catalog;
+use super::csv::parse_patch;
+use crate::catalog::{Catalog, CatalogPatch};
 
 /// The CSV files of a directory, in file-name order.
 pub fn csv_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
@@ -76,19 +76,19 @@ pub fn parse_files(files: &[PathBuf], max_bytes: u64) -> Result<Catalog, SourceE
             (name, file.clone())
         })
         .collect();
-    parse_named_files(&named, max_bytes)
+    parse_named_files(&named, max_bytes).map(|patch| patch.catalog)
 }
 
 /// Parses CSV files as one catalog; errors name each file as given.
 pub fn parse_named_files(
     files: &[(String, PathBuf)],
     max_bytes: u64,
-) -> Result<Catalog, SourceError> {
+) -> Result<CatalogPatch, SourceError> {
     let mut sources = Vec::with_capacity(files.len());
     for (name, file) in files {
         let reader =
             std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
         sources.push((name.clone(), std::io::BufReader::new(reader)));
     }
-    parse_catalog(sources, max_bytes).map_err(SourceError::Invalid)
+    parse_patch(sources, max_bytes).map_err(SourceError::Invalid)
 }

@@ -7,7 +7,7 @@ pub mod files;
 
 use crate::catalog::InvalidCatalog;
 
-pub use csv::parse_catalog;
+pub use csv::{parse_catalog, parse_patch};
 pub use files::{csv_files, directory_hash, parse_files, parse_named_files, read_directory};
 
 /// Why a source produced no catalog.

@@ -47,8 +47,8 @@ pub struct VersionInfo {
     pub activated_at_ms: Option<i64>,
 }
 
-/// One line of the audit log.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One line of the audit log (also its row).
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct AuditEntry {
     pub at_ms: i64,
     /// Token id of the admin, or `startup`, `sighup`, `cli`.
@@ -82,8 +82,8 @@ pub struct FeedbackEntry {
     pub key_id: Option<String>,
 }
 
-/// Feedback summed per (similar question, dataset).
-#[derive(Debug, Clone)]
+/// Feedback summed per (similar question, dataset) (also its row).
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct FeedbackCount {
     pub question_key: String,
     pub dataset: String,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Context;
 
-use super::{ApiKeyRecord, AuditEntry, FeedbackCount, QuestionLogEntry, VersionInfo};
+use super::{ApiKeyRecord, QuestionLogEntry, VersionInfo};
 use crate::catalog::{Column, Dataset, Sensitivity};
 
 /// The columns of [`VersionRow`], from `catalog_versions v LEFT JOIN active_version a`.
@@ -105,29 +105,6 @@ impl TryFrom<ColumnRow> for Column {
 }
 
 #[derive(sqlx::FromRow)]
-pub struct AuditRow {
-    pub at_ms: i64,
-    pub actor: String,
-    pub action: String,
-    pub version: Option<i64>,
-    pub outcome: String,
-    pub detail: Option<String>,
-}
-
-impl From<AuditRow> for AuditEntry {
-    fn from(row: AuditRow) -> AuditEntry {
-        AuditEntry {
-            at_ms: row.at_ms,
-            actor: row.actor,
-            action: row.action,
-            version: row.version,
-            outcome: row.outcome,
-            detail: row.detail,
-        }
-    }
-}
-
-#[derive(sqlx::FromRow)]
 pub struct ApiKeyRow {
     pub id: String,
     pub name: String,
@@ -151,27 +128,6 @@ impl TryFrom<ApiKeyRow> for (ApiKeyRecord, String) {
             revoked_at_ms: row.revoked_at_ms,
         };
         Ok((record, row.key_hash))
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub struct FeedbackCountRow {
-    pub question_key: String,
-    pub dataset: String,
-    pub up: i64,
-    pub down: i64,
-    pub example: String,
-}
-
-impl From<FeedbackCountRow> for FeedbackCount {
-    fn from(row: FeedbackCountRow) -> FeedbackCount {
-        FeedbackCount {
-            question_key: row.question_key,
-            dataset: row.dataset,
-            up: row.up,
-            down: row.down,
-            example: row.example,
-        }
     }
 }
 

@@ -11,8 +11,8 @@ use sqlx::{
 
 use super::codec::{decode_vector, encode_vector};
 use super::rows::{
-    ApiKeyRow, AuditRow, ColumnRow, DatasetRow, EmbeddingRow, FeedbackCountRow, QuestionRow,
-    VERSION_COLUMNS, VersionRow, to_json,
+    ApiKeyRow, ColumnRow, DatasetRow, EmbeddingRow, QuestionRow, VERSION_COLUMNS, VersionRow,
+    to_json,
 };
 use super::{
     ApiKeyRecord, AuditEntry, FeedbackCount, FeedbackEntry, NewVersion, QuestionLogEntry,
@@ -223,7 +223,7 @@ where
     }
 
     pub async fn audit_log(&self, limit: usize) -> anyhow::Result<Vec<AuditEntry>> {
-        let rows: Vec<AuditRow> = sqlx::query_as(
+        let rows: Vec<AuditEntry> = sqlx::query_as(
             "SELECT at_ms, actor, action, version, outcome, detail FROM audit_log \
              ORDER BY id DESC LIMIT $1",
         )
@@ -231,7 +231,7 @@ where
         .fetch_all(&self.pool)
         .await
         .context("reading audit log")?;
-        Ok(rows.into_iter().map(AuditEntry::from).collect())
+        Ok(rows)
     }
 
     pub async fn active_version(&self) -> anyhow::Result<Option<i64>> {
@@ -412,7 +412,7 @@ where
     }
 
     pub async fn feedback_counts(&self) -> anyhow::Result<Vec<FeedbackCount>> {
-        let rows: Vec<FeedbackCountRow> = sqlx::query_as(
+        let rows: Vec<FeedbackCount> = sqlx::query_as(
             "SELECT question_key, dataset, CAST(SUM(helpful) AS BIGINT) AS up, \
              CAST(SUM(1 - helpful) AS BIGINT) AS down, MAX(question) AS example \
              FROM feedback GROUP BY question_key, dataset",
@@ -420,7 +420,7 @@ where
         .fetch_all(&self.pool)
         .await
         .context("reading feedback")?;
-        Ok(rows.into_iter().map(FeedbackCount::from).collect())
+        Ok(rows)
     }
 
     pub async fn log_question(&self, entry: &QuestionLogEntry) -> anyhow::Result<()> {

@@ -12,16 +12,17 @@ use anyhow::Context;
 use crate::catalog::Dataset;
 use crate::embed::Embedder;
 use crate::retrieval::semantic::{SemanticPlan, embed_batch};
-use crate::retrieval::{Live, Snapshot};
+use crate::retrieval::{IndexRedaction, Live, Snapshot};
 use crate::store::EmbeddingCache;
 
 /// A plan for `datasets`, with every vector the store already has.
 pub async fn plan(
     datasets: &[Dataset],
+    redaction: &IndexRedaction,
     embedder: &dyn Embedder,
     cache: &dyn EmbeddingCache,
 ) -> anyhow::Result<SemanticPlan> {
-    let mut plan = SemanticPlan::new(datasets, embedder.model_id());
+    let mut plan = SemanticPlan::new(datasets, embedder.model_id(), redaction);
     let cached = cache
         .embeddings(plan.model_id(), plan.hashes())
         .await

@@ -8,20 +8,18 @@ pub fn version_dir(root: &Path, version: i64) -> PathBuf {
     root.join(format!("v{version}"))
 }
 
-/// Removes index builds a crash interrupted (finished builds are renamed to `v<N>`).
+/// Removes index builds a crash interrupted (finished builds are renamed to `v<N>`) and
+/// damaged indexes moved aside by an earlier run.
 pub fn remove_unfinished(root: &Path) {
     let Ok(entries) = std::fs::read_dir(root) else {
         return;
     };
     for entry in entries.flatten() {
-        if entry
-            .file_name()
-            .to_string_lossy()
-            .starts_with(".building-")
-        {
-            tracing::info!(path = %entry.path().display(), "removing an interrupted index build");
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.starts_with(".building-") || name.starts_with(".damaged-") {
+            tracing::info!(path = %entry.path().display(), "removing an interrupted or damaged index");
             if let Err(e) = std::fs::remove_dir_all(entry.path()) {
-                tracing::warn!(error = %e, "could not remove an interrupted index build");
+                tracing::warn!(error = %e, "could not remove an interrupted or damaged index");
             }
         }
     }
@@ -46,6 +44,24 @@ pub fn remove_old(root: &Path, keep: usize, active: Option<i64>) {
             && let Err(e) = std::fs::remove_dir_all(&path)
         {
             tracing::warn!(error = %e, path = %path.display(), "could not remove old index");
+        }
+    }
+}
+
+/// Moves a damaged index directory out of the way (`.damaged-<version dir>-<time>`), to be
+/// looked at or deleted; removes it when it cannot be moved.
+pub fn move_aside(dir: &Path) {
+    if !dir.exists() {
+        return;
+    }
+    let name = dir
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().to_string());
+    let aside = dir.with_file_name(format!(".damaged-{name}-{}", crate::clock::now_ms()));
+    if let Err(e) = std::fs::rename(dir, &aside) {
+        tracing::warn!(error = %e, "could not move the damaged index aside; removing it");
+        if let Err(e) = std::fs::remove_dir_all(dir) {
+            tracing::error!(error = %e, path = %dir.display(), "could not remove the damaged index");
         }
     }
 }

@@ -15,13 +15,13 @@ use std::time::Instant;
 use anyhow::Context;
 use futures::stream::BoxStream;
 
-use crate::catalog::{Catalog, CatalogDiff, InvalidCatalog};
+use crate::catalog::{Catalog, CatalogDiff, CatalogPatch, InvalidCatalog};
 use crate::clock::now_ms;
 use crate::embed::Embedder;
 use crate::index::LexicalIndex;
 use crate::metrics::Metrics;
 use crate::retrieval::semantic::SemanticPlan;
-use crate::retrieval::{Live, Snapshot};
+use crate::retrieval::{IndexRedaction, Live, Snapshot};
 use crate::settings::Settings;
 use crate::sources::{self, SourceError};
 pub use crate::store::{AuditEntry, VersionInfo};
@@ -39,6 +39,13 @@ pub enum LoadError {
     Busy,
     #[error("catalog version {0} does not exist (or was pruned)")]
     NotFound(i64),
+    /// The load would make these datasets visible to callers who cannot see them now, and
+    /// declassification was not allowed explicitly.
+    #[error("the load would declassify {}", .0.join(", "))]
+    Declassifies(Vec<String>),
+    /// The disk (or the database) is full: nothing was changed.
+    #[error("no space left to store the catalog")]
+    StorageFull(anyhow::Error),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -70,6 +77,52 @@ pub struct LoadOutcome {
 pub enum LoadMode {
     Replace,
     Merge,
+}
+
+/// How to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadOptions {
+    pub mode: LoadMode,
+    /// Validate and diff only.
+    pub dry_run: bool,
+    /// Allow changes that make a dataset visible to more callers (refused otherwise).
+    pub allow_declassify: bool,
+}
+
+impl LoadOptions {
+    /// Replace the catalog, for real, refusing declassification.
+    pub fn replace() -> LoadOptions {
+        LoadOptions {
+            mode: LoadMode::Replace,
+            dry_run: false,
+            allow_declassify: false,
+        }
+    }
+}
+
+/// Whether an error chain says the disk or the database is full.
+fn is_storage_full(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::StorageFull || io.raw_os_error() == Some(28);
+        }
+        let text = cause.to_string().to_ascii_lowercase();
+        text.contains("database or disk is full")
+            || text.contains("no space left on device")
+            || text.contains("disk_full")
+            || text.contains("could not extend file")
+    })
+}
+
+impl LoadError {
+    /// An internal failure, told apart when it is a full disk.
+    fn internal(error: anyhow::Error) -> LoadError {
+        if is_storage_full(&error) {
+            LoadError::StorageFull(error)
+        } else {
+            LoadError::Internal(error)
+        }
+    }
 }
 
 /// Proof that the load lock is held.
@@ -145,8 +198,9 @@ impl Versions {
         self.store.active_version().await
     }
 
-    /// Degradations worth reporting in `/readyz` (serving continues).
-    pub fn warnings(&self) -> Vec<String> {
+    /// Degradations worth reporting in `/readyz` (serving continues); counts only for an
+    /// operator (they include datasets a caller may not see).
+    pub fn warnings(&self, operator: bool) -> Vec<String> {
         let progress = self
             .progress
             .lock()
@@ -154,9 +208,13 @@ impl Versions {
             .clone();
         progress
             .map(|(version, done, total)| {
+                let counts = if operator {
+                    format!(" ({} of {total} datasets embedded)", done.load(Ordering::Relaxed))
+                } else {
+                    String::new()
+                };
                 format!(
-                    "the semantic index of catalog version {version} is being built ({} of {total} datasets embedded); search is lexical until it is ready",
-                    done.load(Ordering::Relaxed)
+                    "the semantic index of catalog version {version} is being built{counts}; search is lexical until it is ready"
                 )
             })
             .into_iter()
@@ -187,7 +245,7 @@ impl Versions {
         let changed = dir_hash.is_some() && dir_hash != last_hash;
         if changed || (active.is_none() && dir_hash.is_some()) {
             tracing::info!(dir = %self.settings.metadata_dir.display(), "loading metadata directory");
-            match self.reload_directory("startup", true).await {
+            match self.reload_directory("startup", true, false).await {
                 Ok(outcome) => {
                     tracing::info!(
                         version = outcome.version.as_ref().map(|v| v.version),
@@ -199,6 +257,13 @@ impl Versions {
                 }
                 Err(LoadError::Invalid(invalid)) if active.is_some() => {
                     tracing::error!(problems = %invalid, "metadata directory is invalid; keeping the active catalog version");
+                }
+                Err(LoadError::Declassifies(names)) => {
+                    tracing::error!(
+                        datasets = names.join(", "),
+                        "the metadata directory would declassify datasets; keeping the active \
+                         catalog version (reload with POST /v1/admin/reload?allow_declassify=true)"
+                    );
                 }
                 Err(LoadError::Invalid(invalid)) => {
                     anyhow::bail!("metadata directory is invalid:\n{invalid}")
@@ -250,10 +315,16 @@ impl Versions {
     async fn prepare_snapshot(&self, version: i64, catalog: Catalog) -> anyhow::Result<Prepared> {
         let mut semantic = None;
         let mut pending = None;
+        let redaction = IndexRedaction::new(&catalog);
         if let Some(embedder) = &self.embedder {
             let started = Instant::now();
-            let mut plan =
-                embedding::plan(&catalog.datasets, embedder.as_ref(), self.store.as_ref()).await?;
+            let mut plan = embedding::plan(
+                &catalog.datasets,
+                &redaction,
+                embedder.as_ref(),
+                self.store.as_ref(),
+            )
+            .await?;
             let missing = plan.missing();
             if missing <= self.settings.embedding.sync_limit {
                 embedding::embed_missing(
@@ -286,13 +357,22 @@ impl Versions {
         let dir = index_dirs::version_dir(&self.index_root, version);
         let snapshot = crate::telemetry::blocking(move || -> anyhow::Result<Snapshot> {
             let started = Instant::now();
-            let lexical = match LexicalIndex::open(&dir, version, &catalog)? {
+            let opened = LexicalIndex::open(&dir, version, &catalog).unwrap_or_else(|e| {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    version,
+                    "the index is damaged; rebuilding it from the store"
+                );
+                index_dirs::move_aside(&dir);
+                None
+            });
+            let lexical = match opened {
                 Some(index) => {
                     tracing::info!(version, "opened existing index");
                     index
                 }
                 None => {
-                    let index = LexicalIndex::build(&dir, version, &catalog)?;
+                    let index = LexicalIndex::build(&dir, version, &catalog, &redaction)?;
                     tracing::info!(
                         version,
                         took_ms = started.elapsed().as_millis() as u64,
@@ -340,6 +420,32 @@ impl Versions {
         }
     }
 
+    /// Rebuilds the live version's index from the store when a search found it damaged;
+    /// the old directory is moved aside (searches in flight finish on it).
+    pub async fn repair_live(&self) -> anyhow::Result<()> {
+        let Some(live) = self.snapshot().filter(|s| s.is_unhealthy()) else {
+            return Ok(());
+        };
+        let Ok(_guard) = self.try_begin_load() else {
+            return Ok(());
+        };
+        let version = live.version;
+        tracing::warn!(version, "rebuilding the damaged index");
+        let dir = index_dirs::version_dir(&self.index_root, version);
+        crate::telemetry::blocking(move || index_dirs::move_aside(&dir))
+            .await
+            .context("moving the damaged index aside")?;
+        let catalog = self.store.load_catalog(version).await?;
+        let prepared = self.prepare_snapshot(version, catalog).await?;
+        self.install(prepared);
+        self.metrics
+            .catalog_loads
+            .with_label_values(&["repair", "ok"])
+            .inc();
+        tracing::info!(version, "index rebuilt");
+        Ok(())
+    }
+
     /// Takes the load lock, or says another load is running. Loads never interleave.
     pub fn try_begin_load(&self) -> Result<LoadGuard, LoadError> {
         self.load_lock
@@ -377,6 +483,10 @@ impl Versions {
             ),
             Err(LoadError::Busy) => (None, "busy", None),
             Err(LoadError::NotFound(v)) => (Some(*v), "not_found", None),
+            Err(LoadError::Declassifies(names)) => {
+                (None, "declassification_refused", Some(names.join(", ")))
+            }
+            Err(LoadError::StorageFull(e)) => (None, "storage_full", Some(format!("{e:#}"))),
             Err(LoadError::Internal(e)) => (None, "error", Some(format!("{e:#}"))),
         };
         let entry = AuditEntry {
@@ -404,11 +514,11 @@ impl Versions {
         actor: &str,
         files: Vec<(String, PathBuf)>,
         spool: Option<tempfile::TempDir>,
-        mode: LoadMode,
-        dry_run: bool,
+        options: LoadOptions,
     ) -> Result<LoadOutcome, LoadError> {
         let this = self.clone();
         let actor = actor.to_string();
+        let mode = options.mode;
         self.detached(async move {
             let action = match mode {
                 LoadMode::Replace => "load",
@@ -417,7 +527,7 @@ impl Versions {
             let result = async {
                 let guard = this.try_begin_load()?;
                 let max = this.settings.limits.max_upload_bytes;
-                let catalog =
+                let patch =
                     crate::telemetry::blocking(move || sources::parse_named_files(&files, max))
                         .await
                         .context("parse task panicked")??;
@@ -432,7 +542,7 @@ impl Versions {
                     source_hash: None,
                     note: None,
                 };
-                this.apply(&guard, catalog, meta, mode, dry_run).await
+                this.apply(&guard, patch, meta, options).await
             }
             .await;
             this.audited(&actor, action, result).await
@@ -446,11 +556,14 @@ impl Versions {
         self: &Arc<Self>,
         actor: &str,
         force: bool,
+        allow_declassify: bool,
     ) -> Result<LoadOutcome, LoadError> {
         let this = self.clone();
         let actor = actor.to_string();
         self.detached(async move {
-            let result = this.reload_directory_now(&actor, force).await;
+            let result = this
+                .reload_directory_now(&actor, force, allow_declassify)
+                .await;
             this.audited(&actor, "reload", result).await
         })
         .await
@@ -460,6 +573,7 @@ impl Versions {
         &self,
         actor: &str,
         force: bool,
+        allow_declassify: bool,
     ) -> Result<LoadOutcome, LoadError> {
         let guard = self.try_begin_load()?;
         let dir = self.settings.metadata_dir.clone();
@@ -487,8 +601,11 @@ impl Versions {
             source_hash: Some(hash),
             note: None,
         };
-        self.apply(&guard, catalog, meta, LoadMode::Replace, false)
-            .await
+        let options = LoadOptions {
+            allow_declassify,
+            ..LoadOptions::replace()
+        };
+        self.apply(&guard, catalog.into(), meta, options).await
     }
 
     /// Rolls back (or forward) to a version still in the store.
@@ -529,29 +646,29 @@ impl Versions {
         })
     }
 
-    /// Validates `catalog` against the live one and, unless `dry_run`, stores it as a new
+    /// Validates `patch` against the live catalog and, unless a dry run, stores it as a new
     /// version and makes it live: one store transaction writes the version, its index is
     /// built in a new directory, then the store's active row and the in-memory pointer
-    /// switch. A crash before the switch leaves the previous version active.
+    /// switch. A crash before the switch leaves the previous version active; a failure after
+    /// the version was written removes it at once.
     pub async fn apply(
         &self,
         _guard: &LoadGuard,
-        catalog: Catalog,
+        patch: CatalogPatch,
         meta: NewVersion,
-        mode: LoadMode,
-        dry_run: bool,
+        options: LoadOptions,
     ) -> Result<LoadOutcome, LoadError> {
         let current = self.snapshot();
         let empty = Catalog::default();
         let old = current.as_ref().map(|s| &s.catalog).unwrap_or(&empty);
-        let catalog = match mode {
-            LoadMode::Replace => catalog,
-            LoadMode::Merge => old.merged_with(catalog),
+        let catalog = match options.mode {
+            LoadMode::Replace => patch.catalog,
+            LoadMode::Merge => old.merged_with(patch),
         };
         let diff = CatalogDiff::between(old, &catalog);
         let datasets = catalog.datasets.len();
         let columns = catalog.column_count();
-        if dry_run {
+        if options.dry_run {
             return Ok(LoadOutcome {
                 version: None,
                 datasets,
@@ -560,9 +677,33 @@ impl Versions {
                 changed: true,
             });
         }
-        let mut info = self.store.create_version(&catalog, &meta).await?;
-        let prepared = self.prepare_snapshot(info.version, catalog).await?;
-        self.store.activate(info.version).await?;
+        let declassified = diff.declassified();
+        if !declassified.is_empty() && !options.allow_declassify {
+            return Err(LoadError::Declassifies(declassified));
+        }
+        let mut info = self
+            .store
+            .create_version(&catalog, &meta)
+            .await
+            .map_err(LoadError::internal)?;
+        let activated = async {
+            let prepared = self.prepare_snapshot(info.version, catalog).await?;
+            self.store.activate(info.version).await?;
+            Ok::<_, anyhow::Error>(prepared)
+        }
+        .await;
+        let prepared = match activated {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                // The version was written but never went live: remove it now, not at the
+                // next prune (a full disk must not keep the failed load's rows).
+                if let Err(cleanup) = self.store.delete_version(info.version).await {
+                    tracing::error!(error = ?cleanup, version = info.version, "could not remove the failed version");
+                }
+                index_dirs::move_aside(&index_dirs::version_dir(&self.index_root, info.version));
+                return Err(LoadError::internal(e));
+            }
+        };
         self.install(prepared);
         info.active = true;
         if let Err(e) = self.store.prune_versions(self.settings.keep_versions).await {

@@ -4,13 +4,28 @@
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 
-use crate::helpers::{ADMIN_TOKEN, Backend, TestApp, error_code, result_names, spawn_custom};
+use crate::helpers::{
+    ADMIN_TOKEN, Backend, TestApp, error_code, result_names, spawn_custom, spawn_with,
+};
 use crate::on_both_backends;
 
+// Loads, versions, rollback, reload, restart and the audit log depend on the store: both
+// backends. The rejections that never reach the store run once, on SQLite (below).
 on_both_backends!(
-    upload_replace_merge_dry_run_and_rollback,
-    bad_uploads_change_nothing,
-    reload_reads_the_metadata_directory,
+    named_admin_tokens_are_the_actor_in_the_audit_log,
+    dry_run_changes_nothing,
+    replace_serves_the_new_catalog,
+    merge_upserts_into_the_active_catalog,
+    multipart_loads_several_files_as_one_catalog,
+    versions_are_listed_newest_first_with_their_origin,
+    rollback_serves_the_old_version_again,
+    activating_an_unknown_version_gets_404,
+    an_invalid_upload_changes_nothing_and_is_audited,
+    a_load_during_another_gets_409_and_is_audited,
+    reload_of_an_unchanged_directory_changes_nothing,
+    reload_of_a_changed_directory_serves_a_new_version,
+    an_upload_survives_a_restart,
+    reload_of_a_broken_directory_keeps_the_active_version,
     old_versions_are_pruned,
 );
 
@@ -28,6 +43,10 @@ pub const CATALOG_B: &str = "dataset,column,description\n\
     beta.refunds,refund_id,Refund key\n\
     beta.refunds,order_id,Refunded order\n";
 
+/// Patches `beta.refunds` (a new description and a new column) and adds `gamma.sessions`.
+const MERGE: &str = "dataset,column,description\nbeta.refunds,,Refunds\n\
+    beta.refunds,amount,Refund amount\ngamma.sessions,,Web sessions\n";
+
 pub async fn upload(app: &TestApp, csv: &str, query: &str) -> (u16, Value) {
     let res = app
         .client
@@ -35,6 +54,34 @@ pub async fn upload(app: &TestApp, csv: &str, query: &str) -> (u16, Value) {
         .bearer_auth(ADMIN_TOKEN)
         .header("content-type", "text/csv")
         .body(csv.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap())
+}
+
+/// Uploads `csv` and checks it was accepted; returns the response.
+async fn upload_ok(app: &TestApp, csv: &str, query: &str) -> Value {
+    let (status, body) = upload(app, csv, query).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// A multipart upload of (part name, file name, content) parts.
+async fn upload_files(app: &TestApp, files: &[(&str, &str, &str)]) -> (u16, Value) {
+    let mut form = Form::new();
+    for (part, file, content) in files {
+        form = form.part(
+            part.to_string(),
+            Part::text(content.to_string()).file_name(file.to_string()),
+        );
+    }
+    let res = app
+        .client
+        .post(app.url("/v1/admin/catalog"))
+        .bearer_auth(ADMIN_TOKEN)
+        .multipart(form)
         .send()
         .await
         .unwrap();
@@ -60,16 +107,62 @@ async fn versions(app: &TestApp) -> Vec<Value> {
     body["versions"].as_array().unwrap().clone()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn admin_routes_need_the_right_token() {
-    let app = spawn_custom(Backend::Sqlite, Some(CATALOG_A), |s| {
+async fn first_result(app: &TestApp, q: &str) -> (Value, String) {
+    let (_, search) = app.get_json(&format!("/v1/search?q={q}")).await;
+    let first = result_names(&search)[0].clone();
+    (search["catalog_version"].clone(), first)
+}
+
+async fn audit_outcomes(app: &TestApp) -> Vec<String> {
+    let (_, audit) = app.get_as_admin("/v1/admin/audit?limit=10").await;
+    audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The service on catalog A (loaded from its metadata directory), and that version.
+async fn app_on_a(backend: Backend) -> (TestApp, i64) {
+    let app = spawn_custom(backend, Some(CATALOG_A), |_| {}).await;
+    let v1 = app.app.versions.snapshot().unwrap().version;
+    (app, v1)
+}
+
+/// `app_on_a`, then catalog B uploaded in its place: (app, version of A, version of B).
+async fn app_on_b_after_a(backend: Backend) -> (TestApp, i64, i64) {
+    let (app, v1) = app_on_a(backend).await;
+    let body = upload_ok(&app, CATALOG_B, "").await;
+    let v2 = body["version"].as_i64().unwrap();
+    (app, v1, v2)
+}
+
+/// The service still serves catalog A as `version`, its only version.
+async fn assert_still_on_a(app: &TestApp, version: i64) {
+    assert_eq!(app.app.versions.snapshot().unwrap().version, version);
+    assert_eq!(versions(app).await.len(), 1);
+    let (served, first) = first_result(app, "orders").await;
+    assert_eq!(served, version);
+    assert_eq!(first, "alpha.orders");
+}
+
+// ---- Authentication ----
+
+async fn spawn_with_named_tokens(backend: Backend) -> TestApp {
+    spawn_custom(backend, Some(CATALOG_A), |s| {
         s.admin_tokens = Some(
-            "alice=alice-token-123456;bob=bob-token-123456"
+            "alice=alice-token-0123456789abcdef0123456;bob=bob-token-0123456789abcdef012345678"
                 .to_string()
                 .into(),
         );
     })
-    .await;
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_token_gets_401_with_a_bearer_challenge() {
+    let app = spawn_with_named_tokens(Backend::Sqlite).await;
     let res = app.get("/v1/admin/versions").await;
     let status = res.status().as_u16();
     assert_eq!(
@@ -80,6 +173,11 @@ async fn admin_routes_need_the_right_token() {
     );
     let body: Value = res.json().await.unwrap();
     assert_eq!(error_code(status, &body, 401), "unauthorized");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_token_gets_403() {
+    let app = spawn_with_named_tokens(Backend::Sqlite).await;
     let res = app
         .client
         .get(app.url("/v1/admin/versions"))
@@ -90,10 +188,14 @@ async fn admin_routes_need_the_right_token() {
     let status = res.status().as_u16();
     let body: Value = res.json().await.unwrap();
     assert_eq!(error_code(status, &body, 403), "forbidden");
+}
+
+async fn named_admin_tokens_are_the_actor_in_the_audit_log(backend: Backend) {
+    let app = spawn_with_named_tokens(backend).await;
     let res = app
         .client
         .post(app.url("/v1/admin/catalog"))
-        .bearer_auth("alice-token-123456")
+        .bearer_auth("alice-token-0123456789abcdef0123456")
         .header("content-type", "text/csv")
         .body(CATALOG_B)
         .send()
@@ -104,8 +206,10 @@ async fn admin_routes_need_the_right_token() {
     assert_eq!(audit["entries"][0]["actor"], "alice", "{audit}");
     assert_eq!(audit["entries"][0]["action"], "load");
     assert_eq!(audit["entries"][0]["outcome"], "ok");
+}
 
-    // Without any token configured, the admin API does not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_configured_tokens_the_admin_api_does_not_exist() {
     let closed = spawn_custom(Backend::Sqlite, Some(CATALOG_A), |s| {
         s.admin_token = None;
     })
@@ -120,26 +224,25 @@ async fn admin_routes_need_the_right_token() {
             .unwrap();
         let status = res.status().as_u16();
         let body: Value = res.json().await.unwrap();
-        assert_eq!(error_code(status, &body, 404), "route_not_found");
+        assert_eq!(error_code(status, &body, 404), "route_not_found", "{path}");
     }
 }
 
-async fn upload_replace_merge_dry_run_and_rollback(backend: Backend) {
-    let app = spawn_custom(backend, Some(CATALOG_A), |_| {}).await;
-    let v1 = app.app.versions.snapshot().unwrap().version;
+// ---- Uploads ----
 
-    // Dry run: the diff, no new version.
-    let (status, body) = upload(&app, CATALOG_B, "?dry_run=true").await;
-    assert_eq!(status, 200, "{body}");
+async fn dry_run_changes_nothing(backend: Backend) {
+    let (app, v1) = app_on_a(backend).await;
+    let body = upload_ok(&app, CATALOG_B, "?dry_run=true").await;
     assert_eq!(body["version"], Value::Null);
     assert_eq!(body["diff"]["counts"]["datasets_added"], 2);
     assert_eq!(body["diff"]["counts"]["datasets_removed"], 2);
     assert_eq!(body["catalog_version"], v1);
-    assert_eq!(versions(&app).await.len(), 1);
+    assert_still_on_a(&app, v1).await;
+}
 
-    // Replace.
-    let (status, body) = upload(&app, CATALOG_B, "").await;
-    assert_eq!(status, 200, "{body}");
+async fn replace_serves_the_new_catalog(backend: Backend) {
+    let (app, v1) = app_on_a(backend).await;
+    let body = upload_ok(&app, CATALOG_B, "").await;
     let v2 = body["version"].as_i64().unwrap();
     assert!(v2 > v1);
     assert_eq!(body["datasets"], 2);
@@ -152,71 +255,108 @@ async fn upload_replace_merge_dry_run_and_rollback(backend: Backend) {
         .collect();
     added.sort();
     assert_eq!(added, ["beta.orders", "beta.refunds"]);
-    let (_, search) = app.get_json("/v1/search?q=orders").await;
-    assert_eq!(search["catalog_version"], v2);
-    assert_eq!(result_names(&search)[0], "beta.orders");
+    let (served, first) = first_result(&app, "orders").await;
+    assert_eq!(served, v2);
+    assert_eq!(first, "beta.orders");
+}
 
-    // Merge: one dataset upserted, the others kept.
-    let (status, body) = upload(
-        &app,
-        "dataset,column,description\nbeta.refunds,,Refunds\nbeta.refunds,amount,Refund amount\n\
-         gamma.sessions,,Web sessions\n",
-        "?mode=merge",
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+async fn merge_upserts_into_the_active_catalog(backend: Backend) {
+    let (app, _, _) = app_on_b_after_a(backend).await;
+    let body = upload_ok(&app, MERGE, "?mode=merge").await;
     assert_eq!(body["datasets"], 3);
     assert_eq!(body["diff"]["datasets_changed"][0], "beta.refunds");
     assert_eq!(body["diff"]["datasets_added"][0], "gamma.sessions");
-    assert_eq!(body["diff"]["columns_removed"].as_array().unwrap().len(), 2);
+    // A merge patches a dataset: the columns it does not name are kept.
+    assert_eq!(
+        body["diff"]["columns_added"],
+        serde_json::json!([{"dataset": "beta.refunds", "column": "amount"}])
+    );
+    assert_eq!(body["diff"]["columns_removed"].as_array().unwrap().len(), 0);
+    let (status, refunds) = app.get_json("/v1/datasets/beta.refunds").await;
+    assert_eq!(status, 200, "{refunds}");
+    assert_eq!(refunds["description"], "Refunds");
+    let mut columns: Vec<&str> = refunds["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    columns.sort();
+    assert_eq!(columns, ["amount", "order_id", "refund_id"]);
+    // The dataset the merge did not name is kept.
+    let (served, first) = first_result(&app, "beta+orders+catalog").await;
+    assert_eq!(served, body["version"]);
+    assert_eq!(first, "beta.orders");
+}
 
-    // Multipart: several files in one load.
-    let form = Form::new()
-        .part("a", Part::text(CATALOG_A).file_name("a.csv"))
-        .part("b", Part::text(CATALOG_B).file_name("b.csv"));
-    let res = app
-        .client
-        .post(app.url("/v1/admin/catalog"))
-        .bearer_auth(ADMIN_TOKEN)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    let body: Value = res.json().await.unwrap();
+async fn multipart_loads_several_files_as_one_catalog(backend: Backend) {
+    let (app, _) = app_on_a(backend).await;
+    let (status, body) = upload_files(
+        &app,
+        &[("a", "a.csv", CATALOG_A), ("b", "b.csv", CATALOG_B)],
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["datasets"], 4);
+}
 
-    // Versions, then rollback to the first and forward again.
+async fn versions_are_listed_newest_first_with_their_origin(backend: Backend) {
+    let (app, v1, _) = app_on_b_after_a(backend).await;
+    upload_ok(&app, MERGE, "?mode=merge").await;
+    let (status, body) = upload_files(
+        &app,
+        &[("a", "a.csv", CATALOG_A), ("b", "b.csv", CATALOG_B)],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
     let list = versions(&app).await;
     assert_eq!(list.len(), 4);
     assert_eq!(list[0]["active"], true);
     assert_eq!(list[0]["created_by"], "admin");
     assert_eq!(list[3]["version"], v1);
     assert_eq!(list[3]["source"], "directory");
+}
+
+async fn rollback_serves_the_old_version_again(backend: Backend) {
+    let (app, v1, v2) = app_on_b_after_a(backend).await;
     let (status, body) = admin_post(&app, &format!("/v1/admin/versions/{v1}/activate")).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["catalog_version"], v1);
-    let (_, search) = app.get_json("/v1/search?q=orders").await;
-    assert_eq!(search["catalog_version"], v1);
-    assert_eq!(result_names(&search)[0], "alpha.orders");
+    let (served, first) = first_result(&app, "orders").await;
+    assert_eq!(served, v1);
+    assert_eq!(first, "alpha.orders");
     assert_eq!(app.app.versions.active_in_store().await.unwrap(), Some(v1));
+    // And forward again.
     let (status, body) = admin_post(&app, &format!("/v1/admin/versions/{v2}/activate")).await;
     assert_eq!(status, 200, "{body}");
-    let (_, search) = app.get_json("/v1/search?q=orders").await;
-    assert_eq!(result_names(&search)[0], "beta.orders");
-    let (status, body) = admin_post(&app, "/v1/admin/versions/999999/activate").await;
-    assert_eq!(error_code(status, &body, 404), "not_found");
+    let (_, first) = first_result(&app, "orders").await;
+    assert_eq!(first, "beta.orders");
 }
 
-async fn bad_uploads_change_nothing(backend: Backend) {
-    let app = spawn_custom(backend, Some(CATALOG_A), |s| {
-        s.limits.max_upload_bytes = 20_000;
-    })
-    .await;
-    let v1 = app.app.versions.snapshot().unwrap().version;
+async fn activating_an_unknown_version_gets_404(backend: Backend) {
+    let (app, v1) = app_on_a(backend).await;
+    let (status, body) = admin_post(&app, "/v1/admin/versions/999999/activate").await;
+    assert_eq!(error_code(status, &body, 404), "not_found");
+    assert_still_on_a(&app, v1).await;
+}
 
-    // Every problem, with line and field, capped at 100 with the total.
+// ---- Rejections: a bad upload changes nothing ----
+
+async fn an_invalid_upload_changes_nothing_and_is_audited(backend: Backend) {
+    let (app, v1) = app_on_a(backend).await;
+    let (status, body) = upload(&app, "dataset,column\n,orphan\n", "").await;
+    assert_eq!(error_code(status, &body, 422), "invalid_catalog");
+    assert_still_on_a(&app, v1).await;
+    assert!(
+        audit_outcomes(&app).await.contains(&"invalid".to_string()),
+        "the rejection is in the audit log"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_upload_lists_every_problem_with_line_and_field() {
+    let (app, v1) = app_on_a(Backend::Sqlite).await;
+    // 151 problems: capped at 100, with the total.
     let mut bad = String::from("dataset,column,sensitivity\n");
     for i in 0..150 {
         bad.push_str(&format!("x.t,c{i},bogus\n"));
@@ -231,27 +371,31 @@ async fn bad_uploads_change_nothing(backend: Backend) {
     assert_eq!(problems[0]["line"], 2);
     assert_eq!(problems[0]["field"], "sensitivity");
     assert_eq!(problems[0]["file"], "upload.csv");
+    assert_still_on_a(&app, v1).await;
+}
 
-    // A duplicate dataset across the files of one multipart load.
-    let form = Form::new()
-        .part("a", Part::text(CATALOG_A).file_name("a.csv"))
-        .part("b", Part::text(CATALOG_A).file_name("again.csv"));
-    let res = app
-        .client
-        .post(app.url("/v1/admin/catalog"))
-        .bearer_auth(ADMIN_TOKEN)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    let body: Value = res.json().await.unwrap();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dataset_in_two_files_of_one_load_names_the_second_file() {
+    let (app, v1) = app_on_a(Backend::Sqlite).await;
+    let (status, body) = upload_files(
+        &app,
+        &[("a", "a.csv", CATALOG_A), ("b", "again.csv", CATALOG_A)],
+    )
+    .await;
     assert_eq!(error_code(status, &body, 422), "invalid_catalog");
     assert_eq!(body["error"]["details"]["problems"][0]["file"], "again.csv");
+    assert_still_on_a(&app, v1).await;
+}
 
-    // Too large, streamed (no Content-Length).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversize_streamed_upload_gets_413() {
+    let app = spawn_custom(Backend::Sqlite, Some(CATALOG_A), |s| {
+        s.limits.max_upload_bytes = 20_000;
+    })
+    .await;
+    let v1 = app.app.versions.snapshot().unwrap().version;
+    // Streamed: no Content-Length to refuse it by.
     let big = "dataset,column\n".to_string()
-        + &"x.big,col\n".repeat(0)
         + &(0..3000)
             .map(|i| format!("x.big,c{i}\n"))
             .collect::<String>();
@@ -273,8 +417,12 @@ async fn bad_uploads_change_nothing(backend: Backend) {
     let status = res.status().as_u16();
     let body: Value = res.json().await.unwrap();
     assert_eq!(error_code(status, &body, 413), "payload_too_large");
+    assert_still_on_a(&app, v1).await;
+}
 
-    // Not CSV.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_that_is_not_csv_gets_415() {
+    let (app, v1) = app_on_a(Backend::Sqlite).await;
     let res = app
         .client
         .post(app.url("/v1/admin/catalog"))
@@ -287,56 +435,66 @@ async fn bad_uploads_change_nothing(backend: Backend) {
     let status = res.status().as_u16();
     let body: Value = res.json().await.unwrap();
     assert_eq!(error_code(status, &body, 415), "unsupported_media_type");
+    assert_still_on_a(&app, v1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_upload_mode_gets_400() {
+    let (app, v1) = app_on_a(Backend::Sqlite).await;
     let (status, body) = upload(&app, CATALOG_B, "?mode=upsert").await;
     assert_eq!(error_code(status, &body, 400), "invalid_query");
+    assert_still_on_a(&app, v1).await;
+}
 
-    // A load while another holds the lock: 409 at once.
+async fn a_load_during_another_gets_409_and_is_audited(backend: Backend) {
+    let (app, v1) = app_on_a(backend).await;
+    // Another load holds the lock: 409 at once, no queueing.
     let guard = app.app.versions.try_begin_load().unwrap();
     let (status, body) = upload(&app, CATALOG_B, "").await;
     assert_eq!(error_code(status, &body, 409), "conflict");
     drop(guard);
-
-    // Nothing changed.
-    assert_eq!(app.app.versions.snapshot().unwrap().version, v1);
-    assert_eq!(versions(&app).await.len(), 1);
-    let (_, search) = app.get_json("/v1/search?q=orders").await;
-    assert_eq!(result_names(&search)[0], "alpha.orders");
-    let (_, audit) = app.get_as_admin("/v1/admin/audit?limit=10").await;
-    let outcomes: Vec<&str> = audit["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["outcome"].as_str().unwrap())
-        .collect();
+    assert_still_on_a(&app, v1).await;
     assert!(
-        outcomes.contains(&"invalid") && outcomes.contains(&"busy"),
-        "{outcomes:?}"
+        audit_outcomes(&app).await.contains(&"busy".to_string()),
+        "the conflict is in the audit log"
     );
 }
 
-async fn reload_reads_the_metadata_directory(backend: Backend) {
-    let app = spawn_custom(backend, Some(CATALOG_A), |_| {}).await;
-    let v1 = app.app.versions.snapshot().unwrap().version;
+// ---- Reload and restart ----
+
+async fn reload_of_an_unchanged_directory_changes_nothing(backend: Backend) {
+    let (app, v1) = app_on_a(backend).await;
     let (status, body) = admin_post(&app, "/v1/admin/reload").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["changed"], false);
     assert_eq!(body["version"], v1);
+    assert_still_on_a(&app, v1).await;
+}
+
+async fn reload_of_a_changed_directory_serves_a_new_version(backend: Backend) {
+    let (app, v1) = app_on_a(backend).await;
     std::fs::write(app.settings.metadata_dir.join("catalog.csv"), CATALOG_B).unwrap();
     let (status, body) = admin_post(&app, "/v1/admin/reload").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["changed"], true);
     assert!(body["version"].as_i64().unwrap() > v1);
-    let (_, search) = app.get_json("/v1/search?q=refunds").await;
-    assert_eq!(result_names(&search)[0], "beta.refunds");
-    // An API upload survives a restart: the directory did not change since its last load.
-    let (_, uploaded) = upload(&app, CATALOG_A, "").await;
-    let (settings, tmp) = app.stop();
-    let app = crate::helpers::spawn_with(settings, tmp).await;
-    assert_eq!(
-        app.app.versions.snapshot().unwrap().version,
-        uploaded["version"].as_i64().unwrap()
-    );
-    // A broken directory is refused and the active version stays.
+    let (served, first) = first_result(&app, "refunds").await;
+    assert_eq!(served, body["version"]);
+    assert_eq!(first, "beta.refunds");
+}
+
+async fn an_upload_survives_a_restart(backend: Backend) {
+    let (app, _, uploaded) = app_on_b_after_a(backend).await;
+    // The directory did not change since its last load, so the restart keeps the upload.
+    let (settings, tmp) = app.stop().await;
+    let app = spawn_with(settings, tmp).await;
+    assert_eq!(app.app.versions.snapshot().unwrap().version, uploaded);
+    let (_, first) = first_result(&app, "refunds").await;
+    assert_eq!(first, "beta.refunds");
+}
+
+async fn reload_of_a_broken_directory_keeps_the_active_version(backend: Backend) {
+    let (app, v1) = app_on_a(backend).await;
     std::fs::write(
         app.settings.metadata_dir.join("catalog.csv"),
         "dataset\n,\n",
@@ -344,11 +502,10 @@ async fn reload_reads_the_metadata_directory(backend: Backend) {
     .unwrap();
     let (status, body) = admin_post(&app, "/v1/admin/reload").await;
     assert_eq!(error_code(status, &body, 422), "invalid_catalog");
-    assert_eq!(
-        app.app.versions.snapshot().unwrap().version,
-        uploaded["version"].as_i64().unwrap()
-    );
+    assert_still_on_a(&app, v1).await;
 }
+
+// ---- Retention ----
 
 async fn old_versions_are_pruned(backend: Backend) {
     let app = spawn_custom(backend, Some(CATALOG_A), |s| {
@@ -358,8 +515,7 @@ async fn old_versions_are_pruned(backend: Backend) {
     .await;
     for i in 0..5 {
         let csv = if i % 2 == 0 { CATALOG_B } else { CATALOG_A };
-        let (status, body) = upload(&app, csv, "").await;
-        assert_eq!(status, 200, "{body}");
+        upload_ok(&app, csv, "").await;
     }
     let list = versions(&app).await;
     assert_eq!(list.len(), 4, "the active version plus 3 others: {list:?}");

@@ -5,9 +5,9 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp, error_code, spawn_app, spawn_custom};
 use crate::llm_server::{FakeLlm, spawn_fake_llm};
-use crate::on_both_backends;
 
-on_both_backends!(extractive_answer_names_dataset_columns_owner_and_location);
+// Answers are composed from the in-memory snapshot and never touch the store: everything
+// here runs once, on SQLite.
 
 const CHURN: &str = "where is customer churn data?";
 
@@ -51,8 +51,9 @@ fn dataset_names(body: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn extractive_answer_names_dataset_columns_owner_and_location(backend: Backend) {
-    let app = spawn_app(backend).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extractive_answer_names_dataset_columns_owner_and_location() {
+    let app = spawn_app(Backend::Sqlite).await;
     let body = ask(&app, CHURN).await;
     assert_eq!(body["mode"], "extractive");
     assert_eq!(body["language"], "en");
@@ -96,47 +97,56 @@ async fn nothing_visible_gets_a_plain_abstention() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn invalid_ask_requests_get_json_errors() {
+async fn invalid_ask_bodies_get_400() {
     let app = spawn_app(Backend::Sqlite).await;
-    for (body, status, code) in [
-        (json!({"question": ""}), 400, "bad_request"),
-        (json!({"question": "   "}), 400, "bad_request"),
-        (json!({"question": "x".repeat(2_001)}), 400, "bad_request"),
-        (json!({"question": "churn", "limit": 0}), 400, "bad_request"),
-        (
-            json!({"question": "churn", "limit": 21}),
-            400,
-            "bad_request",
-        ),
-        (json!({"question": 42}), 400, "invalid_json"),
-        (json!({"q": "churn"}), 400, "invalid_json"),
+    for (body, code) in [
+        (json!({"question": ""}), "bad_request"),
+        (json!({"question": "   "}), "bad_request"),
+        (json!({"question": "x".repeat(2_001)}), "bad_request"),
+        (json!({"question": "churn", "limit": 0}), "bad_request"),
+        (json!({"question": "churn", "limit": 21}), "bad_request"),
+        (json!({"question": 42}), "invalid_json"),
+        (json!({"q": "churn"}), "invalid_json"),
     ] {
         let (got, response) = app.post_json("/v1/ask", body.clone()).await;
-        assert_eq!(error_code(got, &response, status), code, "{body}");
+        assert_eq!(error_code(got, &response, 400), code, "{body}");
     }
-    let send = |content_type: &'static str, body: Vec<u8>| {
-        app.client
-            .post(app.url("/v1/ask"))
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-    };
-    let res = send("text/plain", b"{\"question\":\"churn\"}".to_vec())
+}
+
+/// POSTs raw bytes to `/v1/ask`: (status, JSON body).
+async fn post_ask_raw(app: &TestApp, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+    let res = app
+        .client
+        .post(app.url("/v1/ask"))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
         .await
         .unwrap();
     let status = res.status().as_u16();
-    let body: Value = res.json().await.unwrap();
+    (status, res.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ask_that_is_not_json_gets_415() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let (status, body) =
+        post_ask_raw(&app, "text/plain", b"{\"question\":\"churn\"}".to_vec()).await;
     assert_eq!(error_code(status, &body, 415), "unsupported_media_type");
-    let res = send("application/json", b"{\"question\": ".to_vec())
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    let body: Value = res.json().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncated_json_gets_400_invalid_json() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let (status, body) = post_ask_raw(&app, "application/json", b"{\"question\": ".to_vec()).await;
     assert_eq!(error_code(status, &body, 400), "invalid_json");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversize_ask_body_gets_413() {
+    let app = spawn_app(Backend::Sqlite).await;
     let huge = format!("{{\"question\": \"{}\"}}", "a".repeat(100_000));
-    let res = send("application/json", huge.into_bytes()).await.unwrap();
-    let status = res.status().as_u16();
-    let body: Value = res.json().await.unwrap();
+    let (status, body) = post_ask_raw(&app, "application/json", huge.into_bytes()).await;
     assert_eq!(error_code(status, &body, 413), "payload_too_large");
 }
 
@@ -402,7 +412,7 @@ fn check_stream_shape(events: &[(String, Value)]) -> (String, Value) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stream_sends_datasets_then_tokens_then_done() {
+async fn the_extractive_stream_sends_datasets_then_tokens_then_done() {
     let app = spawn_app(Backend::Sqlite).await;
     let events = read_events(&app, CHURN).await;
     let (streamed, done) = check_stream_shape(&events);
@@ -412,7 +422,10 @@ async fn stream_sends_datasets_then_tokens_then_done() {
         events[0].1["datasets"][0]["dataset"],
         "crm.customer_churn_scores"
     );
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_llm_stream_sends_the_answer_in_several_tokens() {
     let fake = spawn_fake_llm().await;
     let app = llm_app("normal", &fake).await;
     let events = read_events(&app, CHURN).await;

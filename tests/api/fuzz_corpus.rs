@@ -3,9 +3,9 @@
 //! either a catalog or a list of problems each with a line; every query gives a plan, and
 //! the live service answers it with 200.
 
-use descoberta::sources::parse_catalog;
 use descoberta::retrieval::highlight::Highlighter;
 use descoberta::retrieval::understand;
+use descoberta::sources::parse_catalog;
 
 use crate::helpers::{Backend, repo_path, spawn_app};
 

@@ -5,11 +5,17 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_TOKEN, Backend, error_code, result_names, spawn_custom};
+use crate::helpers::{ADMIN_TOKEN, Backend, TestApp, error_code, result_names, spawn_custom};
 use crate::llm_server::spawn_fake_llm;
 use crate::on_both_backends;
 
-on_both_backends!(feedback_lifts_a_matching_dataset_and_gaps_list_bad_questions);
+// Votes and the question log live in the store: both backends.
+on_both_backends!(
+    helpful_votes_lift_a_near_twin_for_similar_questions,
+    votes_never_bring_in_a_dataset_that_does_not_match,
+    questions_that_found_nothing_are_grouped_in_the_gaps_report,
+    not_helpful_votes_show_in_the_gaps_report,
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limits_answer_429_with_retry_after_per_key_and_ip() {
@@ -52,7 +58,16 @@ async fn rate_limits_answer_429_with_retry_after_per_key_and_ip() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn overlong_uris_and_slow_requests_get_clear_errors() {
+async fn an_overlong_uri_gets_414() {
+    let app = spawn_custom(Backend::Sqlite, None, |_| {}).await;
+    let (status, body) = app
+        .get_json(&format!("/v1/search?q={}", "a".repeat(5_000)))
+        .await;
+    assert_eq!(error_code(status, &body, 414), "uri_too_long");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_slower_than_the_timeout_gets_503() {
     let fake = spawn_fake_llm().await;
     let base = fake.base_url.clone();
     let app = spawn_custom(Backend::Sqlite, None, move |s| {
@@ -62,10 +77,6 @@ async fn overlong_uris_and_slow_requests_get_clear_errors() {
         s.limits.request_timeout_ms = 400;
     })
     .await;
-    let (status, body) = app
-        .get_json(&format!("/v1/search?q={}", "a".repeat(5_000)))
-        .await;
-    assert_eq!(error_code(status, &body, 414), "uri_too_long");
     let (status, body) = app
         .post_json(
             "/v1/ask",
@@ -80,70 +91,87 @@ const TWINS: &str = "dataset,column,description\n\
     sales.orders_us,,Customer orders\nsales.orders_us,order_id,Order key\n\
     ops.holidays,,Public holidays\nops.holidays,day,Holiday date\n";
 
-async fn feedback_lifts_a_matching_dataset_and_gaps_list_bad_questions(backend: Backend) {
-    let app = spawn_custom(backend, Some(TWINS), |s| s.embedding.enabled = false).await;
-    let vote = |dataset: &str, helpful: bool| {
-        app.client
-            .post(app.url("/v1/feedback"))
-            .json(&json!({"question": "Customer orders?", "dataset": dataset, "helpful": helpful}))
-            .send()
-    };
+/// The service on the twin catalog, lexical only (so that scores are exact ties).
+async fn twins(backend: Backend) -> TestApp {
+    spawn_custom(backend, Some(TWINS), |s| s.embedding.enabled = false).await
+}
+
+/// A vote on `dataset` for the question "Customer orders?"; returns the status.
+async fn vote(app: &TestApp, dataset: &str, helpful: bool) -> u16 {
+    app.client
+        .post(app.url("/v1/feedback"))
+        .json(&json!({"question": "Customer orders?", "dataset": dataset, "helpful": helpful}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn helpful_votes_lift_a_near_twin_for_similar_questions(backend: Backend) {
+    let app = twins(backend).await;
     let (_, before) = app.get_json("/v1/search?q=customer+orders").await;
     assert_eq!(
         result_names(&before),
         ["sales.orders_eu", "sales.orders_us"]
     );
-
-    // Helpful votes lift the twin that scores nearly the same (within a few per cent).
     for _ in 0..3 {
-        let res = vote("sales.orders_us", true).await.unwrap();
-        assert_eq!(res.status().as_u16(), 201);
+        assert_eq!(vote(&app, "sales.orders_us", true).await, 201);
     }
+    // The votes were for "Customer orders?": they count for the same words in another order.
     let (_, after) = app.get_json("/v1/search?q=orders+customer").await;
     assert_eq!(result_names(&after), ["sales.orders_us", "sales.orders_eu"]);
+}
 
-    // However many votes, a dataset that does not match never enters the results.
+async fn votes_never_bring_in_a_dataset_that_does_not_match(backend: Backend) {
+    let app = twins(backend).await;
     for _ in 0..20 {
-        vote("ops.holidays", true).await.unwrap();
+        assert_eq!(vote(&app, "ops.holidays", true).await, 201);
     }
     let (_, after) = app.get_json("/v1/search?q=customer+orders").await;
     assert!(!result_names(&after).contains(&"ops.holidays".to_string()));
+}
 
-    // Unknown datasets are refused.
-    assert_eq!(vote("no.such", true).await.unwrap().status().as_u16(), 404);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feedback_on_an_unknown_dataset_gets_404() {
+    let app = twins(Backend::Sqlite).await;
+    assert_eq!(vote(&app, "no.such", true).await, 404);
+}
 
-    // Bad questions reach the gaps report: nothing found, and "not helpful" votes.
-    for q in ["where is the drone warranty data?", "drone warranties"] {
-        let (status, _) = app.post_json("/v1/ask", json!({ "question": q })).await;
-        assert_eq!(status, 200);
-    }
-    vote("sales.orders_eu", false).await.unwrap();
-    let mut report = Value::Null;
+/// The groups of the gaps report once one satisfies `ready` (questions are logged in the
+/// background, so the report may lag the requests a little).
+async fn gaps_once(app: &TestApp, ready: impl Fn(&Value) -> bool) -> Vec<Value> {
     for _ in 0..50 {
         let (status, body) = app.get_as_admin("/v1/admin/gaps").await;
         assert_eq!(status, 200, "{body}");
         let groups = body["groups"].as_array().unwrap();
-        let drones = groups.iter().any(|g| {
-            // Questions are logged in the background: wait until both drone questions are in.
-            g["asked"].as_u64() >= Some(2) && g["key"].as_str().unwrap().contains("drone")
-        });
-        let orders = groups.iter().any(|g| g["not_helpful"].as_i64() >= Some(1));
-        if drones && orders {
-            report = body;
-            break;
+        if groups.iter().any(&ready) {
+            return groups.clone();
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let groups = report["groups"]
-        .as_array()
-        .expect("the gaps report lists both problems");
-    let drones = groups
-        .iter()
-        .find(|g| g["key"].as_str().unwrap().contains("drone"))
-        .unwrap();
+    panic!("the gaps report never listed the expected group");
+}
+
+async fn questions_that_found_nothing_are_grouped_in_the_gaps_report(backend: Backend) {
+    let app = twins(backend).await;
+    for q in ["where is the drone warranty data?", "drone warranties"] {
+        let (status, _) = app.post_json("/v1/ask", json!({ "question": q })).await;
+        assert_eq!(status, 200);
+    }
+    let is_drones = |g: &Value| g["key"].as_str().unwrap().contains("drone");
+    // Wait until both drone questions are in.
+    let groups = gaps_once(&app, |g| is_drones(g) && g["asked"].as_u64() >= Some(2)).await;
+    let drones = groups.iter().find(|g| is_drones(g)).unwrap();
     assert_eq!(
         drones["asked"], 2,
         "similar questions are grouped: {drones}"
     );
     assert!(drones["top_datasets"].as_array().unwrap().is_empty());
+}
+
+async fn not_helpful_votes_show_in_the_gaps_report(backend: Backend) {
+    let app = twins(backend).await;
+    assert_eq!(vote(&app, "sales.orders_eu", false).await, 201);
+    gaps_once(&app, |g| g["not_helpful"].as_i64() >= Some(1)).await;
 }

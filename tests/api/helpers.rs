@@ -16,7 +16,8 @@ pub enum Backend {
     Postgres,
 }
 
-pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+/// At least `settings::MIN_TOKEN_BYTES` (32) long: shorter admin tokens are refused.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef0123";
 
 pub struct TestApp {
     pub address: String,
@@ -26,6 +27,7 @@ pub struct TestApp {
     pub data_dir: PathBuf,
     pub database_url: String,
     server: tokio::task::JoinHandle<()>,
+    handle: actix_web::dev::ServerHandle,
     _tmp: Arc<tempfile::TempDir>,
 }
 
@@ -133,6 +135,7 @@ pub async fn spawn_with(settings: Settings, tmp: Arc<tempfile::TempDir>) -> Test
         .await
         .expect("application builds");
     let port = app.port();
+    let server_handle = app.handle();
     let handle = app.app().clone();
     let server = tokio::spawn(async move {
         let _ = app.run_until_stopped().await;
@@ -147,6 +150,7 @@ pub async fn spawn_with(settings: Settings, tmp: Arc<tempfile::TempDir>) -> Test
         settings,
         database_url,
         server,
+        handle: server_handle,
         _tmp: tmp,
     }
 }
@@ -195,10 +199,22 @@ impl TestApp {
         (status, res.json().await.expect("JSON body"))
     }
 
-    /// Stops serving and hands back what a restart needs.
-    pub fn stop(self) -> (Settings, Arc<tempfile::TempDir>) {
+    /// Stops serving and hands back what a restart needs, once the stopped app is gone (it
+    /// holds the data directory's lock until then).
+    pub async fn stop(mut self) -> (Settings, Arc<tempfile::TempDir>) {
+        self.handle.stop(false).await;
         self.server.abort();
-        (self.settings.clone(), self._tmp.clone())
+        let _ = (&mut self.server).await;
+        for _ in 0..1_000 {
+            if Arc::strong_count(&self.app) == 1 {
+                return (self.settings.clone(), self._tmp.clone());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!(
+            "the stopped app is still referenced {} times",
+            Arc::strong_count(&self.app)
+        );
     }
 }
 

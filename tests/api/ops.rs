@@ -1,13 +1,20 @@
+//! Health, readiness, metrics and the OpenAPI document. Readiness reports the store, so it
+//! runs on both backends; the rest once, on SQLite.
+
 use crate::helpers::{Backend, spawn_app};
 use crate::on_both_backends;
 
-on_both_backends!(health_readiness_metrics_and_openapi);
+on_both_backends!(readiness_reports_the_store_and_the_catalog_version);
 
-async fn health_readiness_metrics_and_openapi(backend: Backend) {
-    let app = spawn_app(backend).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn liveness_is_ok() {
+    let app = spawn_app(Backend::Sqlite).await;
     let (status, body) = app.get_json("/healthz").await;
     assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+}
 
+async fn readiness_reports_the_store_and_the_catalog_version(backend: Backend) {
+    let app = spawn_app(backend).await;
     let (status, body) = app.get_json("/readyz").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "ready");
@@ -17,7 +24,11 @@ async fn health_readiness_metrics_and_openapi(backend: Backend) {
     };
     assert_eq!(body["store"]["detail"], expected_backend);
     assert!(body["catalog_version"].as_i64().is_some());
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_by_route_and_describe_the_catalog() {
+    let app = spawn_app(Backend::Sqlite).await;
     app.get("/v1/search?q=orders").await;
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
@@ -28,7 +39,11 @@ async fn health_readiness_metrics_and_openapi(backend: Backend) {
     );
     assert!(metrics.contains("descoberta_catalog_datasets"));
     assert!(metrics.contains("descoberta_retrieval_duration_seconds_bucket"));
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_the_routes() {
+    let app = spawn_app(Backend::Sqlite).await;
     let (status, doc) = app.get_json("/openapi.json").await;
     assert_eq!(status, 200);
     for path in [

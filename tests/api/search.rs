@@ -1,18 +1,17 @@
-use crate::helpers::{Backend, result_names, spawn_app};
-use crate::on_both_backends;
+//! `/v1/search`, `/v1/suggest` and `/v1/datasets/{name}` on the demo catalog. Retrieval serves
+//! from the in-memory snapshot, never the store: these run once, on SQLite.
 
-on_both_backends!(
-    churn_dataset_ranks_first_with_matching_columns,
-    paging_and_totals_are_consistent,
-    exact_names_rank_first,
-    portuguese_questions_find_the_churn_dataset,
-    suggest_completes_prefixes_and_tolerates_typos,
-    dataset_page_shows_every_column,
-    restricted_dataset_is_invisible_to_anonymous_callers,
-);
+use serde_json::Value;
 
-async fn churn_dataset_ranks_first_with_matching_columns(backend: Backend) {
-    let app = spawn_app(backend).await;
+use crate::helpers::{Backend, TestApp, result_names, spawn_app};
+
+async fn demo() -> TestApp {
+    spawn_app(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn churn_dataset_ranks_first_with_matching_columns() {
+    let app = demo().await;
     let (status, body) = app.get_json("/v1/search?q=customer+churn").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
@@ -38,8 +37,9 @@ async fn churn_dataset_ranks_first_with_matching_columns(backend: Backend) {
     assert!(body["catalog_version"].as_i64().unwrap() >= 1);
 }
 
-async fn paging_and_totals_are_consistent(backend: Backend) {
-    let app = spawn_app(backend).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paging_and_totals_are_consistent() {
+    let app = demo().await;
     let (_, all) = app.get_json("/v1/search?q=customer+order&limit=100").await;
     let total = all["total"].as_u64().unwrap() as usize;
     let names = result_names(&all);
@@ -56,8 +56,9 @@ async fn paging_and_totals_are_consistent(backend: Backend) {
     assert!(result_names(&past_end).is_empty());
 }
 
-async fn exact_names_rank_first(backend: Backend) {
-    let app = spawn_app(backend).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exact_names_rank_first() {
+    let app = demo().await;
     for (q, expected) in [
         ("sales.orders", "sales.orders"),
         ("order_items", "sales.order_items"),
@@ -71,8 +72,9 @@ async fn exact_names_rank_first(backend: Backend) {
     }
 }
 
-async fn portuguese_questions_find_the_churn_dataset(backend: Backend) {
-    let app = spawn_app(backend).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portuguese_questions_find_the_churn_dataset() {
+    let app = demo().await;
     let (_, body) = app
         .get_json("/v1/search?q=onde%20est%C3%A3o%20os%20dados%20de%20churn%20de%20clientes%3F")
         .await;
@@ -83,50 +85,67 @@ async fn portuguese_questions_find_the_churn_dataset(backend: Backend) {
     );
 }
 
-async fn suggest_completes_prefixes_and_tolerates_typos(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let (status, body) = app.get_json("/v1/suggest?q=chur").await;
+/// The texts of a suggest response, checking its status.
+async fn suggestions(app: &TestApp, path: &str) -> Vec<String> {
+    let (status, body) = app.get_json(path).await;
     assert_eq!(status, 200, "{body}");
-    let texts: Vec<&str> = body["suggestions"]
+    body["suggestions"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| s["text"].as_str().unwrap())
-        .collect();
+        .map(|s| s["text"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suggest_completes_prefixes() {
+    let app = demo().await;
+    let texts = suggestions(&app, "/v1/suggest?q=chur").await;
     assert!(
         texts.iter().any(|t| t.contains("churn")),
         "suggestions for 'chur': {texts:?}"
     );
-    let (_, body) = app.get_json("/v1/suggest?q=custmer").await;
-    let texts: Vec<&str> = body["suggestions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["text"].as_str().unwrap())
-        .collect();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suggest_tolerates_typos() {
+    let app = demo().await;
+    let texts = suggestions(&app, "/v1/suggest?q=custmer").await;
     assert!(
         texts.iter().any(|t| t.contains("customer")),
         "typo-tolerant suggestions for 'custmer': {texts:?}"
     );
-    let (_, body) = app.get_json("/v1/suggest?q=sales.ord&limit=3").await;
-    assert_eq!(body["suggestions"][0]["text"], "sales.orders", "{body}");
-    assert!(body["suggestions"].as_array().unwrap().len() <= 3);
 }
 
-async fn dataset_page_shows_every_column(backend: Backend) {
-    let app = spawn_app(backend).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suggest_puts_the_exact_prefix_first_within_the_limit() {
+    let app = demo().await;
+    let texts = suggestions(&app, "/v1/suggest?q=sales.ord&limit=3").await;
+    assert_eq!(texts[0], "sales.orders", "{texts:?}");
+    assert!(texts.len() <= 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dataset_page_shows_every_column() {
+    let app = demo().await;
     let (status, body) = app.get_json("/v1/datasets/crm.customer_churn_scores").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["dataset"], "crm.customer_churn_scores");
     assert!(body["columns"].as_array().unwrap().len() >= 5);
     assert!(body["owner"].is_string());
-    // Names are case-insensitive.
-    let (status, _) = app.get_json("/v1/datasets/CRM.Customer_Churn_Scores").await;
-    assert_eq!(status, 200);
 }
 
-async fn restricted_dataset_is_invisible_to_anonymous_callers(backend: Backend) {
-    let app = spawn_app(backend).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dataset_names_are_case_insensitive() {
+    let app = demo().await;
+    let (status, body) = app.get_json("/v1/datasets/CRM.Customer_Churn_Scores").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["dataset"], "crm.customer_churn_scores");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restricted_dataset_never_shows_in_anonymous_search_or_suggest() {
+    let app = demo().await;
     for path in [
         "/v1/search?q=employee+salary+compensation&limit=100",
         "/v1/search?q=hr.employee_compensation",
@@ -142,14 +161,24 @@ async fn restricted_dataset_is_invisible_to_anonymous_callers(backend: Backend) 
             "{path} leaked: {text}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hidden_dataset_page_looks_exactly_like_a_missing_one() {
+    let app = demo().await;
     let (status, body) = app.get_json("/v1/datasets/hr.employee_compensation").await;
     assert_eq!(status, 404, "{body}");
-    let (_, unknown) = app.get_json("/v1/datasets/hr.does_not_exist").await;
+    let (status, unknown): (u16, Value) = app.get_json("/v1/datasets/hr.does_not_exist").await;
+    assert_eq!(status, 404, "{unknown}");
     assert_eq!(
         body["error"]["code"], unknown["error"]["code"],
         "hidden and missing datasets must look the same"
     );
-    // The admin sees it.
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_sees_a_restricted_dataset() {
+    let app = demo().await;
     let (status, _) = app
         .get_as_admin("/v1/datasets/hr.employee_compensation")
         .await;

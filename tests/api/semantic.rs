@@ -74,7 +74,7 @@ async fn reload_embeds_only_what_changed(backend: Backend) {
     assert_eq!(embedding_rows(&app.database_url).await, 2);
     let metadata = app.settings.metadata_dir.clone();
     let url = app.database_url.clone();
-    let (settings, tmp) = app.stop();
+    let (settings, tmp) = app.stop().await;
     std::fs::write(
         metadata.join("catalog.csv"),
         csv.replace("Churn scores", "Customer churn scores"),

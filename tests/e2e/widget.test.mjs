@@ -24,7 +24,9 @@ const REPO = path.resolve(HERE, '..', '..');
 const BIN = path.resolve(REPO, process.env.DESCOBERTA_BIN || 'target/debug/descoberta');
 const CHROMIUM = process.env.DESCOBERTA_E2E_CHROMIUM || '/usr/bin/chromium';
 const MODEL_DIR = path.join(REPO, 'data', 'models', 'all-MiniLM-L6-v2');
-const SCREENSHOT = path.join(REPO, 'docs', 'widget.png');
+// Screenshots go under target/ (ignored); `scripts/screenshots` refreshes the one in docs/.
+const SCREENSHOT_DIR = process.env.DESCOBERTA_SCREENSHOT_DIR || path.join(REPO, 'target', 'e2e');
+const SCREENSHOT = path.join(SCREENSHOT_DIR, 'widget.png');
 const STARTUP_TIMEOUT_MS = Number(process.env.DESCOBERTA_E2E_STARTUP_TIMEOUT_MS || 240_000);
 const RESTRICTED = 'hr.employee_compensation';
 const CHURN = 'crm.customer_churn_scores';

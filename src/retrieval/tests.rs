@@ -1,0 +1,510 @@
+//! Ranking, fusion and feedback over a small in-memory snapshot (a real Tantivy index in a
+//! temporary directory, hand-made 2-dimensional embeddings).
+
+use super::*;
+use crate::catalog::{Catalog, Column, Dataset, Sensitivity};
+
+fn dataset(name: &str, description: Option<&str>, columns: &[(&str, &str)]) -> Dataset {
+    let mut d = Dataset::new(name);
+    d.description = description.map(str::to_string);
+    d.columns = columns
+        .iter()
+        .map(|(name, description)| Column {
+            name: name.to_string(),
+            description: Some(description.to_string()),
+            data_type: None,
+            tags: Vec::new(),
+            properties: Default::default(),
+        })
+        .collect();
+    d
+}
+
+/// A snapshot of `datasets` (the temporary directory holds its index and must outlive it).
+fn snapshot(
+    datasets: Vec<Dataset>,
+    vectors: Option<Vec<[f32; 2]>>,
+) -> (tempfile::TempDir, Snapshot) {
+    let tmp = tempfile::tempdir().unwrap();
+    let catalog = Catalog::new(datasets);
+    let lexical = crate::index::LexicalIndex::build(
+        &tmp.path().join("v1"),
+        1,
+        &catalog,
+        &crate::index::Unfiltered,
+    )
+    .unwrap();
+    let semantic = vectors.map(|v| {
+        assert_eq!(v.len(), catalog.datasets.len());
+        SemanticIndex::new("test-model".into(), 2, v.into_iter().flatten().collect())
+    });
+    (tmp, Snapshot::new(1, catalog, lexical, semantic))
+}
+
+/// A unit vector at `similarity` (cosine) to the query `[1, 0]`.
+fn at(similarity: f32) -> [f32; 2] {
+    [similarity, (1.0 - similarity * similarity).sqrt()]
+}
+
+const QUERY: [f32; 2] = [1.0, 0.0];
+
+fn names(snapshot: &Snapshot, ranked: &Ranked) -> Vec<String> {
+    ranked
+        .datasets
+        .iter()
+        .map(|d| snapshot.dataset(d.dataset).unwrap().name.clone())
+        .collect()
+}
+
+fn rank_with(
+    snapshot: &Snapshot,
+    text: &str,
+    signals: Signals<'_>,
+    visibility: &Visibility,
+    config: &RetrievalConfig,
+) -> Ranked {
+    rank(snapshot, understand(text), signals, visibility, config, 10).unwrap()
+}
+
+fn lexical_only(snapshot: &Snapshot, text: &str) -> Ranked {
+    rank_with(
+        snapshot,
+        text,
+        Signals::default(),
+        &Visibility::All,
+        &RetrievalConfig::default(),
+    )
+}
+
+fn ranked(scores: &[(u32, f32)]) -> Vec<RankedDataset> {
+    scores
+        .iter()
+        .map(|&(dataset, score)| RankedDataset {
+            dataset,
+            score,
+            columns: Vec::new(),
+        })
+        .collect()
+}
+
+fn order(datasets: &[RankedDataset]) -> Vec<u32> {
+    datasets.iter().map(|d| d.dataset).collect()
+}
+
+fn close(a: f32, b: f32) -> bool {
+    (a - b).abs() < 1e-5
+}
+
+/// Three datasets that all match "orders", clearly in this lexical order: in the name and the
+/// description, in the description only, in a tag only.
+fn orders_catalog() -> Vec<Dataset> {
+    let mut tagged = dataset("sales.misc", Some("Miscellaneous"), &[]);
+    tagged.tags = vec!["orders".into()];
+    vec![
+        dataset("sales.orders", Some("Orders of customers"), &[]),
+        dataset("sales.archive", Some("Old orders"), &[]),
+        tagged,
+    ]
+}
+
+#[test]
+fn a_name_match_ranks_above_a_column_description_match() {
+    // The column match comes first in catalog order, so only the score can put it second.
+    let (_tmp, snap) = snapshot(
+        vec![
+            dataset("ops.holidays", Some("Public holidays"), &[("day", "Date")]),
+            dataset(
+                "sales.ledger",
+                Some("Ledger entries"),
+                &[("note", "Refers to invoices")],
+            ),
+            dataset("finance.invoices", Some("Billing documents"), &[]),
+        ],
+        None,
+    );
+    let ranked = lexical_only(&snap, "invoices");
+    assert_eq!(names(&snap, &ranked), ["finance.invoices", "sales.ledger"]);
+    assert_eq!(ranked.total, 2);
+    assert!(ranked.datasets[0].score > ranked.datasets[1].score);
+    // The column that matched is reported for the dataset it belongs to.
+    assert_eq!(order_of_columns(&ranked.datasets[1]), [0]);
+    assert!(ranked.datasets[0].columns.is_empty());
+}
+
+fn order_of_columns(d: &RankedDataset) -> Vec<u32> {
+    d.columns.iter().map(|c| c.0).collect()
+}
+
+#[test]
+fn the_visibility_filter_excludes_a_restricted_dataset_from_results_and_total() {
+    let mut salaries = dataset("hr.salaries", Some("Employee salary payments"), &[]);
+    salaries.sensitivity = Sensitivity::Restricted;
+    salaries.allowed_groups = vec!["hr".into()];
+    let (_tmp, snap) = snapshot(
+        vec![
+            salaries,
+            dataset("crm.salary_bands", Some("Salary bands of sales staff"), &[]),
+        ],
+        Some(vec![at(0.99), at(0.9)]),
+    );
+    let semantic = snap.semantic().unwrap();
+    let signals = Signals {
+        semantic: Some((&semantic, &QUERY)),
+        feedback: &[(0, 10)],
+    };
+    let config = RetrievalConfig::default();
+    let anonymous = Visibility::anonymous(Sensitivity::Internal);
+    let ranked = rank_with(&snap, "salary", signals, &anonymous, &config);
+    assert_eq!(names(&snap, &ranked), ["crm.salary_bands"]);
+    assert_eq!(ranked.total, 1);
+
+    let hr = Visibility::for_groups(Sensitivity::Internal, &["hr".into()]);
+    let ranked = rank_with(&snap, "salary", signals, &hr, &config);
+    assert_eq!(ranked.total, 2);
+    assert!(names(&snap, &ranked).contains(&"hr.salaries".to_string()));
+}
+
+#[test]
+fn top_sorted_keeps_the_best_n_with_ties_in_catalog_order() {
+    let mut datasets = ranked(&[(5, 1.0), (4, 2.0), (1, 3.0), (3, 2.0), (0, 0.5), (2, 2.0)]);
+    top_sorted(&mut datasets, 3);
+    assert_eq!(order(&datasets), [1, 2, 3]);
+
+    let mut all = ranked(&[(2, 1.0), (1, 1.0), (0, 4.0)]);
+    top_sorted(&mut all, 10);
+    assert_eq!(order(&all), [0, 1, 2]);
+}
+
+#[test]
+fn lexical_score_adds_the_weighted_best_columns() {
+    let m = DatasetMatch {
+        dataset: 7,
+        dataset_score: 2.0,
+        columns: vec![(3, 4.0), (1, 2.0), (0, 1.0)],
+    };
+    let d = lexical_score(m, &[0.5, 0.25]);
+    assert_eq!(d.dataset, 7);
+    // 2 + 0.5 × 4 + 0.25 × 2; the third column has no weight.
+    assert!(close(d.score, 4.5), "{}", d.score);
+    assert_eq!(order_of_columns(&d), [3, 1, 0]);
+}
+
+#[test]
+fn a_name_match_beats_a_description_match_beats_a_tag_match() {
+    let (_tmp, snap) = snapshot(orders_catalog(), None);
+    let ranked = lexical_only(&snap, "orders");
+    assert_eq!(
+        names(&snap, &ranked),
+        ["sales.orders", "sales.archive", "sales.misc"]
+    );
+}
+
+#[test]
+fn fusion_with_semantic_weight_0_keeps_the_lexical_order() {
+    // Similarity says the exact opposite of the lexical order.
+    let (_tmp, snap) = snapshot(orders_catalog(), Some(vec![at(0.1), at(0.5), at(0.9)]));
+    let semantic = snap.semantic().unwrap();
+    let config = RetrievalConfig {
+        semantic_weight: 0.0,
+        ..RetrievalConfig::default()
+    };
+    let signals = Signals {
+        semantic: Some((&semantic, &QUERY)),
+        feedback: &[],
+    };
+    let fused = rank_with(&snap, "orders", signals, &Visibility::All, &config);
+    let lexical = lexical_only(&snap, "orders");
+    assert_eq!(
+        names(&snap, &fused),
+        ["sales.orders", "sales.archive", "sales.misc"]
+    );
+    let scores = |r: &Ranked| r.datasets.iter().map(|d| d.score).collect::<Vec<_>>();
+    assert_eq!(scores(&fused), scores(&lexical));
+}
+
+#[test]
+fn fusion_with_semantic_weight_1_follows_similarity() {
+    let (_tmp, snap) = snapshot(orders_catalog(), Some(vec![at(0.1), at(0.5), at(0.9)]));
+    let semantic = snap.semantic().unwrap();
+    let config = RetrievalConfig {
+        semantic_weight: 1.0,
+        ..RetrievalConfig::default()
+    };
+    let signals = Signals {
+        semantic: Some((&semantic, &QUERY)),
+        feedback: &[],
+    };
+    let ranked = rank_with(&snap, "orders", signals, &Visibility::All, &config);
+    assert_eq!(
+        names(&snap, &ranked),
+        ["sales.misc", "sales.archive", "sales.orders"]
+    );
+    // Similarities rescaled over the candidates: best 1, worst 0, 0.5 halfway.
+    let scores: Vec<f32> = ranked.datasets.iter().map(|d| d.score).collect();
+    assert!(
+        close(scores[0], 1.0) && close(scores[1], 0.5) && close(scores[2], 0.0),
+        "{scores:?}"
+    );
+}
+
+#[test]
+fn fuse_mixes_normalized_lexical_and_similarity_by_the_weight() {
+    let (_tmp, snap) = snapshot(orders_catalog(), Some(vec![at(0.1), at(0.5), at(0.9)]));
+    let semantic = snap.semantic().unwrap();
+    let config = RetrievalConfig {
+        semantic_weight: 0.25,
+        ..RetrievalConfig::default()
+    };
+    let mut datasets = ranked(&[(0, 8.0), (1, 4.0), (2, 2.0)]);
+    let best = fuse(
+        &mut datasets,
+        &semantic,
+        &QUERY,
+        &snap,
+        &Visibility::All,
+        &config,
+    );
+    assert!(close(best.unwrap(), 0.9));
+    // 0.75 × lexical / 8 + 0.25 × (similarity − 0.1) / 0.8
+    let expected = [0.75, 0.75 * 0.5 + 0.25 * 0.5, 0.75 * 0.25 + 0.25];
+    for (d, e) in datasets.iter().zip(expected) {
+        assert!(
+            close(d.score, e),
+            "{} scored {}, expected {e}",
+            d.dataset,
+            d.score
+        );
+    }
+    assert_eq!(
+        datasets.len(),
+        3,
+        "no dataset joins that was not already there"
+    );
+}
+
+#[test]
+fn a_semantic_only_candidate_below_min_similarity_does_not_join() {
+    let (_tmp, snap) = snapshot(
+        vec![
+            dataset("sales.orders", Some("Orders"), &[]),
+            dataset("ops.holidays", Some("Public holidays"), &[]),
+            dataset("web.sessions", Some("Web sessions"), &[]),
+        ],
+        Some(vec![at(0.0), at(0.29), at(0.31)]),
+    );
+    let semantic = snap.semantic().unwrap();
+    let config = RetrievalConfig::default();
+    assert!(close(config.min_similarity, 0.3));
+    let signals = Signals {
+        semantic: Some((&semantic, &QUERY)),
+        feedback: &[],
+    };
+    let ranked = rank_with(&snap, "orders", signals, &Visibility::All, &config);
+    let mut found = names(&snap, &ranked);
+    found.sort();
+    assert_eq!(found, ["sales.orders", "web.sessions"]);
+    assert_eq!(ranked.total, 2);
+    // The candidate that joined on similarity alone has no matching columns.
+    let sessions = ranked.datasets.iter().find(|d| d.dataset == 2).unwrap();
+    assert!(sessions.columns.is_empty());
+}
+
+#[test]
+fn a_hidden_dataset_never_joins_on_similarity() {
+    let mut hidden = dataset("hr.salaries", Some("Salaries"), &[]);
+    hidden.sensitivity = Sensitivity::Restricted;
+    hidden.allowed_groups = vec!["hr".into()];
+    let (_tmp, snap) = snapshot(
+        vec![dataset("sales.orders", Some("Orders"), &[]), hidden],
+        Some(vec![at(0.2), at(0.99)]),
+    );
+    let semantic = snap.semantic().unwrap();
+    let signals = Signals {
+        semantic: Some((&semantic, &QUERY)),
+        feedback: &[],
+    };
+    let anonymous = Visibility::anonymous(Sensitivity::Internal);
+    let config = RetrievalConfig::default();
+    let ranked = rank_with(&snap, "orders", signals, &anonymous, &config);
+    assert_eq!(names(&snap, &ranked), ["sales.orders"]);
+    assert_eq!(ranked.total, 1);
+}
+
+#[test]
+fn feedback_lifts_a_matching_dataset_past_a_near_twin() {
+    let mut datasets = ranked(&[(0, 10.0), (1, 9.5), (2, 5.0)]);
+    apply_feedback(&mut datasets, &[(1, 3)]);
+    // 3 votes × 2% of the top score.
+    assert!(close(datasets[1].score, 10.1), "{}", datasets[1].score);
+    assert!(close(datasets[0].score, 10.0));
+    assert!(close(datasets[2].score, 5.0));
+    top_sorted(&mut datasets, 3);
+    assert_eq!(order(&datasets), [1, 0, 2]);
+}
+
+#[test]
+fn feedback_lifts_by_at_most_10_percent_of_the_top_score() {
+    let mut datasets = ranked(&[(0, 10.0), (1, 8.0), (2, 5.0)]);
+    apply_feedback(&mut datasets, &[(2, 1_000), (1, 5)]);
+    assert!(close(datasets[2].score, 6.0), "{}", datasets[2].score);
+    assert!(close(datasets[1].score, 9.0), "{}", datasets[1].score);
+    top_sorted(&mut datasets, 3);
+    assert_eq!(
+        order(&datasets),
+        [0, 1, 2],
+        "a clearly better dataset is never passed"
+    );
+}
+
+#[test]
+fn feedback_never_adds_a_dataset_that_does_not_match() {
+    let mut datasets = ranked(&[(0, 10.0), (1, 9.0)]);
+    apply_feedback(&mut datasets, &[(2, 50)]);
+    assert_eq!(order(&datasets), [0, 1]);
+    assert!(close(datasets[0].score, 10.0) && close(datasets[1].score, 9.0));
+
+    // Through the whole ranking too.
+    let (_tmp, snap) = snapshot(
+        vec![
+            dataset("sales.orders_eu", Some("Customer orders"), &[]),
+            dataset("ops.holidays", Some("Public holidays"), &[]),
+        ],
+        None,
+    );
+    let signals = Signals {
+        semantic: None,
+        feedback: &[(1, 50)],
+    };
+    let ranked = rank_with(
+        &snap,
+        "customer orders",
+        signals,
+        &Visibility::All,
+        &RetrievalConfig::default(),
+    );
+    assert_eq!(names(&snap, &ranked), ["sales.orders_eu"]);
+    assert_eq!(ranked.total, 1);
+}
+
+#[test]
+fn negative_votes_do_not_demote() {
+    let mut datasets = ranked(&[(0, 10.0), (1, 9.0)]);
+    apply_feedback(&mut datasets, &[(0, -5), (1, 0)]);
+    assert!(close(datasets[0].score, 10.0) && close(datasets[1].score, 9.0));
+    top_sorted(&mut datasets, 2);
+    assert_eq!(order(&datasets), [0, 1]);
+}
+
+#[test]
+fn feedback_in_a_ranking_lifts_the_voted_twin() {
+    let twin = |name| dataset(name, Some("Customer orders"), &[("order_id", "Order key")]);
+    let (_tmp, snap) = snapshot(
+        vec![twin("sales.orders_north"), twin("sales.orders_south")],
+        None,
+    );
+    let before = lexical_only(&snap, "customer orders");
+    assert_eq!(
+        names(&snap, &before),
+        ["sales.orders_north", "sales.orders_south"]
+    );
+    assert_eq!(
+        before.datasets[0].score, before.datasets[1].score,
+        "the twins tie, and ties go by catalog order"
+    );
+    let signals = Signals {
+        semantic: None,
+        feedback: &[(1, 1)],
+    };
+    let after = rank_with(
+        &snap,
+        "customer orders",
+        signals,
+        &Visibility::All,
+        &RetrievalConfig::default(),
+    );
+    assert_eq!(
+        names(&snap, &after),
+        ["sales.orders_south", "sales.orders_north"]
+    );
+    let lifted = after.datasets[0].score;
+    assert!(close(lifted, before.datasets[1].score * 1.02), "{lifted}");
+    assert_eq!(after.total, 2);
+}
+
+#[test]
+fn confidence_is_0_with_no_results() {
+    let (_tmp, snap) = snapshot(orders_catalog(), Some(vec![at(0.29), at(0.1), at(0.0)]));
+    let semantic = snap.semantic().unwrap();
+    // The nearest dataset is too far to join, though close enough to count if it had.
+    let signals = Signals {
+        semantic: Some((&semantic, &QUERY)),
+        feedback: &[],
+    };
+    let ranked = rank_with(
+        &snap,
+        "zzyzx qwxrtp",
+        signals,
+        &Visibility::All,
+        &RetrievalConfig::default(),
+    );
+    assert!(ranked.datasets.is_empty());
+    assert_eq!(ranked.total, 0);
+    assert_eq!(ranked.confidence, 0.0);
+}
+
+#[test]
+fn confidence_grows_with_the_top_lexical_score() {
+    let (_tmp, snap) = snapshot(orders_catalog(), None);
+    let ranked = lexical_only(&snap, "orders");
+    let top = ranked.datasets[0].score;
+    let expected = 1.0 - (-top / 8.0).exp();
+    assert!(
+        close(ranked.confidence, expected),
+        "{} vs {expected}",
+        ranked.confidence
+    );
+    assert!(ranked.confidence > 0.0 && ranked.confidence < 1.0);
+}
+
+#[test]
+fn depth_limits_the_datasets_but_not_the_total() {
+    let (_tmp, snap) = snapshot(orders_catalog(), None);
+    let ranked = rank(
+        &snap,
+        understand("orders"),
+        Signals::default(),
+        &Visibility::All,
+        &RetrievalConfig::default(),
+        2,
+    )
+    .unwrap();
+    assert_eq!(names(&snap, &ranked), ["sales.orders", "sales.archive"]);
+    assert_eq!(ranked.total, 3);
+}
+
+#[test]
+fn the_only_semantic_candidate_counts_as_the_most_similar() {
+    // The caller sees one dataset: it is both the best and the last of the nearest
+    // candidates. Rescaled "best → 1", it must not get 0.
+    let mut hidden = dataset("hr.salaries", Some("Salaries"), &[]);
+    hidden.sensitivity = Sensitivity::Restricted;
+    hidden.allowed_groups = vec!["hr".into()];
+    let (_tmp, snap) = snapshot(
+        vec![dataset("web.sessions", Some("Web sessions"), &[]), hidden],
+        Some(vec![at(0.9), at(0.1)]),
+    );
+    let semantic = snap.semantic().unwrap();
+    let signals = Signals {
+        semantic: Some((&semantic, &QUERY)),
+        feedback: &[],
+    };
+    let anonymous = Visibility::anonymous(Sensitivity::Internal);
+    let config = RetrievalConfig::default();
+    let ranked = rank_with(&snap, "zzyzx", signals, &anonymous, &config);
+    assert_eq!(names(&snap, &ranked), ["web.sessions"]);
+    assert!(
+        close(ranked.datasets[0].score, config.semantic_weight),
+        "scored {}",
+        ranked.datasets[0].score
+    );
+}
