@@ -1,13 +1,13 @@
 //! The Postgres backend: a connection pool, its migrations (`migrations/postgres`), and
 //! active-version notifications between replicas (`LISTEN`/`NOTIFY`).
 
-use std::time::Duration;
+use std::str::FromStr;
 
 use anyhow::Context;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use sqlx::Postgres;
-use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener};
 
 use super::sql::{ACTIVE_CHANNEL, Dialect, SqlStore, impl_store_traits};
 
@@ -26,19 +26,10 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects and migrates.
     pub async fn connect(url: &str) -> anyhow::Result<PostgresStore> {
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
-            .await
-            .context("connecting to Postgres")?;
-        sqlx::migrate!("./migrations/postgres")
-            .run(&pool)
-            .await
-            .context("running Postgres migrations")?;
-        Ok(PostgresStore {
-            sql: SqlStore { pool },
-        })
+        let options = PgConnectOptions::from_str(url).context("parsing the Postgres URL")?;
+        let migrations = sqlx::migrate!("./migrations/postgres");
+        let sql = SqlStore::open(options, 16, migrations, "Postgres").await?;
+        Ok(PostgresStore { sql })
     }
 }
 

@@ -43,6 +43,33 @@ pub struct SqlStore<DB: Database> {
 
 impl<DB> SqlStore<DB>
 where
+    DB: Database,
+    DB::Connection: sqlx::migrate::Migrate,
+{
+    /// Opens a pool of at most `max` connections and runs `migrations` on it; `what` names
+    /// the backend in errors.
+    pub async fn open(
+        options: <DB::Connection as sqlx::Connection>::Options,
+        max: u32,
+        migrations: sqlx::migrate::Migrator,
+        what: &str,
+    ) -> anyhow::Result<SqlStore<DB>> {
+        let pool = sqlx::pool::PoolOptions::<DB>::new()
+            .max_connections(max)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .with_context(|| format!("connecting to {what}"))?;
+        migrations
+            .run(&pool)
+            .await
+            .with_context(|| format!("running {what} migrations"))?;
+        Ok(SqlStore { pool })
+    }
+}
+
+impl<DB> SqlStore<DB>
+where
     DB: Dialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     DB::Arguments: IntoArguments<DB>,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use futures::stream::BoxStream;
 use sqlx::Sqlite;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 
 use super::sql::{Dialect, SqlStore, impl_store_traits};
 
@@ -38,19 +38,9 @@ impl SqliteStore {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
-            .await
-            .context("opening SQLite database")?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
-            .await
-            .context("running SQLite migrations")?;
-        Ok(SqliteStore {
-            sql: SqlStore { pool },
-        })
+        let migrations = sqlx::migrate!("./migrations/sqlite");
+        let sql = SqlStore::open(options, 8, migrations, "SQLite").await?;
+        Ok(SqliteStore { sql })
     }
 }
 

@@ -532,3 +532,27 @@ async fn old_versions_are_pruned(backend: Backend) {
     let dirs = std::fs::read_dir(index_root).unwrap().count();
     assert!(dirs <= 2, "{dirs} index directories kept");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_longer_than_the_request_timeout_completes_and_is_audited() {
+    // A timeout no load can meet: search answers 503 `timeout`, admin loads are exempt.
+    let app = spawn_custom(Backend::Sqlite, None, |s| {
+        s.limits.request_timeout_ms = 1;
+        s.embedding.enabled = false;
+    })
+    .await;
+    let mut csv = String::from("dataset,column,description\n");
+    for d in 0..300 {
+        csv.push_str(&format!("slow.table_{d},,Table {d}\n"));
+        for c in 0..20 {
+            csv.push_str(&format!("slow.table_{d},col_{c},Column {c} of table {d}\n"));
+        }
+    }
+    let (status, body) = upload(&app, &csv, "").await;
+    assert_eq!(status, 200, "{body}");
+    let version = body["version"].as_i64().unwrap();
+    let (_, audit) = app.get_as_admin("/v1/admin/audit?limit=1").await;
+    assert_eq!(audit["entries"][0]["outcome"], "ok", "{audit}");
+    assert_eq!(audit["entries"][0]["version"], version);
+    assert_eq!(app.app.versions.snapshot().unwrap().version, version);
+}
