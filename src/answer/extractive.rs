@@ -1,8 +1,8 @@
 //! The extractive answer: deterministic text composed from the retrieved entries, in the
 //! question's language. Used when no LLM is configured and whenever the LLM fails.
 
-use crate::retrieval::Language;
 use crate::retrieval::present::SearchHit;
+use crate::retrieval::{Language, Snapshot, Visibility};
 
 /// Words inside `<mark>` of a snippet.
 fn marked_words(snippet: &str, out: &mut Vec<String>) {
@@ -53,6 +53,9 @@ pub fn reason(hit: &SearchHit, language: Language) -> String {
         }
     }
     if words.is_empty() {
+        if let Some(related) = &hit.related {
+            return related.clone();
+        }
         return match language {
             Language::English => "semantically close to the question".into(),
             Language::Portuguese => "semanticamente próximo da pergunta".into(),
@@ -72,10 +75,74 @@ pub fn reason(hit: &SearchHit, language: Language) -> String {
         };
         places.push(format!("{label} {}", columns.join(", ")));
     }
-    match language {
+    let matched = match language {
         Language::English => format!("matches {quoted} in its {}", join(&places, "and")),
         Language::Portuguese => format!("corresponde a {quoted} em {}", join(&places, "e")),
+    };
+    match &hit.related {
+        Some(related) => format!("{matched}; {related}"),
+        None => matched,
     }
+}
+
+/// How to join the datasets of an answer: for each of the next datasets (at most two after
+/// the first), the shortest path of at most two links (through datasets the caller may see)
+/// from one named before it, with the columns to join on.
+pub fn join_sentences(
+    snapshot: &Snapshot,
+    visibility: &Visibility,
+    datasets: &[u32],
+    language: Language,
+) -> Vec<String> {
+    let allow = |d: u32| snapshot.is_visible(d, visibility);
+    let name = |d: u32| snapshot.dataset(d).map_or("?", |d| d.name.as_str());
+    let mut sentences = Vec::new();
+    for (i, &target) in datasets.iter().enumerate().skip(1).take(2) {
+        let path = datasets[..i]
+            .iter()
+            .filter_map(|&from| snapshot.links.path(from, target, allow, 2))
+            .min_by_key(Vec::len);
+        let Some(path) = path else {
+            continue;
+        };
+        let Some(&(start, _)) = path.first() else {
+            continue;
+        };
+        let hops: Vec<String> = path
+            .iter()
+            .map(|(from, link)| link.join_condition(name(*from), name(link.other)))
+            .collect();
+        let via: Vec<&str> = path.iter().skip(1).map(|(from, _)| name(*from)).collect();
+        sentences.push(match (language, via.is_empty()) {
+            (Language::English, true) => format!(
+                "To join {} to {}: {}.",
+                name(start),
+                name(target),
+                hops.join(" and ")
+            ),
+            (Language::English, false) => format!(
+                "To join {} to {} (through {}): {}.",
+                name(start),
+                name(target),
+                via.join(", "),
+                hops.join(", then ")
+            ),
+            (Language::Portuguese, true) => format!(
+                "Para juntar {} e {}: {}.",
+                name(start),
+                name(target),
+                hops.join(" e ")
+            ),
+            (Language::Portuguese, false) => format!(
+                "Para juntar {} e {} (via {}): {}.",
+                name(start),
+                name(target),
+                via.join(", "),
+                hops.join(", depois ")
+            ),
+        });
+    }
+    sentences
 }
 
 fn join(items: &[String], and: &str) -> String {
@@ -108,6 +175,7 @@ pub fn compose(
     question: &str,
     language: Language,
     steward: Option<&str>,
+    joins: &[String],
 ) -> String {
     let Some(best) = hits.first() else {
         return match (language, steward) {
@@ -195,6 +263,10 @@ pub fn compose(
         text.push_str(&others.join("; "));
         text.push('.');
     }
+    for sentence in joins {
+        text.push(' ');
+        text.push_str(sentence);
+    }
     text
 }
 
@@ -218,6 +290,7 @@ mod tests {
                 field: "name".into(),
                 snippet: "crm.<mark>churn</mark>".into(),
             }],
+            related: None,
             columns: vec![MatchedColumn {
                 name: "churn_probability".into(),
                 description: None,
@@ -235,12 +308,18 @@ mod tests {
     fn names_dataset_columns_owner_and_location() {
         let h = hit("crm.churn");
         let other = hit("crm.segments");
-        let text = compose(&[&h, &other], "where is churn?", Language::English, None);
+        let text = compose(
+            &[&h, &other],
+            "where is churn?",
+            Language::English,
+            None,
+            &[],
+        );
         assert_eq!(
             text,
             "The best match is crm.churn (owner: crm-analytics; location: s3://lake/churn/): Daily churn scores. Relevant columns: churn_probability. Also relevant: crm.segments (churn_probability)."
         );
-        let pt = compose(&[&h], "onde está churn?", Language::Portuguese, None);
+        let pt = compose(&[&h], "onde está churn?", Language::Portuguese, None, &[]);
         assert!(
             pt.starts_with("O melhor resultado é crm.churn (responsável: crm-analytics"),
             "{pt}"
@@ -257,13 +336,14 @@ mod tests {
 
     #[test]
     fn abstains_plainly() {
-        let text = compose(&[], "unicorn sightings", Language::English, None);
+        let text = compose(&[], "unicorn sightings", Language::English, None, &[]);
         assert!(text.starts_with("I found no dataset"));
         let text = compose(
             &[],
             "x",
             Language::English,
             Some("data-office@acme.example"),
+            &[],
         );
         assert!(
             text.ends_with("contact data-office@acme.example."),

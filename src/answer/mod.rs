@@ -132,6 +132,17 @@ impl Retrieved {
         self.hits.iter().map(|(_, h)| h).take(self.limit).collect()
     }
 
+    /// How to join the datasets the answer names (the first three).
+    fn join_sentences(&self) -> Vec<String> {
+        let named: Vec<u32> = self
+            .hits
+            .iter()
+            .take(self.limit.min(3))
+            .map(|(o, _)| *o)
+            .collect();
+        extractive::join_sentences(&self.snapshot, &self.visibility, &named, self.language)
+    }
+
     fn extractive_datasets(&self) -> Vec<AnswerDataset> {
         self.hits
             .iter()
@@ -162,6 +173,7 @@ impl Retrieved {
                 question,
                 self.language,
                 self.steward.as_deref(),
+                &self.join_sentences(),
             ),
             datasets: self.extractive_datasets(),
             mode: AnswerMode::Extractive,
@@ -230,13 +242,7 @@ impl Answerer {
         let take = limit.max(CONTEXT_DATASETS);
         let (snapshot, ranked) = searcher.search(question, visibility, take).await?;
         let top: Vec<_> = ranked.datasets.iter().take(take).cloned().collect();
-        let hits = present_hits(
-            &snapshot,
-            &top,
-            &ranked.plan.lexical.en,
-            &ranked.plan.lexical.pt,
-            visibility,
-        );
+        let hits = present_hits(&snapshot, &top, &ranked.plan, visibility);
         let ordinals = top.iter().map(|r| r.dataset);
         Ok(Retrieved {
             language: ranked.plan.language,

@@ -143,6 +143,27 @@ impl Prompts {
             context.push_str(&entry);
             datasets.push(*ordinal);
         }
+        // How the entries join, within what is left of the budget.
+        let mut joins = String::new();
+        for (i, &a) in datasets.iter().enumerate() {
+            for &b in &datasets[i + 1..] {
+                if let Some(link) = snapshot.links.of(a).iter().find(|l| l.other == b) {
+                    let (an, bn) = (snapshot.dataset(a), snapshot.dataset(b));
+                    if let (Some(an), Some(bn)) = (an, bn) {
+                        let condition = link.join_condition(&an.name, &bn.name);
+                        joins.push_str(&format!(
+                            "- {}: {}\n",
+                            clean(&format!("{} ↔ {}", an.name, bn.name), 600),
+                            clean(&condition, 600)
+                        ));
+                    }
+                }
+            }
+        }
+        if !joins.is_empty() && context.len() + joins.len() + 20 <= budget {
+            context.push_str("### relationships (how these datasets join)\n");
+            context.push_str(&joins);
+        }
         let context = context.trim_end().to_string();
         let fill = |template: &str| {
             template

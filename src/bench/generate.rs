@@ -183,6 +183,7 @@ pub(crate) fn generate(args: &GenArgs) -> anyhow::Result<(Catalog, Questions)> {
                 data_type: c.data_type.clone(),
                 tags: Vec::new(),
                 properties: Default::default(),
+                references: Vec::new(),
             });
         }
         dataset.columns = columns;

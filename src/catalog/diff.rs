@@ -23,6 +23,8 @@ pub struct DiffCounts {
     pub datasets_changed: usize,
     pub columns_added: usize,
     pub columns_removed: usize,
+    pub relationships_added: usize,
+    pub relationships_removed: usize,
 }
 
 /// Who may see a dataset.
@@ -82,6 +84,10 @@ pub struct CatalogDiff {
     pub datasets_changed: Vec<String>,
     pub columns_added: Vec<ColumnRef>,
     pub columns_removed: Vec<ColumnRef>,
+    /// Relationships (foreign keys, lineage) that appear or disappear, as
+    /// `a.t.col → b.u.col` or `a.t ⇐ b.u`.
+    pub relationships_added: Vec<String>,
+    pub relationships_removed: Vec<String>,
 }
 
 impl CatalogDiff {
@@ -160,12 +166,22 @@ impl CatalogDiff {
                     }));
             }
         }
+        let links = |c: &Catalog| -> HashSet<String> {
+            c.relationships().iter().map(|r| c.describe(r)).collect()
+        };
+        let (before, after) = (links(old), links(new));
+        diff.relationships_added = after.difference(&before).cloned().collect();
+        diff.relationships_removed = before.difference(&after).cloned().collect();
+        diff.relationships_added.sort();
+        diff.relationships_removed.sort();
         diff.counts = DiffCounts {
             datasets_added: diff.datasets_added.len(),
             datasets_removed: diff.datasets_removed.len(),
             datasets_changed: diff.datasets_changed.len(),
             columns_added: diff.columns_added.len(),
             columns_removed: diff.columns_removed.len(),
+            relationships_added: diff.relationships_added.len(),
+            relationships_removed: diff.relationships_removed.len(),
         };
         let c = diff.counts;
         diff.truncated = [
@@ -174,6 +190,8 @@ impl CatalogDiff {
             c.datasets_changed,
             c.columns_added,
             c.columns_removed,
+            c.relationships_added,
+            c.relationships_removed,
         ]
         .iter()
         .any(|&n| n > MAX_DIFF_ITEMS);
@@ -182,6 +200,8 @@ impl CatalogDiff {
         diff.datasets_changed.truncate(MAX_DIFF_ITEMS);
         diff.columns_added.truncate(MAX_DIFF_ITEMS);
         diff.columns_removed.truncate(MAX_DIFF_ITEMS);
+        diff.relationships_added.truncate(MAX_DIFF_ITEMS);
+        diff.relationships_removed.truncate(MAX_DIFF_ITEMS);
         diff
     }
 
@@ -195,7 +215,9 @@ impl CatalogDiff {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.datasets_added.is_empty()
+        self.relationships_added.is_empty()
+            && self.relationships_removed.is_empty()
+            && self.datasets_added.is_empty()
             && self.datasets_removed.is_empty()
             && self.datasets_changed.is_empty()
     }
@@ -216,6 +238,7 @@ mod tests {
                 data_type: None,
                 tags: vec![],
                 properties: Default::default(),
+                references: Vec::new(),
             })
             .collect();
         d

@@ -4,6 +4,7 @@
 mod access;
 mod diff;
 mod problems;
+mod relationships;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -13,14 +14,21 @@ use sha2::{Digest, Sha256};
 pub use self::access::{Sensitivity, dataset_acl_terms};
 pub use self::diff::{Access, CatalogDiff, ColumnRef, DiffCounts, SecurityChange, widens};
 pub use self::problems::{CatalogProblem, InvalidCatalog, MAX_PROBLEMS, Problems};
+pub use self::relationships::{
+    Dangling, LinkKind, ReferenceSite, Relationship, check_references, split_reference,
+};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Column {
     pub name: String,
     pub description: Option<String>,
     pub data_type: Option<String>,
     pub tags: Vec<String>,
     pub properties: BTreeMap<String, String>,
+    /// The columns this one refers to (foreign keys, documented join keys), each as
+    /// `dataset.column`.
+    #[serde(default)]
+    pub references: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +43,9 @@ pub struct Dataset {
     pub allowed_groups: Vec<String>,
     pub properties: BTreeMap<String, String>,
     pub columns: Vec<Column>,
+    /// The datasets this one is derived from (lineage, e.g. dbt `depends_on`).
+    #[serde(default)]
+    pub lineage: Vec<String>,
 }
 
 impl Dataset {
@@ -50,6 +61,7 @@ impl Dataset {
             allowed_groups: Vec::new(),
             properties: BTreeMap::new(),
             columns: Vec::new(),
+            lineage: Vec::new(),
         }
     }
 
@@ -111,8 +123,10 @@ impl Dataset {
                     data_type: opt(&c.data_type),
                     tags: c.tags.iter().map(|t| f(t)).collect(),
                     properties: map(&c.properties),
+                    references: c.references.clone(),
                 })
                 .collect(),
+            lineage: self.lineage.clone(),
         }
     }
 
@@ -139,6 +153,7 @@ impl Dataset {
             self.sensitivity = patch.sensitivity;
         }
         self.properties.extend(patch.properties);
+        list_or(&mut self.lineage, patch.lineage);
         for column in patch.columns {
             match self
                 .columns
@@ -149,6 +164,7 @@ impl Dataset {
                     keep_or(&mut existing.description, column.description);
                     keep_or(&mut existing.data_type, column.data_type);
                     list_or(&mut existing.tags, column.tags);
+                    list_or(&mut existing.references, column.references);
                     existing.properties.extend(column.properties);
                 }
                 None => self.columns.push(column),
@@ -169,6 +185,8 @@ impl Dataset {
 pub struct CatalogPatch {
     pub catalog: Catalog,
     pub sensitivity_declared: Vec<bool>,
+    /// Where references and lineage were stated (to report dangling ones at their line).
+    pub reference_sites: Vec<ReferenceSite>,
 }
 
 impl From<Catalog> for CatalogPatch {
@@ -178,6 +196,7 @@ impl From<Catalog> for CatalogPatch {
         CatalogPatch {
             catalog,
             sensitivity_declared,
+            reference_sites: Vec::new(),
         }
     }
 }
@@ -250,6 +269,7 @@ mod tests {
             data_type: Some("text".into()),
             tags: vec![],
             properties: BTreeMap::new(),
+            references: Vec::new(),
         }];
         d
     }
@@ -262,6 +282,7 @@ mod tests {
         let merged = current.merged_with(CatalogPatch {
             catalog: Catalog::new(vec![fix]),
             sensitivity_declared: vec![false],
+            reference_sites: Vec::new(),
         });
         let d = &merged.datasets[0];
         assert_eq!(d.description.as_deref(), Some("fixed typo"));
@@ -278,6 +299,7 @@ mod tests {
         let merged = current.merged_with(CatalogPatch {
             catalog: Catalog::new(vec![open]),
             sensitivity_declared: vec![true],
+            reference_sites: Vec::new(),
         });
         assert_eq!(merged.datasets[0].sensitivity, Sensitivity::Public);
     }

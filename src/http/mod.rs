@@ -103,6 +103,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
             "/v1/datasets/{name}",
             web::get().to(datasets::get_dataset),
         ))
+        .service(resource(
+            "/v1/datasets/{name}/related",
+            web::get().to(datasets::get_related),
+        ))
+        .service(resource(
+            "/v1/join-path",
+            web::get().to(datasets::join_path),
+        ))
         .default_service(web::to(route_not_found));
 }
 

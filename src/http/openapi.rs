@@ -15,6 +15,8 @@ use utoipa::OpenApi;
         super::ask::ask_stream,
         super::search::suggest,
         super::datasets::get_dataset,
+        super::datasets::get_related,
+        super::datasets::join_path,
         super::health::healthz,
         super::health::readyz,
         super::health::metrics,

@@ -79,13 +79,7 @@ pub async fn search(
         .take(limit)
         .cloned()
         .collect();
-    let results = present_hits(
-        &snapshot,
-        &page,
-        &ranked.plan.lexical.en,
-        &ranked.plan.lexical.pt,
-        &caller.visibility,
-    );
+    let results = present_hits(&snapshot, &page, &ranked.plan, &caller.visibility);
     // Only first pages are questions; paging through results is not.
     if offset == 0 {
         state.governance.log_question(QuestionLogEntry {

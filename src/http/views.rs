@@ -121,6 +121,8 @@ pub struct DiffCountsView {
     pub datasets_changed: usize,
     pub columns_added: usize,
     pub columns_removed: usize,
+    pub relationships_added: usize,
+    pub relationships_removed: usize,
 }
 
 impl From<DiffCounts> for DiffCountsView {
@@ -131,6 +133,8 @@ impl From<DiffCounts> for DiffCountsView {
             datasets_changed: c.datasets_changed,
             columns_added: c.columns_added,
             columns_removed: c.columns_removed,
+            relationships_added: c.relationships_added,
+            relationships_removed: c.relationships_removed,
         }
     }
 }
@@ -186,6 +190,10 @@ pub struct DiffView {
     pub datasets_changed: Vec<String>,
     pub columns_added: Vec<ColumnRefView>,
     pub columns_removed: Vec<ColumnRefView>,
+    /// Relationships that appear or disappear (`a.t.col → b.u.col`, or `a.t ⇐ b.u` for
+    /// lineage).
+    pub relationships_added: Vec<String>,
+    pub relationships_removed: Vec<String>,
 }
 
 impl From<CatalogDiff> for DiffView {
@@ -199,6 +207,8 @@ impl From<CatalogDiff> for DiffView {
             datasets_changed: d.datasets_changed,
             columns_added: d.columns_added.into_iter().map(Into::into).collect(),
             columns_removed: d.columns_removed.into_iter().map(Into::into).collect(),
+            relationships_added: d.relationships_added,
+            relationships_removed: d.relationships_removed,
         }
     }
 }

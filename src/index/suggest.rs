@@ -170,6 +170,7 @@ mod tests {
                     data_type: None,
                     tags: vec![],
                     properties: Default::default(),
+                    references: Vec::new(),
                 })
                 .collect();
         }
@@ -228,6 +229,7 @@ mod tests {
                 data_type: None,
                 tags: vec![],
                 properties: Default::default(),
+                references: Vec::new(),
             })
             .collect();
         let visible = Dataset::new("pub.zz_visible");

@@ -5,6 +5,7 @@
 pub mod highlight;
 pub mod present;
 pub mod query;
+pub mod relations;
 pub mod search;
 pub mod semantic;
 pub mod snapshot;
@@ -32,6 +33,14 @@ pub struct RetrievalConfig {
     pub semantic_candidates: usize,
     /// A dataset found only semantically must be at least this similar to count as a match.
     pub min_similarity: f32,
+    /// Top results whose linked datasets (foreign keys, lineage) are looked at.
+    pub link_seeds: usize,
+    /// A linked dataset that matches too is lifted by this share of its seed's score (never
+    /// past the seed); 0 turns relationship expansion off.
+    pub link_lift: f32,
+    /// Linked datasets the question does not match that may join the ranking, below every
+    /// dataset it matches.
+    pub link_added: usize,
 }
 
 impl Default for RetrievalConfig {
@@ -42,6 +51,9 @@ impl Default for RetrievalConfig {
             semantic_weight: 0.5,
             semantic_candidates: 50,
             min_similarity: 0.3,
+            link_seeds: 5,
+            link_lift: 0.3,
+            link_added: 10,
         }
     }
 }
@@ -53,6 +65,8 @@ pub struct RankedDataset {
     pub score: f32,
     /// Matching columns (ordinal, score), best first.
     pub columns: Vec<(u32, f32)>,
+    /// The top result that lifted (or added) this one through a relationship.
+    pub via: Option<u32>,
 }
 
 /// A ranking: how many visible datasets match, and the best `depth` of them, best first.
@@ -188,6 +202,9 @@ pub fn rank(
         top_similarity = fuse(&mut datasets, semantic, query, snapshot, visibility, config);
     }
     apply_feedback(&mut datasets, signals.feedback);
+    if config.link_lift > 0.0 && !snapshot.links.is_empty() {
+        expand_links(&mut datasets, snapshot, visibility, config);
+    }
     // How sure retrieval is that something answers: a strong lexical match, or a close
     // semantic neighbour (used to find catalog gaps).
     let confidence = if datasets.is_empty() {
@@ -261,10 +278,85 @@ fn fuse(
                 dataset: ordinal,
                 score: w * norm(similarity),
                 columns: Vec::new(),
+                via: None,
             });
         }
     }
     best
+}
+
+/// Join-aware ranking: the datasets linked to the top `link_seeds` results (that the caller
+/// may see) are lifted by `link_lift` × the seed's score when the question matches them too
+/// (never past their seed), and, when it does not, may join the ranking below every dataset
+/// it matches. Each one remembers the seed (`via`), for the reason shown.
+fn expand_links(
+    datasets: &mut Vec<RankedDataset>,
+    snapshot: &Snapshot,
+    visibility: &Visibility,
+    config: &RetrievalConfig,
+) {
+    if datasets.is_empty() {
+        return;
+    }
+    let by_score = |a: &RankedDataset, b: &RankedDataset| {
+        b.score.total_cmp(&a.score).then(a.dataset.cmp(&b.dataset))
+    };
+    let mut order: Vec<usize> = (0..datasets.len()).collect();
+    order.sort_by(|&a, &b| by_score(&datasets[a], &datasets[b]));
+    let seeds: Vec<(u32, f32)> = order
+        .iter()
+        .take(config.link_seeds)
+        .map(|&i| (datasets[i].dataset, datasets[i].score))
+        .collect();
+    let position: HashMap<u32, usize> = datasets
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.dataset, i))
+        .collect();
+    let floor = datasets.iter().map(|d| d.score).fold(f32::MAX, f32::min);
+    let top = seeds.first().map_or(0.0, |s| s.1).max(f32::MIN_POSITIVE);
+    // Lifted scores are computed from the scores before any lift (order-independent).
+    let mut lifted: HashMap<usize, (f32, u32)> = HashMap::new();
+    let mut added: HashMap<u32, (f32, u32)> = HashMap::new();
+    for &(seed, seed_score) in &seeds {
+        for link in snapshot.links.of(seed) {
+            if !snapshot.is_visible(link.other, visibility) {
+                continue;
+            }
+            match position.get(&link.other) {
+                Some(&i) => {
+                    let current = datasets[i].score;
+                    // Strictly below the seed: a linked dataset never passes what led to it.
+                    let target = (current + config.link_lift * seed_score).min(seed_score * 0.98);
+                    if target > current && lifted.get(&i).is_none_or(|(best, _)| target > *best) {
+                        lifted.insert(i, (target, seed));
+                    }
+                }
+                None => {
+                    // Below every matched dataset, in the order of their seeds.
+                    let score = floor * 0.99 * (seed_score / top).clamp(0.0, 1.0);
+                    let entry = added.entry(link.other).or_insert((score, seed));
+                    if score > entry.0 {
+                        *entry = (score, seed);
+                    }
+                }
+            }
+        }
+    }
+    for (i, (score, seed)) in lifted {
+        datasets[i].score = score;
+        datasets[i].via = Some(seed);
+    }
+    let mut added: Vec<(u32, (f32, u32))> = added.into_iter().collect();
+    added.sort_by(|a, b| b.1.0.total_cmp(&a.1.0).then(a.0.cmp(&b.0)));
+    for (dataset, (score, seed)) in added.into_iter().take(config.link_added) {
+        datasets.push(RankedDataset {
+            dataset,
+            score,
+            columns: Vec::new(),
+            via: Some(seed),
+        });
+    }
 }
 
 fn lexical_score(m: DatasetMatch, column_weights: &[f32]) -> RankedDataset {
@@ -278,6 +370,7 @@ fn lexical_score(m: DatasetMatch, column_weights: &[f32]) -> RankedDataset {
         dataset: m.dataset,
         score: m.dataset_score + columns_score,
         columns: m.columns,
+        via: None,
     }
 }
 

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwapOption;
 
+use super::relations::Links;
 use super::visibility::{Redactor, Visibility};
 use crate::catalog::{Catalog, Dataset};
 use crate::embed::SemanticIndex;
@@ -31,6 +32,8 @@ pub struct Snapshot {
     /// Per dataset: the other datasets its text mentions by name (usually none).
     mentions: Vec<Box<[u32]>>,
     pub lexical: LexicalIndex,
+    /// The relationships between datasets, as a graph.
+    pub links: Links,
     /// Typeahead prefix table.
     pub suggest: SuggestIndex,
     /// Dataset embeddings; empty without an embedding model, or while they are being
@@ -56,6 +59,7 @@ impl Snapshot {
         acl_sets.dedup();
         let redactor = Redactor::new(catalog.datasets.iter().map(|d| d.name.as_str()));
         let mentions = mentions(&catalog, &redactor);
+        let links = Links::build(&catalog);
         Snapshot {
             version,
             catalog,
@@ -65,6 +69,7 @@ impl Snapshot {
             redactor,
             mentions,
             lexical,
+            links,
             suggest,
             semantic,
             unhealthy: AtomicBool::new(false),

@@ -15,6 +15,7 @@ fn dataset(name: &str, description: Option<&str>, columns: &[(&str, &str)]) -> D
             data_type: None,
             tags: Vec::new(),
             properties: Default::default(),
+            references: Vec::new(),
         })
         .collect();
     d
@@ -83,6 +84,7 @@ fn ranked(scores: &[(u32, f32)]) -> Vec<RankedDataset> {
             dataset,
             score,
             columns: Vec::new(),
+            via: None,
         })
         .collect()
 }

@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
 use crate::catalog::{
-    Catalog, CatalogPatch, Column, Dataset, InvalidCatalog, Problems, Sensitivity,
+    Catalog, CatalogPatch, Column, Dataset, InvalidCatalog, Problems, ReferenceSite, Sensitivity,
+    check_references,
 };
 
 /// Longest dataset or column name accepted.
@@ -28,6 +29,8 @@ enum Field {
     Location,
     Sensitivity,
     AllowedGroups,
+    References,
+    Lineage,
 }
 
 fn known_field(header: &str) -> Option<Field> {
@@ -42,6 +45,8 @@ fn known_field(header: &str) -> Option<Field> {
         "location" => Field::Location,
         "sensitivity" | "classification" => Field::Sensitivity,
         "allowed_groups" | "groups" => Field::AllowedGroups,
+        "references" | "refs" | "foreign_key" | "foreign_keys" => Field::References,
+        "lineage" | "depends_on" | "upstream" => Field::Lineage,
         _ => return None,
     })
 }
@@ -68,6 +73,15 @@ impl<R: Read> Read for LimitedReader<R> {
     }
 }
 
+/// What parsing has built so far, over all files.
+#[derive(Default)]
+struct State {
+    datasets: Vec<Dataset>,
+    seen: HashMap<String, Seen>,
+    problems: Problems,
+    sites: Vec<ReferenceSite>,
+}
+
 /// Where a dataset was first defined, to report duplicates.
 struct Seen {
     dataset: usize,
@@ -85,18 +99,20 @@ pub fn parse_catalog<R: Read>(
     sources: impl IntoIterator<Item = (String, R)>,
     max_bytes: u64,
 ) -> Result<Catalog, InvalidCatalog> {
-    parse_patch(sources, max_bytes).map(|patch| patch.catalog)
+    let patch = parse_patch(sources, max_bytes)?;
+    check_references(&patch.catalog, &patch.reference_sites)?;
+    Ok(patch.catalog)
 }
 
 /// [`parse_catalog`], saying for each dataset whether the files stated its sensitivity (a
-/// merge keeps the current sensitivity of datasets they do not).
+/// merge keeps the current sensitivity of datasets they do not), and where references were
+/// stated. References are not checked: in a merge their targets may be in the catalog merged
+/// into (the load pipeline checks the result).
 pub fn parse_patch<R: Read>(
     sources: impl IntoIterator<Item = (String, R)>,
     max_bytes: u64,
 ) -> Result<CatalogPatch, InvalidCatalog> {
-    let mut problems = Problems::default();
-    let mut datasets: Vec<Dataset> = Vec::new();
-    let mut seen: HashMap<String, Seen> = HashMap::new();
+    let mut state = State::default();
     let mut budget = max_bytes;
     let mut files = 0usize;
     for (file_no, (file, reader)) in sources.into_iter().enumerate() {
@@ -105,17 +121,15 @@ pub fn parse_patch<R: Read>(
             inner: reader,
             remaining: budget,
         };
-        parse_one(
-            &file,
-            file_no,
-            &mut limited,
-            max_bytes,
-            &mut datasets,
-            &mut seen,
-            &mut problems,
-        );
+        parse_one(&file, file_no, &mut limited, max_bytes, &mut state);
         budget = limited.remaining;
     }
+    let State {
+        datasets,
+        seen,
+        mut problems,
+        sites,
+    } = state;
     if files == 0 {
         problems.add("", 0, None, "no CSV files to load");
     } else if datasets.is_empty() && problems.is_empty() {
@@ -129,6 +143,7 @@ pub fn parse_patch<R: Read>(
     Ok(CatalogPatch {
         catalog: Catalog { datasets },
         sensitivity_declared,
+        reference_sites: sites,
     })
 }
 
@@ -137,9 +152,7 @@ fn parse_one<R: Read>(
     file_no: usize,
     reader: &mut LimitedReader<R>,
     max_bytes: u64,
-    datasets: &mut Vec<Dataset>,
-    seen: &mut HashMap<String, Seen>,
-    problems: &mut Problems,
+    state: &mut State,
 ) {
     let mut csv = ::csv::ReaderBuilder::new()
         .has_headers(false)
@@ -151,15 +164,17 @@ fn parse_one<R: Read>(
     let header = match csv.read_byte_record(&mut record) {
         Ok(true) => record.clone(),
         Ok(false) => {
-            problems.add(file, 1, None, "file is empty: expected a header row");
+            state
+                .problems
+                .add(file, 1, None, "file is empty: expected a header row");
             return;
         }
         Err(e) => {
-            report_csv_error(file, &e, max_bytes, problems);
+            report_csv_error(file, &e, max_bytes, &mut state.problems);
             return;
         }
     };
-    let Some(slots) = parse_header(file, &header, problems) else {
+    let Some(slots) = parse_header(file, &header, &mut state.problems) else {
         return;
     };
     let header_names: Vec<String> = slots
@@ -175,7 +190,7 @@ fn parse_one<R: Read>(
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => {
-                report_csv_error(file, &e, max_bytes, problems);
+                report_csv_error(file, &e, max_bytes, &mut state.problems);
                 return;
             }
         }
@@ -184,7 +199,7 @@ fn parse_one<R: Read>(
             continue; // blank line
         }
         if record.len() != slots.len() {
-            problems.add(
+            state.problems.add(
                 file,
                 line,
                 None,
@@ -202,7 +217,7 @@ fn parse_one<R: Read>(
             let value = match std::str::from_utf8(raw) {
                 Ok(v) => v.trim(),
                 Err(_) => {
-                    problems.add(
+                    state.problems.add(
                         file,
                         line,
                         Some(&header_names[i]),
@@ -213,7 +228,7 @@ fn parse_one<R: Read>(
                 }
             };
             if value.chars().count() > MAX_FIELD_CHARS {
-                problems.add(
+                state.problems.add(
                     file,
                     line,
                     Some(&header_names[i]),
@@ -233,7 +248,7 @@ fn parse_one<R: Read>(
             }
         }
         if row_ok {
-            apply_row(file, file_no, line, row, datasets, seen, problems);
+            apply_row(file, file_no, line, row, state);
         }
     }
 }
@@ -336,6 +351,8 @@ struct Row {
     location: Option<String>,
     sensitivity: Option<String>,
     allowed_groups: Option<String>,
+    references: Option<String>,
+    lineage: Option<String>,
     properties: BTreeMap<String, String>,
 }
 
@@ -352,6 +369,8 @@ impl Row {
             Field::Location => &mut self.location,
             Field::Sensitivity => &mut self.sensitivity,
             Field::AllowedGroups => &mut self.allowed_groups,
+            Field::References => &mut self.references,
+            Field::Lineage => &mut self.lineage,
         };
         *slot = Some(value.to_string());
     }
@@ -396,15 +415,13 @@ fn set_sensitivity(dataset: &mut Dataset, entry: &mut Seen, value: Sensitivity) 
     entry.explicit_sensitivity = true;
 }
 
-fn apply_row(
-    file: &str,
-    file_no: usize,
-    line: u64,
-    row: Row,
-    datasets: &mut Vec<Dataset>,
-    seen: &mut HashMap<String, Seen>,
-    problems: &mut Problems,
-) {
+fn apply_row(file: &str, file_no: usize, line: u64, row: Row, state: &mut State) {
+    let State {
+        datasets,
+        seen,
+        problems,
+        sites,
+    } = state;
     let Some(name) = row.dataset.clone() else {
         problems.add(file, line, Some("dataset"), "empty dataset name");
         return;
@@ -499,6 +516,23 @@ fn apply_row(
         if let Some(s) = sensitivity {
             set_sensitivity(dataset, entry, s);
         }
+        if row.references.is_some() {
+            problems.add(
+                file,
+                line,
+                Some("references"),
+                "references belong on column rows (the referencing column)",
+            );
+        }
+        if row.lineage.is_some() {
+            dataset.lineage = split_list(row.lineage.as_deref());
+            sites.push(ReferenceSite {
+                dataset: name.clone(),
+                column: None,
+                file: file.to_string(),
+                line,
+            });
+        }
         dataset.properties.extend(row.properties);
         return;
     }
@@ -532,12 +566,31 @@ fn apply_row(
     if let Some(s) = sensitivity {
         set_sensitivity(dataset, entry, s);
     }
+    if dataset.lineage.is_empty() && row.lineage.is_some() {
+        dataset.lineage = split_list(row.lineage.as_deref());
+        sites.push(ReferenceSite {
+            dataset: name.clone(),
+            column: None,
+            file: file.to_string(),
+            line,
+        });
+    }
+    let references = split_list(row.references.as_deref());
+    if !references.is_empty() {
+        sites.push(ReferenceSite {
+            dataset: name.clone(),
+            column: Some(column_name.clone()),
+            file: file.to_string(),
+            line,
+        });
+    }
     dataset.columns.push(Column {
         name: column_name,
         description: row.description,
         data_type: row.data_type,
         tags: split_list(row.tags.as_deref()),
         properties: row.properties,
+        references,
     });
 }
 

@@ -58,6 +58,7 @@ pub struct DatasetRow {
     pub tags: String,
     pub allowed_groups: String,
     pub properties: String,
+    pub lineage: String,
 }
 
 impl TryFrom<DatasetRow> for Dataset {
@@ -76,6 +77,7 @@ impl TryFrom<DatasetRow> for Dataset {
             domain: row.domain,
             location: row.location,
             columns: Vec::new(),
+            lineage: list(&row.lineage)?,
         })
     }
 }
@@ -88,6 +90,7 @@ pub struct ColumnRow {
     pub data_type: Option<String>,
     pub tags: String,
     pub properties: String,
+    pub refs: String,
 }
 
 impl TryFrom<ColumnRow> for Column {
@@ -97,6 +100,7 @@ impl TryFrom<ColumnRow> for Column {
         Ok(Column {
             tags: list(&row.tags)?,
             properties: map(&row.properties)?,
+            references: list(&row.refs)?,
             name: row.name,
             description: row.description,
             data_type: row.data_type,

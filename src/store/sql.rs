@@ -20,7 +20,7 @@ use super::{
 };
 use crate::catalog::{Catalog, Column, Dataset};
 
-/// Rows per multi-row INSERT (11 binds per dataset row stays far below both backends' limits).
+/// Rows per multi-row INSERT (12 binds per dataset row stays far below both backends' limits).
 const INSERT_BATCH: usize = 1000;
 
 /// What differs between backends inside the shared SQL.
@@ -139,26 +139,31 @@ where
                     to_json(&d.tags)?,
                     to_json(&d.allowed_groups)?,
                     to_json(&d.properties)?,
+                    to_json(&d.lineage)?,
                 );
                 rows.push((*ordinal as i64, *d, json));
             }
             let mut qb = QueryBuilder::new(
                 "INSERT INTO datasets (version_id, ordinal, name, description, owner, \
-                 domain, location, sensitivity, tags, allowed_groups, properties) ",
+                 domain, location, sensitivity, tags, allowed_groups, properties, lineage) ",
             );
-            qb.push_values(rows, |mut b, (ordinal, d, (tags, groups, props))| {
-                b.push_bind(version)
-                    .push_bind(ordinal)
-                    .push_bind(d.name.clone())
-                    .push_bind(d.description.clone())
-                    .push_bind(d.owner.clone())
-                    .push_bind(d.domain.clone())
-                    .push_bind(d.location.clone())
-                    .push_bind(d.sensitivity.as_str().to_string())
-                    .push_bind(tags)
-                    .push_bind(groups)
-                    .push_bind(props);
-            });
+            qb.push_values(
+                rows,
+                |mut b, (ordinal, d, (tags, groups, props, lineage))| {
+                    b.push_bind(version)
+                        .push_bind(ordinal)
+                        .push_bind(d.name.clone())
+                        .push_bind(d.description.clone())
+                        .push_bind(d.owner.clone())
+                        .push_bind(d.domain.clone())
+                        .push_bind(d.location.clone())
+                        .push_bind(d.sensitivity.as_str().to_string())
+                        .push_bind(tags)
+                        .push_bind(groups)
+                        .push_bind(props)
+                        .push_bind(lineage);
+                },
+            );
             qb.build()
                 .execute(&mut *tx)
                 .await
@@ -273,7 +278,7 @@ where
     pub async fn load_catalog(&self, version: i64) -> anyhow::Result<Catalog> {
         let rows: Vec<DatasetRow> = sqlx::query_as(
             "SELECT ordinal, name, description, owner, domain, location, sensitivity, \
-             tags, allowed_groups, properties FROM datasets WHERE version_id = $1 \
+             tags, allowed_groups, properties, lineage FROM datasets WHERE version_id = $1 \
              ORDER BY ordinal",
         )
         .bind(version)
@@ -289,7 +294,7 @@ where
             datasets.push(Dataset::try_from(row)?);
         }
         let columns: Vec<ColumnRow> = sqlx::query_as(
-            "SELECT dataset_ordinal, name, description, data_type, tags, properties \
+            "SELECT dataset_ordinal, name, description, data_type, tags, properties, refs \
              FROM columns WHERE version_id = $1 ORDER BY dataset_ordinal, ordinal",
         )
         .bind(version)
@@ -564,13 +569,18 @@ where
 {
     let mut rows = Vec::with_capacity(columns.len());
     for &(ds, ordinal, c) in columns {
-        rows.push((ds, ordinal, c, to_json(&c.tags)?, to_json(&c.properties)?));
+        let json = (
+            to_json(&c.tags)?,
+            to_json(&c.properties)?,
+            to_json(&c.references)?,
+        );
+        rows.push((ds, ordinal, c, json));
     }
     let mut qb = QueryBuilder::new(
         "INSERT INTO columns (version_id, dataset_ordinal, ordinal, name, description, \
-         data_type, tags, properties) ",
+         data_type, tags, properties, refs) ",
     );
-    qb.push_values(rows, |mut b, (ds, ordinal, c, tags, props)| {
+    qb.push_values(rows, |mut b, (ds, ordinal, c, (tags, props, refs))| {
         b.push_bind(version)
             .push_bind(ds)
             .push_bind(ordinal)
@@ -578,7 +588,8 @@ where
             .push_bind(c.description.clone())
             .push_bind(c.data_type.clone())
             .push_bind(tags)
-            .push_bind(props);
+            .push_bind(props)
+            .push_bind(refs);
     });
     qb.build()
         .execute(&mut **tx)

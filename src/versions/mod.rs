@@ -15,7 +15,7 @@ use std::time::Instant;
 use anyhow::Context;
 use futures::stream::BoxStream;
 
-use crate::catalog::{Catalog, CatalogDiff, CatalogPatch, InvalidCatalog};
+use crate::catalog::{Catalog, CatalogDiff, CatalogPatch, InvalidCatalog, check_references};
 use crate::clock::now_ms;
 use crate::embed::Embedder;
 use crate::index::LexicalIndex;
@@ -661,10 +661,13 @@ impl Versions {
         let current = self.snapshot();
         let empty = Catalog::default();
         let old = current.as_ref().map(|s| &s.catalog).unwrap_or(&empty);
-        let catalog = match options.mode {
+        let sites = patch.reference_sites.clone();
+        let mut catalog = match options.mode {
             LoadMode::Replace => patch.catalog,
             LoadMode::Merge => old.merged_with(patch),
         };
+        catalog.lift_relationship_properties();
+        check_references(&catalog, &sites).map_err(LoadError::Invalid)?;
         let diff = CatalogDiff::between(old, &catalog);
         let datasets = catalog.datasets.len();
         let columns = catalog.column_count();

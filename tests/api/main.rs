@@ -13,6 +13,7 @@ mod hardening;
 mod llm_server;
 mod ops;
 mod processes;
+mod relationships;
 mod reload_under_load;
 mod search;
 mod semantic;

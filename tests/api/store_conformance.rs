@@ -68,6 +68,7 @@ fn column(
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        references: Vec::new(),
     }
 }
 
