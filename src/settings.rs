@@ -169,7 +169,8 @@ pub struct LlmSettings {
     /// Upper bound of prompt context, in (approximate) tokens.
     pub context_tokens: usize,
     pub max_answer_tokens: u32,
-    /// Send `response_format: json_object` (disable for servers that reject it).
+    /// Ask for the reply contract with `response_format` (`json_schema`, stepping down to
+    /// `json_object`, then to none, when the endpoint refuses); `false` sends none.
     pub json_mode: bool,
 }
 

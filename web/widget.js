@@ -33,6 +33,7 @@ const SENSITIVITIES = ['public', 'internal', 'confidential', 'restricted'];
 const MESSAGES = {
   en: {
     label: 'Search the data catalog',
+    related: 'Related',
     placeholder: 'Search datasets and columns, or ask a question…',
     search: 'Search',
     ask: 'Ask',
@@ -79,6 +80,7 @@ const MESSAGES = {
   },
   'pt-BR': {
     label: 'Pesquisar no catálogo de dados',
+    related: 'Relacionado',
     placeholder: 'Pesquise conjuntos de dados e colunas, ou faça uma pergunta…',
     search: 'Pesquisar',
     ask: 'Perguntar',
@@ -1021,6 +1023,7 @@ class DescobertaSearch extends HTMLElement {
       [t.owner, result.owner],
       [t.domain, result.domain],
       [t.location, result.location ? h('code', {}, result.location) : null],
+      [t.related, result.related ? h('span', { class: 'related' }, result.related) : null],
     ].filter(([, v]) => v);
     const meta = facts.length
       ? h('dl', { class: 'meta' }, facts.map(([k, v]) => h('div', {}, h('dt', {}, `${k}:`), h('dd', {}, v))))

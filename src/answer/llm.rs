@@ -13,7 +13,7 @@
 
 use std::pin::Pin;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use async_openai::Client;
@@ -23,6 +23,7 @@ use async_openai::middleware::retry::OpenAIRetryLayer;
 use async_openai::types::chat::{
     ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage,
     ChatCompletionRequestUserMessage, CreateChatCompletionRequest, ResponseFormat,
+    ResponseFormatJsonSchema,
 };
 
 use futures::{Stream, StreamExt};
@@ -112,6 +113,41 @@ pub struct LlmClient {
     model: String,
     settings: LlmSettings,
     breaker: Breaker,
+    /// The reply format the endpoint accepts, learnt by stepping down when it refuses one:
+    /// 0 `json_schema` (the reply contract as a schema), 1 `json_object`, 2 plain text.
+    format: AtomicU8,
+}
+
+/// The reply contract of DESIGN.md as a JSON schema: `{"answer", "datasets": [{"dataset",
+/// "columns", "reason"}]}`.
+fn reply_schema() -> serde_json::Value {
+    serde_json::json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["answer", "datasets"],
+        "properties": {
+            "answer": {"type": "string"},
+            "datasets": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["dataset", "columns", "reason"],
+                    "properties": {
+                        "dataset": {"type": "string"},
+                        "columns": {"type": "array", "items": {"type": "string"}},
+                        "reason": {"type": "string"}
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Whether an error means the endpoint refused the request's form (not the service failing).
+fn refused_format(error: &async_openai::error::OpenAIError) -> bool {
+    matches!(error, async_openai::error::OpenAIError::ApiError(api)
+        if matches!(api.status_code.as_u16(), 400 | 422))
 }
 
 impl LlmClient {
@@ -147,6 +183,7 @@ impl LlmClient {
                 failures: AtomicU32::new(0),
                 open_until: Mutex::new(None),
             },
+            format: AtomicU8::new(if settings.json_mode { 0 } else { 2 }),
             settings: settings.clone(),
         }))
     }
@@ -165,10 +202,18 @@ impl LlmClient {
             messages,
             temperature: Some(0.0),
             max_completion_tokens: Some(self.settings.max_answer_tokens),
-            response_format: self
-                .settings
-                .json_mode
-                .then_some(ResponseFormat::JsonObject),
+            response_format: match self.format.load(Ordering::Relaxed) {
+                0 => Some(ResponseFormat::JsonSchema {
+                    json_schema: ResponseFormatJsonSchema {
+                        description: Some("where the data is: the answer and its datasets".into()),
+                        name: "descoberta_answer".into(),
+                        schema: reply_schema(),
+                        strict: Some(true),
+                    },
+                }),
+                1 => Some(ResponseFormat::JsonObject),
+                _ => None,
+            },
             stream: stream.then_some(true),
             ..CreateChatCompletionRequest::default()
         }
@@ -187,26 +232,28 @@ impl LlmClient {
             .check()
             .inspect_err(|e| record_outcome(e.kind()))?;
         let started = Instant::now();
-        let request = self.request(system, user, false);
-        let result =
+        let result = loop {
+            let request = self.request(system, user, false);
             match tokio::time::timeout(self.deadline(), self.client.chat().create(request)).await {
-                Err(_) => Err(LlmError::Timeout),
-                Ok(Err(e)) => Err(classify(&e)),
+                Err(_) => break Err(LlmError::Timeout),
+                Ok(Err(e)) if refused_format(&e) && self.step_down_format() => continue,
+                Ok(Err(e)) => break Err(classify(&e)),
                 Ok(Ok(response)) => {
                     let span = tracing::Span::current();
                     if let Some(usage) = &response.usage {
                         span.record("prompt_tokens", usage.prompt_tokens);
                         span.record("completion_tokens", usage.completion_tokens);
                     }
-                    response
+                    break response
                         .choices
                         .into_iter()
                         .next()
                         .and_then(|c| c.message.content)
                         .filter(|t| !t.trim().is_empty())
-                        .ok_or(LlmError::Empty)
+                        .ok_or(LlmError::Empty);
                 }
-            };
+            }
+        };
         self.breaker.record(result.is_ok());
         let span = tracing::Span::current();
         span.record("latency_ms", started.elapsed().as_millis() as u64);
@@ -221,19 +268,23 @@ impl LlmClient {
     /// when the endpoint fails or stalls for longer than `llm.timeout_ms` between chunks.
     pub async fn stream(&self, system: &str, user: &str) -> Result<TextStream, LlmError> {
         self.breaker.check()?;
-        let request = self.request(system, user, true);
         let idle = Duration::from_millis(self.settings.timeout_ms);
-        let opened = tokio::time::timeout(idle, self.client.chat().create_stream(request)).await;
-        let upstream = match opened {
-            Err(_) => {
-                self.breaker.record(false);
-                return Err(LlmError::Timeout);
+        let upstream = loop {
+            let request = self.request(system, user, true);
+            let opened =
+                tokio::time::timeout(idle, self.client.chat().create_stream(request)).await;
+            match opened {
+                Err(_) => {
+                    self.breaker.record(false);
+                    return Err(LlmError::Timeout);
+                }
+                Ok(Err(e)) if refused_format(&e) && self.step_down_format() => continue,
+                Ok(Err(e)) => {
+                    self.breaker.record(false);
+                    return Err(classify(&e));
+                }
+                Ok(Ok(stream)) => break stream,
             }
-            Ok(Err(e)) => {
-                self.breaker.record(false);
-                return Err(classify(&e));
-            }
-            Ok(Ok(stream)) => stream,
         };
         let stream =
             futures::stream::unfold((upstream, false), move |(mut upstream, done)| async move {
@@ -261,6 +312,29 @@ impl LlmClient {
                 }
             });
         Ok(Box::pin(stream))
+    }
+
+    /// After the endpoint refused the reply format: the next simpler one (`json_schema` →
+    /// `json_object` → none). `false` when there is none left to try.
+    fn step_down_format(&self) -> bool {
+        let current = self.format.load(Ordering::Relaxed);
+        if current >= 2 {
+            return false;
+        }
+        let next = current + 1;
+        let names = ["json_schema", "json_object", "text"];
+        tracing::info!(
+            from = names[current as usize],
+            to = names[next as usize],
+            "the LLM endpoint refused the reply format; trying a simpler one"
+        );
+        self.format.store(next, Ordering::Relaxed);
+        true
+    }
+
+    /// The reply format in use: `json_schema`, `json_object` or `text`.
+    pub fn reply_format(&self) -> &'static str {
+        ["json_schema", "json_object", "text"][self.format.load(Ordering::Relaxed).min(2) as usize]
     }
 
     /// Lets a streaming caller report how the stream ended, for the breaker and metrics.

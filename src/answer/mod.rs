@@ -29,6 +29,8 @@ use prompt::{BuiltPrompt, Prompts};
 /// Datasets in an answer by default, and at most.
 pub const DEFAULT_ANSWER_DATASETS: usize = 5;
 pub const MAX_ANSWER_DATASETS: usize = 20;
+/// How much of a malformed LLM reply the debug log shows.
+const MALFORMED_LOGGED_CHARS: usize = 500;
 /// Retrieved entries offered to the LLM (within the token budget).
 const CONTEXT_DATASETS: usize = 8;
 
@@ -302,6 +304,12 @@ impl Answerer {
         text: &str,
     ) -> Answer {
         let Some(reply) = parse_reply(text) else {
+            let shown: String = text.chars().take(MALFORMED_LOGGED_CHARS).collect();
+            tracing::debug!(
+                reply = %shown,
+                chars = text.chars().count(),
+                "the LLM reply is not the expected JSON object; falling back"
+            );
             return self.fallback(retrieved, question, "malformed");
         };
         let grounded = ground(&reply, &retrieved.snapshot, &built.datasets);

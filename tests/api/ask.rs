@@ -178,7 +178,7 @@ async fn llm_answer_is_used_and_grounded_in_the_prompt() {
             .starts_with("The data is in")
     );
     let request = &fake.requests()[0];
-    assert_eq!(request["response_format"]["type"], "json_object");
+    assert_eq!(request["response_format"]["type"], "json_schema");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -449,5 +449,53 @@ async fn stalled_or_ungrounded_streams_end_with_the_extractive_answer() {
             !streamed.contains("imaginary"),
             "{scenario}: an invented name was streamed"
         );
+    }
+}
+
+/// The `response_format` types of the requests the fake LLM received, in order.
+fn formats_sent(fake: &FakeLlm) -> Vec<String> {
+    fake.requests()
+        .iter()
+        .map(|r| {
+            r["response_format"]["type"]
+                .as_str()
+                .unwrap_or("none")
+                .to_string()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reply_contract_goes_as_a_json_schema_and_steps_down_when_refused() {
+    let fake = spawn_fake_llm().await;
+    let app = llm_app("normal", &fake).await;
+    let body = ask(&app, CHURN).await;
+    assert_eq!(body["mode"], "llm", "{body}");
+    let request = &fake.requests()[0];
+    assert_eq!(request["response_format"]["type"], "json_schema");
+    assert_eq!(
+        request["response_format"]["json_schema"]["schema"]["required"],
+        json!(["answer", "datasets"])
+    );
+
+    // No structured outputs: json_object; no JSON mode either: plain text. Still answered
+    // by the LLM, and later calls keep the format that worked.
+    for (scenario, expected) in [
+        (
+            "no_schema",
+            vec!["json_schema", "json_object", "json_object"],
+        ),
+        (
+            "no_formats",
+            vec!["json_schema", "json_object", "none", "none"],
+        ),
+    ] {
+        let fake = spawn_fake_llm().await;
+        let app = llm_app(scenario, &fake).await;
+        let body = ask(&app, CHURN).await;
+        assert_eq!(body["mode"], "llm", "{scenario}: {body}");
+        let body = ask(&app, "where are the orders?").await;
+        assert_eq!(body["mode"], "llm", "{scenario}: {body}");
+        assert_eq!(formats_sent(&fake), expected, "{scenario}");
     }
 }

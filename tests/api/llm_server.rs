@@ -151,6 +151,21 @@ async fn chat_completions(
                 .join("\n")
         })
         .unwrap_or_default();
+    let format = body["response_format"]["type"]
+        .as_str()
+        .unwrap_or("none")
+        .to_string();
+    match (scenario.as_str(), format.as_str()) {
+        // Servers that know no structured outputs, or no JSON mode at all, answer 400.
+        ("no_schema", "json_schema") | ("no_formats", "json_schema" | "json_object") => {
+            return error_body(
+                400,
+                "response_format is not supported",
+                "invalid_request_error",
+            );
+        }
+        _ => {}
+    }
     match scenario.as_str() {
         "rate_limited" => return error_body(429, "Rate limit reached", "rate_limit_error"),
         "server_error" => return error_body(500, "The server had an error", "server_error"),

@@ -560,6 +560,22 @@ test('f. dataset pages: columns of a visible dataset, not-found for the restrict
   await page.close();
 });
 
+test('j. dataset pages list related datasets, never a hidden one', { timeout: 60_000 }, async () => {
+  const page = await openPage(`/datasets/${CHURN}`);
+  await page.locator('#related li').first().waitFor();
+  const related = await page.locator('#related li').evaluateAll((items) => items.map((li) => li.dataset.related));
+  assert.ok(related.includes('crm.customers'), `churn scores relate to the customers: ${related}`);
+  // The link leads to the related dataset's page.
+  await page.locator('#related li[data-related="crm.customers"] a').click();
+  await page.waitForURL(`${service.base}/datasets/crm.customers`);
+  await page.locator('#related li').first().waitFor();
+  const back = await page.locator('#related li').evaluateAll((items) => items.map((li) => li.dataset.related));
+  assert.ok(back.includes(CHURN), `and back: ${back}`);
+  assert.ok(!back.includes(RESTRICTED) && !back.includes('crm.customer_pii'), `no hidden dataset: ${back}`);
+  assertNoPageErrors();
+  await page.close();
+});
+
 test('h. states: empty, service errors, stale suggestions, English labels, snippets never run as HTML', { timeout: 60_000 }, async () => {
   const page = await openPage('/');
   const input = page.locator(sel.input);
