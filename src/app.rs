@@ -10,7 +10,7 @@ use crate::answer::Answerer;
 use crate::embed;
 use crate::governance::Governance;
 use crate::metrics::Metrics;
-use crate::retrieval::{Live, RetrievalConfig, Searcher};
+use crate::retrieval::{Dictionary, Live, RetrievalConfig, Searcher};
 use crate::settings::Settings;
 use crate::store;
 use crate::versions::Versions;
@@ -26,6 +26,34 @@ pub struct App {
     warnings: Vec<String>,
     /// The exclusive lock on the data directory, held while the app lives.
     _lock: std::fs::File,
+}
+
+/// The bilingual word tables (`settings.dictionary_dir()`); the built-in words alone, with a
+/// warning, when they are missing.
+pub fn load_dictionary(settings: &Settings, warnings: &mut Vec<String>) -> Dictionary {
+    let dir = settings.dictionary_dir();
+    match Dictionary::load(&dir) {
+        Ok(d) if d.loaded > 0 => {
+            tracing::info!(words = d.loaded, dir = %dir.display(), "bilingual word tables loaded");
+            d
+        }
+        Ok(d) => {
+            let warning = format!(
+                "no bilingual word tables in {} (run scripts/setup): Portuguese questions match \
+                 English names through a small built-in word list only",
+                dir.display()
+            );
+            tracing::warn!("{warning}");
+            warnings.push(warning);
+            d
+        }
+        Err(e) => {
+            let warning = format!("could not read the bilingual word tables: {e:#}");
+            tracing::warn!("{warning}");
+            warnings.push(warning);
+            Dictionary::built_in()
+        }
+    }
 }
 
 /// Takes the exclusive lock of a data directory: one process per data directory (its index
@@ -95,12 +123,14 @@ impl App {
             semantic_weight: settings.retrieval.semantic_weight,
             ..RetrievalConfig::default()
         };
+        let dictionary = Arc::new(load_dictionary(&settings, &mut warnings));
         let search = Arc::new(Searcher::new(
             live.clone(),
             embedder.clone(),
             config,
             settings.limits.max_concurrent_searches,
             governance.votes(),
+            dictionary,
             metrics.clone(),
         ));
         let versions = Arc::new(

@@ -192,12 +192,14 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
     if args.no_relationships {
         config.link_lift = 0.0;
     }
+    let dictionary = crate::app::load_dictionary(&settings, &mut Vec::new());
     let searcher = Searcher::new(
         live,
         embedder.clone(),
         config,
         2,
         votes.clone(),
+        Arc::new(dictionary),
         Arc::new(Metrics::new()?),
     );
 

@@ -196,14 +196,22 @@ impl Default for LlmSettings {
 pub struct EmbeddingSettings {
     /// Use semantic retrieval at all.
     pub enabled: bool,
-    /// `transformer` (run the model per text) or `static` (token vectors distilled from it).
+    /// `e5` (multilingual-e5-small, the default), `transformer` (all-MiniLM-L6-v2) or
+    /// `static` (token vectors distilled from all-MiniLM-L6-v2).
     pub kind: EmbeddingKind,
+    /// For `e5`: the model file in `model_dir` (default: `e5-small-enpt-q4.bin` when present,
+    /// else `e5-small-q4.bin`).
+    pub e5_file: Option<String>,
+    /// For `e5`: `symmetric` (`query: ` on questions and catalog entries; the default,
+    /// measured better) or `asymmetric` (`query: ` / `passage: `).
+    pub e5_prefixes: E5Prefixes,
     /// A load that must embed at most this many datasets embeds them before switching;
     /// above it, the new version goes live with lexical search at once and its semantic
     /// index follows in the background.
     pub sync_limit: usize,
-    /// Local sentence-embedding model directory (config.json, tokenizer.json, model.safetensors).
-    /// Default: `<data_dir>/models/all-MiniLM-L6-v2`.
+    /// Local model directory. Default: `<data_dir>/models/multilingual-e5-small` for `e5`,
+    /// `<data_dir>/models/all-MiniLM-L6-v2` (config.json, tokenizer.json,
+    /// model.safetensors) for the others.
     pub model_dir: Option<PathBuf>,
     /// Alternative: an OpenAI-compatible `/v1/embeddings` endpoint.
     pub base_url: Option<String>,
@@ -215,7 +223,9 @@ impl Default for EmbeddingSettings {
     fn default() -> Self {
         EmbeddingSettings {
             enabled: true,
-            kind: EmbeddingKind::Transformer,
+            kind: EmbeddingKind::E5,
+            e5_file: None,
+            e5_prefixes: E5Prefixes::Symmetric,
             sync_limit: 300,
             model_dir: None,
             base_url: None,
@@ -227,9 +237,21 @@ impl Default for EmbeddingSettings {
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
-pub enum EmbeddingKind {
+pub enum E5Prefixes {
     #[default]
+    Symmetric,
+    Asymmetric,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbeddingKind {
+    /// multilingual-e5-small, in-process (English and Portuguese).
+    #[default]
+    E5,
+    /// all-MiniLM-L6-v2 with candle (English).
     Transformer,
+    /// Token vectors distilled from all-MiniLM-L6-v2.
     Static,
 }
 
@@ -335,12 +357,15 @@ impl Default for RateLimitSettings {
 pub struct RetrievalSettings {
     /// Weight of the semantic ranking in the fusion (0 = lexical only).
     pub semantic_weight: f32,
+    /// Bilingual word tables; default `<data_dir>/dict`.
+    pub dictionary_dir: Option<PathBuf>,
 }
 
 impl Default for RetrievalSettings {
     fn default() -> Self {
         RetrievalSettings {
             semantic_weight: 0.5,
+            dictionary_dir: None,
         }
     }
 }
@@ -426,6 +451,7 @@ impl Settings {
         text(&mut self.embedding.base_url);
         secret(&mut self.embedding.api_key);
         text(&mut self.embedding.model);
+        text(&mut self.embedding.e5_file);
     }
 
     fn validate(&self) -> anyhow::Result<()> {
@@ -509,15 +535,26 @@ impl Settings {
         Ok(self.access.ops_token.as_ref())
     }
 
+    /// Where the bilingual word tables are (`pt-en.tsv`, `en-pt.tsv`).
+    pub fn dictionary_dir(&self) -> PathBuf {
+        self.retrieval
+            .dictionary_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("dict"))
+    }
+
     pub fn index_dir(&self) -> PathBuf {
         self.data_dir.join("index")
     }
 
     pub fn model_dir(&self) -> PathBuf {
-        self.embedding
-            .model_dir
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("models").join("all-MiniLM-L6-v2"))
+        self.embedding.model_dir.clone().unwrap_or_else(|| {
+            let name = match self.embedding.kind {
+                EmbeddingKind::E5 => "multilingual-e5-small",
+                EmbeddingKind::Transformer | EmbeddingKind::Static => "all-MiniLM-L6-v2",
+            };
+            self.data_dir.join("models").join(name)
+        })
     }
 
     pub fn llm_configured(&self) -> bool {

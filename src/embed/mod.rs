@@ -1,14 +1,16 @@
 //! Sentence embeddings, as pure compute: an [`Embedder`] turns texts into L2-normalized
 //! vectors, and a [`SemanticIndex`] holds a catalog version's vectors in memory for nearest
-//! neighbour search. Kinds of embedder: a local model run in-process with candle
-//! ([`bert::BertEmbedder`], all-MiniLM-L6-v2), its distilled static table, or an
-//! OpenAI-compatible `/v1/embeddings` endpoint ([`remote::RemoteEmbedder`]).
+//! neighbour search. Kinds of embedder: multilingual-e5-small run in-process by our own
+//! engine (the default, [`e5::E5Embedder`]), all-MiniLM-L6-v2 run with candle
+//! ([`bert::BertEmbedder`]), its distilled static table, or an OpenAI-compatible
+//! `/v1/embeddings` endpoint ([`remote::RemoteEmbedder`]).
 //!
 //! Embed knows no store and no catalog: the load pipeline reads cached vectors from the
 //! store, asks an embedder for the missing ones, and writes them back.
 
 mod bert;
 mod distilled;
+mod e5;
 mod remote;
 
 use std::sync::Arc;
@@ -16,10 +18,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
-use crate::settings::{EmbeddingKind, Settings};
+use crate::settings::{E5Prefixes, EmbeddingKind, Settings};
 
 pub use bert::BertEmbedder;
 pub use distilled::DistilledEmbedder;
+pub use e5::E5Embedder;
 pub use remote::RemoteEmbedder;
 
 /// What a text is: models trained with query and passage prefixes (E5) embed them apart.
@@ -58,6 +61,11 @@ pub fn from_settings(settings: &Settings) -> Result<Option<Arc<dyn Embedder>>, S
     }
     let dir = settings.model_dir();
     let loaded: anyhow::Result<Arc<dyn Embedder>> = match settings.embedding.kind {
+        EmbeddingKind::E5 => {
+            let file = settings.embedding.e5_file.as_deref();
+            let symmetric = settings.embedding.e5_prefixes == E5Prefixes::Symmetric;
+            E5Embedder::load(&dir, file, symmetric).map(|e| Arc::new(e) as _)
+        }
         EmbeddingKind::Transformer => BertEmbedder::load(&dir).map(|e| Arc::new(e) as _),
         EmbeddingKind::Static => DistilledEmbedder::load(&dir).map(|e| Arc::new(e) as _),
     };

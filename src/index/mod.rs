@@ -93,6 +93,8 @@ pub struct Boosts {
     pub ctx: f32,
     pub pt: f32,
     pub exact: f32,
+    /// Weight of translated words relative to the words as typed.
+    pub translated: f32,
 }
 
 impl Default for Boosts {
@@ -103,6 +105,7 @@ impl Default for Boosts {
             ctx: 0.6,
             pt: 0.35,
             exact: 12.0,
+            translated: 0.5,
         }
     }
 }
@@ -116,11 +119,19 @@ pub struct LexicalQuery {
     pub pt: Vec<String>,
     /// Lowercased whole names to match exactly.
     pub exact: Vec<String>,
+    /// English-analyzed translations of the query's Portuguese words (weighted below).
+    pub translated_en: Vec<String>,
+    /// Portuguese-analyzed translations of the query's English words (weighted below).
+    pub translated_pt: Vec<String>,
 }
 
 impl LexicalQuery {
     pub fn is_empty(&self) -> bool {
-        self.en.is_empty() && self.pt.is_empty() && self.exact.is_empty()
+        self.en.is_empty()
+            && self.pt.is_empty()
+            && self.exact.is_empty()
+            && self.translated_en.is_empty()
+            && self.translated_pt.is_empty()
     }
 }
 
@@ -423,6 +434,16 @@ impl LexicalIndex {
         }
         for t in &query.exact {
             term_clause(f.exact, t, boosts.exact);
+        }
+        for t in &query.translated_en {
+            term_clause(f.name_en, t, boosts.name * boosts.translated);
+            term_clause(f.desc_en, t, boosts.desc * boosts.translated);
+            term_clause(f.ctx_en, t, boosts.ctx * boosts.translated);
+        }
+        for t in &query.translated_pt {
+            term_clause(f.name_pt, t, boosts.name * boosts.translated * boosts.pt);
+            term_clause(f.desc_pt, t, boosts.desc * boosts.translated * boosts.pt);
+            term_clause(f.ctx_pt, t, boosts.ctx * boosts.translated * boosts.pt);
         }
         Box::new(BooleanQuery::new(clauses))
     }

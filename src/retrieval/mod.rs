@@ -9,6 +9,7 @@ pub mod relations;
 pub mod search;
 pub mod semantic;
 pub mod snapshot;
+pub mod translate;
 pub mod visibility;
 
 use std::collections::{HashMap, HashSet};
@@ -16,9 +17,10 @@ use std::collections::{HashMap, HashSet};
 use crate::embed::SemanticIndex;
 pub use crate::index::suggest::SuggestHit;
 use crate::index::{Boosts, DatasetMatch};
-pub use query::{Language, QueryPlan, understand};
+pub use query::{Language, QueryPlan, understand, understand_with};
 pub use search::{SearchError, Searcher, Votes};
 pub use snapshot::{Live, Snapshot};
+pub use translate::Dictionary;
 pub use visibility::{IndexRedaction, REDACTED, Redactor, Visibility};
 
 /// Tunable ranking parameters.
@@ -52,7 +54,7 @@ impl Default for RetrievalConfig {
             semantic_candidates: 50,
             min_similarity: 0.3,
             link_seeds: 5,
-            link_lift: 0.3,
+            link_lift: 0.5,
             link_added: 10,
         }
     }

@@ -76,7 +76,9 @@ pub fn present_hits(
     plan: &QueryPlan,
     visibility: &Visibility,
 ) -> Vec<SearchHit> {
-    let mut highlighter = Highlighter::new(&plan.lexical.en, &plan.lexical.pt);
+    let en = [plan.lexical.en.as_slice(), &plan.lexical.translated_en].concat();
+    let pt = [plan.lexical.pt.as_slice(), &plan.lexical.translated_pt].concat();
+    let mut highlighter = Highlighter::new(&en, &pt);
     ranked
         .iter()
         .filter_map(|r| {

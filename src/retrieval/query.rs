@@ -8,6 +8,7 @@ use std::collections::HashSet;
 
 use unicode_normalization::UnicodeNormalization;
 
+use super::translate::Dictionary;
 use crate::index::{LexicalQuery, analyzer};
 
 /// Words that carry no meaning for finding data, in English.
@@ -214,7 +215,8 @@ pub struct QueryPlan {
     pub keywords: Vec<String>,
     pub lexical: LexicalQuery,
     pub language: Language,
-    /// English names added for Portuguese words.
+    /// The keywords' translations into the other language (English names for Portuguese
+    /// words, Portuguese words for English ones).
     pub translations: Vec<String>,
 }
 
@@ -229,13 +231,9 @@ impl QueryPlan {
     }
 
     /// The text to embed for semantic retrieval: the question as asked (sentence-embedding
-    /// models are trained on whole sentences; measured slightly better than keywords).
+    /// models are trained on whole sentences, and the default one reads Portuguese).
     pub fn semantic_text(&self) -> String {
-        if self.translations.is_empty() {
-            self.original.clone()
-        } else {
-            format!("{} ({})", self.original, self.translations.join(" "))
-        }
+        self.original.clone()
     }
 }
 
@@ -289,8 +287,30 @@ pub fn detect_language(words: &[String]) -> Language {
     }
 }
 
-/// Understands `text`: keywords, analyzed terms, exact-name candidates, language.
+/// Understands `text` with the built-in catalog words only (see [`understand_with`]).
 pub fn understand(text: &str) -> QueryPlan {
+    static BUILT_IN: std::sync::OnceLock<Dictionary> = std::sync::OnceLock::new();
+    understand_with(text, BUILT_IN.get_or_init(Dictionary::built_in))
+}
+
+/// Words of `text` inside double quotes (names typed as they are: never translated).
+fn quoted_words(text: &str) -> HashSet<String> {
+    text.split('"')
+        .skip(1)
+        .step_by(2)
+        .flat_map(str::split_whitespace)
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric() && c != '_')
+                .to_string()
+        })
+        .collect()
+}
+
+/// Understands `text`: keywords, analyzed terms, exact-name candidates, language, and the
+/// keywords' translations into the other language (Portuguese words into English names, and
+/// the reverse), weighted below the words as typed. Identifiers and quoted names are never
+/// translated.
+pub fn understand_with(text: &str, dictionary: &Dictionary) -> QueryPlan {
     let original = text.split_whitespace().collect::<Vec<_>>().join(" ");
     let words: Vec<String> = original
         .split_whitespace()
@@ -318,25 +338,45 @@ pub fn understand(text: &str) -> QueryPlan {
     if keywords.is_empty() {
         keywords = words.clone();
     }
-
-    // Portuguese business words also search their English names: catalogs are mostly
-    // written in English, and the embedding model reads English.
-    let translations: Vec<&str> = keywords
+    let quoted = quoted_words(&original);
+    let mut translations: Vec<String> = Vec::new();
+    for word in keywords
         .iter()
-        .filter_map(|w| translate(&fold(w)))
-        .collect();
-    let kept = if translations.is_empty() {
-        keywords.join(" ")
-    } else {
-        format!("{} {}", keywords.join(" "), translations.join(" "))
-    };
+        .filter(|w| !is_identifier(w) && !quoted.contains(*w))
+    {
+        let found = match language {
+            Language::Portuguese => dictionary.to_english(word),
+            Language::English => dictionary.to_portuguese(word),
+        };
+        for t in found {
+            if !translations.contains(&t) && !keywords.iter().any(|k| k.eq_ignore_ascii_case(&t)) {
+                translations.push(t);
+            }
+        }
+    }
+    let kept = keywords.join(" ");
+    let translated = translations.join(" ");
     let mut en = analyzer::english();
     let mut pt = analyzer::portuguese();
+    let (translated_en, translated_pt) = match language {
+        Language::Portuguese => (analyzer::terms(&mut en, &translated), Vec::new()),
+        Language::English => (Vec::new(), analyzer::terms(&mut pt, &translated)),
+    };
     let mut lexical = LexicalQuery {
         en: dedup(analyzer::terms(&mut en, &kept)),
         pt: dedup(analyzer::terms(&mut pt, &kept)),
         exact: Vec::new(),
+        translated_en: Vec::new(),
+        translated_pt: Vec::new(),
     };
+    lexical.translated_en = dedup(translated_en)
+        .into_iter()
+        .filter(|t| !lexical.en.contains(t))
+        .collect();
+    lexical.translated_pt = dedup(translated_pt)
+        .into_iter()
+        .filter(|t| !lexical.pt.contains(t))
+        .collect();
     let mut exact: Vec<String> = keywords
         .iter()
         .filter(|w| is_identifier(w) || keywords.len() == 1)
@@ -357,86 +397,8 @@ pub fn understand(text: &str) -> QueryPlan {
         keywords,
         lexical,
         language,
-        translations: translations.iter().map(|t| t.to_string()).collect(),
+        translations,
     }
-}
-
-/// Common Portuguese words of a data catalog and their English names (accents folded).
-const PT_EN: &[(&str, &str)] = &[
-    ("pedido", "order"),
-    ("pagamento", "payment"),
-    ("cliente", "customer"),
-    ("reembolso", "refund"),
-    ("devolucao", "return refund"),
-    ("venda", "sale"),
-    ("produto", "product"),
-    ("entrega", "delivery"),
-    ("envio", "shipment"),
-    ("frete", "freight shipping"),
-    ("estoque", "stock inventory"),
-    ("fatura", "invoice"),
-    ("nota", "invoice"),
-    ("receita", "revenue"),
-    ("faturamento", "revenue billing"),
-    ("avaliacao", "review rating"),
-    ("campanha", "campaign"),
-    ("mensagem", "message"),
-    ("vendedor", "seller"),
-    ("funcionario", "employee"),
-    ("colaborador", "employee"),
-    ("salario", "salary"),
-    ("categoria", "category"),
-    ("preco", "price"),
-    ("cupom", "coupon"),
-    ("sessao", "session"),
-    ("pagina", "page"),
-    ("busca", "search"),
-    ("pesquisa", "search survey"),
-    ("fraude", "fraud"),
-    ("transportadora", "carrier"),
-    ("endereco", "address"),
-    ("cidade", "city"),
-    ("valor", "amount value"),
-    ("quantidade", "quantity"),
-    ("desconto", "discount"),
-    ("cancelamento", "cancellation churn"),
-    ("evasao", "churn"),
-    ("satisfacao", "satisfaction"),
-    ("conversa", "conversation"),
-    ("atendimento", "support"),
-    ("chamado", "ticket"),
-    ("diario", "daily"),
-    ("mensal", "monthly"),
-    ("loja", "store"),
-    ("compra", "purchase order"),
-    ("usuario", "user"),
-    ("conta", "account"),
-    ("cartao", "card"),
-    ("data", "date"),
-    ("dados", "data"),
-    ("tabela", "table"),
-    ("item", "item"),
-    ("itens", "items"),
-    ("marca", "brand"),
-    ("fornecedor", "supplier"),
-    ("armazem", "warehouse"),
-    ("recomendacao", "recommendation"),
-    ("segmento", "segment"),
-    ("cupons", "coupons"),
-];
-
-/// The English of a Portuguese word (singular or plural), if it is a known catalog word.
-fn translate(folded: &str) -> Option<&'static str> {
-    let lookup = |w: &str| PT_EN.iter().find(|(pt, _)| *pt == w).map(|(_, en)| *en);
-    lookup(folded)
-        .or_else(|| folded.strip_suffix('s').and_then(lookup))
-        .or_else(|| folded.strip_suffix("es").and_then(lookup))
-        .or_else(|| {
-            // -ções → -ção (folded: -coes → -cao)
-            folded
-                .strip_suffix("coes")
-                .and_then(|stem| lookup(&format!("{stem}cao")))
-        })
 }
 
 fn dedup(items: Vec<String>) -> Vec<String> {
@@ -477,13 +439,11 @@ mod tests {
     fn portuguese_words_also_search_their_english_names() {
         let plan = understand("onde estão os pagamentos e reembolsos?");
         assert!(
-            plan.lexical.en.contains(&"payment".to_string()),
+            plan.lexical.translated_en.contains(&"payment".to_string()),
             "{:?}",
-            plan.lexical.en
+            plan.lexical
         );
-        assert!(plan.lexical.en.contains(&"refund".to_string()));
-        assert!(plan.semantic_text().contains("payment"));
-        assert_eq!(translate("avaliacoes"), Some("review rating"));
+        assert!(plan.lexical.translated_en.contains(&"refund".to_string()));
         assert!(understand("customer churn").translations.is_empty());
     }
 

@@ -9,8 +9,9 @@ use arc_swap::ArcSwap;
 use tokio::sync::Semaphore;
 
 use super::snapshot::{Live, Snapshot};
+use super::translate::Dictionary;
 use super::visibility::Visibility;
-use super::{QueryPlan, Ranked, RetrievalConfig, Signals, rank, understand};
+use super::{QueryPlan, Ranked, RetrievalConfig, Signals, rank, understand_with};
 use crate::embed::{Embedder, TextKind};
 use crate::metrics::Metrics;
 
@@ -39,6 +40,7 @@ pub struct Searcher {
     permits: Semaphore,
     config: RetrievalConfig,
     votes: Arc<ArcSwap<Votes>>,
+    dictionary: Arc<Dictionary>,
     metrics: Arc<Metrics>,
 }
 
@@ -49,6 +51,7 @@ impl Searcher {
         config: RetrievalConfig,
         max_concurrent: usize,
         votes: Arc<ArcSwap<Votes>>,
+        dictionary: Arc<Dictionary>,
         metrics: Arc<Metrics>,
     ) -> Searcher {
         Searcher {
@@ -57,8 +60,14 @@ impl Searcher {
             permits: Semaphore::new(max_concurrent.max(1)),
             config,
             votes,
+            dictionary,
             metrics,
         }
+    }
+
+    /// How `text` is understood (with the bilingual tables).
+    pub fn understand(&self, text: &str) -> QueryPlan {
+        understand_with(text, &self.dictionary)
     }
 
     /// The live snapshot, if any catalog is loaded.
@@ -117,7 +126,7 @@ impl Searcher {
             .acquire()
             .await
             .map_err(|_| SearchError::Closed)?;
-        let plan = understand(text);
+        let plan = self.understand(text);
         let timer = self.metrics.retrieval_duration.start_timer();
         let query_vector = self.query_vector(&snapshot, &plan).await;
         let config = self.config.clone();

@@ -101,7 +101,8 @@ async fn hidden_names_never_reach_the_prompt_nor_the_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn words_found_only_in_hidden_names_match_nothing_visible() {
-    let app = leaky_app(|_| {}).await;
+    // Lexically: nothing matches.
+    let app = leaky_app(|s| s.embedding.enabled = false).await;
     for q in ["quokka", "zebra", "zebra+salary+bands"] {
         let (status, body) = app.get_json(&format!("/v1/search?q={q}")).await;
         assert_eq!(status, 200, "{body}");
@@ -117,6 +118,23 @@ async fn words_found_only_in_hidden_names_match_nothing_visible() {
         .unwrap();
     let body: Value = res.json().await.unwrap();
     assert_eq!(result_names(&body)[0], "hr.zebra_salary_bands");
+    // With semantic retrieval, a hidden name's words get exactly what a word found nowhere
+    // gets: no signal that they exist.
+    let app = leaky_app(|_| {}).await;
+    let (_, nowhere) = app.get_json("/v1/search?q=xylophonist").await;
+    for q in ["quokka", "zebra"] {
+        let (_, body) = app.get_json(&format!("/v1/search?q={q}")).await;
+        assert_eq!(result_names(&body), result_names(&nowhere), "{q}: {body}");
+        assert_eq!(body["total"], nowhere["total"], "{q}");
+        assert!(
+            body["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["highlights"].as_array().unwrap().is_empty()),
+            "{body}"
+        );
+    }
 }
 
 async fn a_merge_keeps_the_sensitivity_it_does_not_state(backend: Backend) {

@@ -82,13 +82,18 @@ pub async fn test_settings(backend: Backend, tmp: &Path, metadata_dir: &Path) ->
             model_dir: Some(model_dir()),
             ..Default::default()
         },
+        // The bilingual word tables put in place by `scripts/setup`.
+        retrieval: descoberta::settings::RetrievalSettings {
+            dictionary_dir: Some(repo_path("data/dict")),
+            ..Default::default()
+        },
         ..Settings::default()
     }
 }
 
 /// The embedding model put in place by `scripts/setup`.
 pub fn model_dir() -> PathBuf {
-    repo_path("data/models/all-MiniLM-L6-v2")
+    repo_path("data/models/multilingual-e5-small")
 }
 
 /// The service with adjusted settings, on the demo catalog or on `csv`.

