@@ -16,4 +16,5 @@ mod processes;
 mod reload_under_load;
 mod search;
 mod semantic;
+mod sources;
 mod store_conformance;
