@@ -158,8 +158,8 @@ pub enum ErrorDetails {
     InvalidCatalog(InvalidCatalogView),
     /// The datasets a refused load would have declassified.
     Declassified(DeclassifiedView),
-    /// Which source failed and how.
-    Source(SourceFailureView),
+    /// Which source failed and how (boxed: it keeps every error small).
+    Source(Box<SourceFailureView>),
 }
 
 /// A source that could not be read: which, what kind of failure, what failed. Never a
@@ -258,11 +258,11 @@ impl From<LoadError> for ApiError {
                 ErrorCode::SourceFailed,
                 format!("{failure}; nothing was changed"),
             )
-            .with_details(ErrorDetails::Source(SourceFailureView {
+            .with_details(ErrorDetails::Source(Box::new(SourceFailureView {
                 source: failure.name,
                 kind: failure.kind.as_str().to_string(),
                 message: failure.message,
-            })),
+            }))),
             LoadError::SourceInvalid { name, invalid } => ApiError::new(
                 ErrorCode::InvalidCatalog,
                 format!(

@@ -394,7 +394,7 @@ pub fn parse_every(value: &str) -> Result<Duration, String> {
 /// A schedule in the largest unit that divides it (`21600` s is `6h`).
 pub fn format_every(secs: u64) -> String {
     for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
-        if secs >= size && secs % size == 0 {
+        if secs >= size && secs.is_multiple_of(size) {
             return format!("{}{unit}", secs / size);
         }
     }
