@@ -324,6 +324,19 @@ impl SourceSpec {
                 warnings: Vec::new(),
             });
         }
+        let missing: Vec<String> = self
+            .config
+            .curated
+            .iter()
+            .filter(|p| !p.is_file())
+            .map(|p| p.display().to_string())
+            .collect();
+        if !missing.is_empty() {
+            return Err(self.failure(
+                FailureKind::NotFound,
+                format!("no such curated file: {}", missing.join(", ")),
+            ));
+        }
         let curated = self.config.curated.clone();
         let (steward, positions) = crate::telemetry::blocking(move || {
             super::files::parse_with_positions_files(&curated, max_bytes)
