@@ -28,34 +28,6 @@ pub struct App {
     _lock: std::fs::File,
 }
 
-/// The bilingual word tables (`settings.dictionary_dir()`); the built-in words alone, with a
-/// warning, when they are missing.
-pub fn load_dictionary(settings: &Settings, warnings: &mut Vec<String>) -> Dictionary {
-    let dir = settings.dictionary_dir();
-    match Dictionary::load(&dir) {
-        Ok(d) if d.loaded > 0 => {
-            tracing::info!(words = d.loaded, dir = %dir.display(), "bilingual word tables loaded");
-            d
-        }
-        Ok(d) => {
-            let warning = format!(
-                "no bilingual word tables in {} (run scripts/setup): Portuguese questions match \
-                 English names through a small built-in word list only",
-                dir.display()
-            );
-            tracing::warn!("{warning}");
-            warnings.push(warning);
-            d
-        }
-        Err(e) => {
-            let warning = format!("could not read the bilingual word tables: {e:#}");
-            tracing::warn!("{warning}");
-            warnings.push(warning);
-            Dictionary::built_in()
-        }
-    }
-}
-
 /// Takes the exclusive lock of a data directory: one process per data directory (its index
 /// files and SQLite database are not shared). Replicas run on Postgres, each with its own.
 fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
@@ -123,7 +95,7 @@ impl App {
             semantic_weight: settings.retrieval.semantic_weight,
             ..RetrievalConfig::default()
         };
-        let dictionary = Arc::new(load_dictionary(&settings, &mut warnings));
+        let dictionary = Arc::new(Dictionary::for_settings(&settings, &mut warnings));
         let search = Arc::new(Searcher::new(
             live.clone(),
             embedder.clone(),

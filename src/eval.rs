@@ -164,7 +164,7 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
         match tokio::task::spawn_blocking(move || sources::parse_files(&files, max)).await? {
             Ok(c) => c,
             Err(SourceError::Invalid(invalid)) => anyhow::bail!("{invalid}"),
-            Err(SourceError::Io(e)) => return Err(e),
+            Err(e) => return Err(anyhow::Error::new(e)),
         };
     let (datasets, columns) = (catalog.datasets.len(), catalog.column_count());
     let embedder = match embed::from_settings(&settings) {
@@ -192,7 +192,7 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
     if args.no_relationships {
         config.link_lift = 0.0;
     }
-    let dictionary = crate::app::load_dictionary(&settings, &mut Vec::new());
+    let dictionary = crate::retrieval::Dictionary::for_settings(&settings, &mut Vec::new());
     let searcher = Searcher::new(
         live,
         embedder.clone(),

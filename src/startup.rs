@@ -74,17 +74,32 @@ impl Application {
     }
 
     /// Serves until the server stops. Meanwhile follows the active version in the store
-    /// (other replicas' loads) and reloads the metadata directory on SIGHUP.
+    /// (other replicas' loads), reloads the metadata directory on SIGHUP, and syncs the
+    /// scheduled sources.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let follower = self.app.clone().follow();
         let hangups = self.app.clone().reload_on_sighup();
         let sweeper =
             http::maintain_rate_limiter(self.limiter, self.app.settings.rate_limit.clone());
+        // Scheduled syncs run on their own task (each sync on its own, too), stopped with the
+        // server.
+        let schedule = crate::telemetry::spawn(self.app.versions.clone().run_schedule());
+        let _stop_schedule = AbortOnDrop(schedule.abort_handle());
         tokio::select! {
             result = self.server => result.context("HTTP server failed"),
             () = follower => Ok(()),
             () = hangups => Ok(()),
             () = sweeper => Ok(()),
+            _ = schedule => Ok(()),
         }
+    }
+}
+
+/// Aborts a task when dropped (the server stopped, or the task serving it was aborted).
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

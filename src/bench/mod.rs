@@ -7,8 +7,10 @@
 //!   load time, RSS, index size and cold start, drives search and suggest at 1, 4 and 16
 //!   clients, and runs the same queries against PostgreSQL full-text search; prints a table.
 //! - `bench flood`: RSS of the service while distinct callers flood the rate limiter.
+//! - `bench crawl`: crawl and load a generated 2,000-table, 60,000-column PostgreSQL schema.
 
 mod ask;
+mod crawl;
 mod flood;
 mod generate;
 mod scale;
@@ -32,6 +34,8 @@ pub enum BenchCommand {
     Scale(scale::ScaleArgs),
     /// RSS of the service while a flood of distinct callers hits the rate limiter.
     Flood(flood::FloodArgs),
+    /// Crawl and load a generated 2,000-table, 60,000-column PostgreSQL schema.
+    Crawl(crawl::CrawlBenchArgs),
 }
 
 pub async fn run(settings: Settings, command: BenchCommand) -> anyhow::Result<()> {
@@ -40,6 +44,7 @@ pub async fn run(settings: Settings, command: BenchCommand) -> anyhow::Result<()
         BenchCommand::Gen(args) => generate::run(args),
         BenchCommand::Scale(args) => scale::run(settings, args).await,
         BenchCommand::Flood(args) => flood::run(args).await,
+        BenchCommand::Crawl(args) => crawl::run(settings, args).await,
     }
 }
 

@@ -46,8 +46,10 @@ pub struct ReferenceSite {
     pub line: u64,
 }
 
-/// Checks that every reference and lineage entry of `catalog` names something that exists;
-/// each problem at its `sites` entry (file and line) when there is one.
+/// Checks that every reference and lineage entry a file stated (`sites`: file and line)
+/// names something that exists. References without a site (from connectors: a crawled
+/// foreign key to a table outside the crawl) are not problems; see
+/// [`Catalog::drop_dangling_references`].
 pub fn check_references(catalog: &Catalog, sites: &[ReferenceSite]) -> Result<(), InvalidCatalog> {
     let mut problems = Problems::default();
     for d in catalog.dangling_references() {
@@ -66,7 +68,10 @@ pub fn check_references(catalog: &Catalog, sites: &[ReferenceSite]) -> Result<()
                     _ => false,
                 }
         });
-        let (file, line) = site.map_or(("", 0), |s| (s.file.as_str(), s.line));
+        let Some(site) = site else {
+            continue;
+        };
+        let (file, line) = (site.file.as_str(), site.line);
         let field = if d.column.is_some() {
             "references"
         } else {
@@ -160,6 +165,22 @@ impl Catalog {
                 }
             }
         }
+    }
+
+    /// Removes references and lineage entries that name nothing in the catalog; returns how
+    /// many.
+    pub fn drop_dangling_references(&mut self) -> usize {
+        let dangling = self.dangling_references();
+        for d in &dangling {
+            let Some(dataset) = self.datasets.get_mut(d.dataset as usize) else {
+                continue;
+            };
+            match d.column.and_then(|c| dataset.columns.get_mut(c as usize)) {
+                Some(column) => column.references.retain(|r| r != &d.target),
+                None => dataset.lineage.retain(|u| u != &d.target),
+            }
+        }
+        dangling.len()
     }
 
     /// Every relationship whose target exists, sorted, without duplicates.

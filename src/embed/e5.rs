@@ -9,8 +9,9 @@
 //! questions over English Spider tables, semantic side alone: R@5 35.6 asymmetric, 68.8
 //! symmetric). `embedding.e5_prefixes = "asymmetric"` restores the other form.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::Context;
 use async_trait::async_trait;
@@ -21,13 +22,23 @@ use super::{Embedder, TextKind};
 /// The model files, by preference: the English + Portuguese vocabulary first.
 pub const MODEL_FILES: [&str; 2] = ["e5-small-enpt-q4.bin", "e5-small-q4.bin"];
 
-/// Query vectors remembered (repeated and typeahead-driven searches).
-const QUERY_CACHE: u64 = 10_000;
+/// Texts remembered, queries and catalog entries alike (repeated searches, reloads of
+/// unchanged entries, several apps in one process).
+const MEMO_ENTRIES: u64 = 20_000;
+
+/// A loaded model file and what it has embedded, shared by every embedder of the process
+/// that uses the same file.
+struct Shared {
+    model: E5Model,
+    /// By prefixed text.
+    memo: moka::sync::Cache<String, Arc<Vec<f32>>>,
+}
+
+static LOADED: OnceLock<Mutex<HashMap<PathBuf, Arc<Shared>>>> = OnceLock::new();
 
 pub struct E5Embedder {
-    model: Arc<E5Model>,
+    shared: Arc<Shared>,
     model_id: String,
-    queries: moka::sync::Cache<String, Arc<Vec<f32>>>,
     threads: usize,
     /// `query: ` on catalog entries too (see the module notes).
     symmetric: bool,
@@ -45,16 +56,33 @@ impl E5Embedder {
                 .find(|p| p.exists())
                 .with_context(|| format!("no {} in {}", MODEL_FILES.join(" or "), dir.display()))?,
         };
-        let model = E5Model::load(&path)?;
+        let path = path
+            .canonicalize()
+            .with_context(|| format!("model file {}", path.display()))?;
+        let shared = {
+            let loaded = LOADED.get_or_init(Mutex::default);
+            let mut loaded = loaded.lock().unwrap_or_else(|p| p.into_inner());
+            match loaded.get(&path) {
+                Some(shared) => shared.clone(),
+                None => {
+                    let shared = Arc::new(Shared {
+                        model: E5Model::load(&path)?,
+                        memo: moka::sync::Cache::new(MEMO_ENTRIES),
+                    });
+                    loaded.insert(path.clone(), shared.clone());
+                    shared
+                }
+            }
+        };
+        let model = &shared.model;
         let name = model.known_name().unwrap_or("e5-small");
         let form = if symmetric { "qq" } else { "qp" };
         let model_id = format!("e5:{name}:{}:{form}", &model.sha256()[..12]);
-        tracing::info!(model = %model_id, kernel = ?model.kernel(), "embedding model loaded");
+        tracing::info!(model = %model_id, kernel = ?model.kernel(), "embedding model ready");
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(E5Embedder {
-            model: Arc::new(model),
+            shared,
             model_id,
-            queries: moka::sync::Cache::new(QUERY_CACHE),
             threads,
             symmetric,
         })
@@ -71,30 +99,39 @@ impl Embedder for E5Embedder {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        if kind == TextKind::Query
-            && let [text] = texts.as_slice()
-            && let Some(hit) = self.queries.get(text)
-        {
-            return Ok(vec![hit.as_ref().clone()]);
-        }
         let (prefix, threads) = match (kind, self.symmetric) {
             (TextKind::Query, _) => (QUERY_PREFIX, 1),
             (TextKind::Passage, true) => (QUERY_PREFIX, self.threads),
             (TextKind::Passage, false) => (PASSAGE_PREFIX, self.threads),
         };
-        let model = self.model.clone();
         let prefixed: Vec<String> = texts.iter().map(|t| format!("{prefix}{t}")).collect();
-        let vectors = crate::telemetry::blocking(move || {
-            let refs: Vec<&str> = prefixed.iter().map(String::as_str).collect();
-            model.embed(&refs, threads)
-        })
-        .await
-        .context("embedding task panicked")??;
-        if kind == TextKind::Query {
-            for (text, vector) in texts.into_iter().zip(&vectors) {
-                self.queries.insert(text, Arc::new(vector.clone()));
+        let mut out: Vec<Option<Vec<f32>>> = prefixed
+            .iter()
+            .map(|t| self.shared.memo.get(t).map(|v| v.as_ref().clone()))
+            .collect();
+        let missing: Vec<usize> = (0..out.len()).filter(|&i| out[i].is_none()).collect();
+        if !missing.is_empty() {
+            let shared = self.shared.clone();
+            let todo: Vec<String> = missing.iter().map(|&i| prefixed[i].clone()).collect();
+            let vectors = crate::telemetry::blocking(move || {
+                let refs: Vec<&str> = todo.iter().map(String::as_str).collect();
+                shared.model.embed(&refs, threads)
+            })
+            .await
+            .context("embedding task panicked")??;
+            anyhow::ensure!(
+                vectors.len() == missing.len(),
+                "the model returned a wrong count"
+            );
+            for (&i, vector) in missing.iter().zip(vectors) {
+                self.shared
+                    .memo
+                    .insert(prefixed[i].clone(), Arc::new(vector.clone()));
+                out[i] = Some(vector);
             }
         }
-        Ok(vectors)
+        out.into_iter()
+            .map(|v| v.context("an embedding is missing"))
+            .collect()
     }
 }

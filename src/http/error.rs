@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use super::views::InvalidCatalogView;
 use crate::answer::AskError;
 use crate::retrieval::SearchError;
-use crate::versions::LoadError;
+use crate::versions::{LoadError, RegisterError};
 
 /// Stable machine-readable error codes. Clients match on these strings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +32,7 @@ pub enum ErrorCode {
     Conflict,
     InvalidCatalog,
     DeclassificationRefused,
+    SourceFailed,
     RateLimited,
     Timeout,
     Unavailable,
@@ -60,6 +61,7 @@ impl ErrorCode {
             DeclassificationRefused => {
                 ("declassification_refused", StatusCode::UNPROCESSABLE_ENTITY)
             }
+            SourceFailed => ("source_failed", StatusCode::FAILED_DEPENDENCY),
             RateLimited => ("rate_limited", StatusCode::TOO_MANY_REQUESTS),
             Timeout => ("timeout", StatusCode::SERVICE_UNAVAILABLE),
             Unavailable => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
@@ -156,6 +158,20 @@ pub enum ErrorDetails {
     InvalidCatalog(InvalidCatalogView),
     /// The datasets a refused load would have declassified.
     Declassified(DeclassifiedView),
+    /// Which source failed and how (boxed: it keeps every error small).
+    Source(Box<SourceFailureView>),
+}
+
+/// A source that could not be read: which, what kind of failure, what failed. Never a
+/// connection string or a password.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SourceFailureView {
+    /// The source's id (or, for an unregistered crawl, its URL without credentials).
+    pub source: String,
+    /// `unreachable`, `authentication`, `permission_denied`, `not_found`, `timeout`,
+    /// `configuration`, `invalid_source`, `failed`.
+    pub kind: String,
+    pub message: String,
 }
 
 /// The datasets a refused load would have made visible to more callers.
@@ -238,7 +254,41 @@ impl From<LoadError> for ApiError {
                     "no space left to store the catalog; nothing was changed",
                 )
             }
+            LoadError::Source(failure) => ApiError::new(
+                ErrorCode::SourceFailed,
+                format!("{failure}; nothing was changed"),
+            )
+            .with_details(ErrorDetails::Source(Box::new(SourceFailureView {
+                source: failure.name,
+                kind: failure.kind.as_str().to_string(),
+                message: failure.message,
+            }))),
+            LoadError::SourceInvalid { name, invalid } => ApiError::new(
+                ErrorCode::InvalidCatalog,
+                format!(
+                    "source `{name}` gave a catalog with {} problem(s); nothing was changed",
+                    invalid.total_problems
+                ),
+            )
+            .with_details(ErrorDetails::InvalidCatalog(invalid.into())),
+            LoadError::UnknownSource(id) => {
+                ApiError::not_found(format!("no source `{id}` is registered"))
+            }
             LoadError::Internal(e) => ApiError::internal(e),
+        }
+    }
+}
+
+/// A source that was not registered, as the client sees it.
+impl From<RegisterError> for ApiError {
+    fn from(e: RegisterError) -> Self {
+        match e {
+            RegisterError::Exists(id) => ApiError::new(
+                ErrorCode::Conflict,
+                format!("a source `{id}` is already registered"),
+            ),
+            RegisterError::Invalid(message) => ApiError::bad_request(message),
+            RegisterError::Internal(e) => ApiError::internal(e),
         }
     }
 }

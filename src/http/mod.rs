@@ -14,6 +14,7 @@ mod limits;
 mod openapi;
 mod pages;
 mod search;
+mod sources;
 mod sse;
 pub mod views;
 
@@ -97,6 +98,26 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         .service(resource(
             "/v1/admin/keys/{id}",
             web::delete().to(admin::revoke_key),
+        ))
+        .service(
+            web::resource("/v1/admin/sources")
+                .route(web::post().to(sources::register))
+                .route(web::get().to(sources::list))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/v1/admin/sources/{id}")
+                .route(web::get().to(sources::get))
+                .route(web::delete().to(sources::delete))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(resource(
+            "/v1/admin/sources/{id}/sync",
+            web::post().to(sources::sync),
+        ))
+        .service(resource(
+            "/v1/admin/sources/{id}/syncs",
+            web::get().to(sources::history),
         ))
         .service(resource("/v1/feedback", web::post().to(feedback::feedback)))
         .service(resource(

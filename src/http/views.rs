@@ -10,7 +10,7 @@ use crate::catalog::{
 use crate::governance::ApiKeyRecord;
 use crate::governance::GapGroup;
 use crate::retrieval::present::SensitivityLevel;
-use crate::versions::{AuditEntry, VersionInfo};
+use crate::versions::{AuditEntry, SourceInfo, SyncRecord, VersionInfo, format_every};
 
 /// Metadata about one catalog version.
 #[derive(Debug, Serialize, ToSchema)]
@@ -51,10 +51,12 @@ pub struct AuditView {
     pub at_ms: i64,
     /// Token id of the admin, or `startup`, `sighup`, `cli`.
     pub actor: String,
-    /// `load`, `merge`, `reload`, `activate`.
+    /// `load`, `merge`, `reload`, `activate`, `sync`, `crawl`, `register_source`,
+    /// `delete_source`.
     pub action: String,
     pub version: Option<i64>,
-    /// `ok`, `invalid`, `busy`, `error`, `unchanged`, `dry_run`, `not_found`.
+    /// `ok`, `invalid`, `busy`, `error`, `unchanged`, `dry_run`, `not_found`,
+    /// `source_failed`, `declassification_refused`, `storage_full`.
     pub outcome: String,
     pub detail: Option<String>,
 }
@@ -284,6 +286,110 @@ impl From<GapGroup> for GapGroupView {
             not_helpful: g.not_helpful,
             top_datasets: g.top_datasets,
             last_asked_ms: g.last_asked_ms,
+        }
+    }
+}
+
+/// The counts of what a sync changed.
+#[derive(Debug, Default, Serialize, serde::Deserialize, ToSchema)]
+#[serde(default)]
+pub struct SyncDiffView {
+    pub datasets_added: usize,
+    pub datasets_removed: usize,
+    pub datasets_changed: usize,
+    pub columns_added: usize,
+    pub columns_removed: usize,
+    /// Changes of sensitivity or allowed groups.
+    pub security_changes: usize,
+}
+
+/// One sync of a source.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SyncView {
+    pub source: String,
+    pub started_at_ms: i64,
+    pub finished_at_ms: i64,
+    /// Token id of the admin, or `schedule`.
+    pub actor: String,
+    /// `ok` (a new version), `unchanged` (no version created), `dry_run`, `invalid`,
+    /// `source_failed`, `declassification_refused`, `busy`, `storage_full`, `error`.
+    pub outcome: String,
+    /// The version live after the sync.
+    pub version: Option<i64>,
+    pub datasets: Option<i64>,
+    pub columns: Option<i64>,
+    /// What the sync changed (absent when it failed).
+    pub diff: Option<SyncDiffView>,
+    /// What failed, or the curated rows that did not apply.
+    pub detail: Option<String>,
+}
+
+impl From<SyncRecord> for SyncView {
+    fn from(s: SyncRecord) -> SyncView {
+        SyncView {
+            diff: s.diff.as_deref().and_then(|d| serde_json::from_str(d).ok()),
+            source: s.source_id,
+            started_at_ms: s.started_at_ms,
+            finished_at_ms: s.finished_at_ms,
+            actor: s.actor,
+            outcome: s.outcome,
+            version: s.version,
+            datasets: s.datasets,
+            columns: s.columns,
+            detail: s.detail,
+        }
+    }
+}
+
+/// A registered source: its settings (never a secret: a database is named by the
+/// environment variable that holds its connection string), schedule and last sync.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SourceView {
+    pub id: String,
+    /// `postgres`, `sqlite`, `dbt` or `yaml`.
+    pub kind: String,
+    /// The environment variable holding the connection string (its value is never shown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_env: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub schemas: Vec<String>,
+    pub exclude: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<String>,
+    pub files: Vec<String>,
+    pub curated: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statement_timeout_ms: Option<u64>,
+    /// The schedule (`6h`); `null`: synced only on request.
+    pub every: Option<String>,
+    pub created_at_ms: i64,
+    pub created_by: String,
+    pub last_sync: Option<SyncView>,
+}
+
+impl From<SourceInfo> for SourceView {
+    fn from(s: SourceInfo) -> SourceView {
+        let c = s.spec.config;
+        let path = |p: std::path::PathBuf| p.display().to_string();
+        SourceView {
+            id: s.spec.id,
+            kind: s.spec.kind.as_str().to_string(),
+            connection_env: c.connection_env,
+            path: c.path.map(path),
+            schemas: c.schemas,
+            exclude: c.exclude,
+            manifest: c.manifest.map(path),
+            catalog: c.catalog.map(path),
+            files: c.files.into_iter().map(path).collect(),
+            curated: c.curated.into_iter().map(path).collect(),
+            statement_timeout_ms: c.statement_timeout_ms,
+            every: s.every.map(|d| format_every(d.as_secs())),
+            created_at_ms: s.created_at_ms,
+            created_by: s.created_by,
+            last_sync: s.last_sync.map(Into::into),
         }
     }
 }

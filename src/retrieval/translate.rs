@@ -231,6 +231,39 @@ impl Dictionary {
     }
 }
 
+impl Dictionary {
+    /// The tables of `settings.dictionary_dir()`; the built-in words alone, with a warning
+    /// pushed to `warnings`, when they are missing or unreadable.
+    pub fn for_settings(
+        settings: &crate::settings::Settings,
+        warnings: &mut Vec<String>,
+    ) -> Dictionary {
+        let dir = settings.dictionary_dir();
+        match Dictionary::load(&dir) {
+            Ok(d) if d.loaded > 0 => {
+                tracing::info!(words = d.loaded, dir = %dir.display(), "bilingual word tables loaded");
+                d
+            }
+            Ok(d) => {
+                let warning = format!(
+                    "no bilingual word tables in {} (run scripts/setup): Portuguese questions \
+                     match English names through a small built-in word list only",
+                    dir.display()
+                );
+                tracing::warn!("{warning}");
+                warnings.push(warning);
+                d
+            }
+            Err(e) => {
+                let warning = format!("could not read the bilingual word tables: {e:#}");
+                tracing::warn!("{warning}");
+                warnings.push(warning);
+                Dictionary::built_in()
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

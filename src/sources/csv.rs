@@ -112,6 +112,38 @@ pub fn parse_patch<R: Read>(
     sources: impl IntoIterator<Item = (String, R)>,
     max_bytes: u64,
 ) -> Result<CatalogPatch, InvalidCatalog> {
+    parse_with_positions(sources, max_bytes).map(|(patch, _)| patch)
+}
+
+/// Where each dataset and column of parsed CSV files was defined, to point at a row later
+/// (a curated row that no longer matches its source).
+#[derive(Debug, Clone, Default)]
+pub struct Positions {
+    datasets: HashMap<String, (String, u64)>,
+    columns: HashMap<(String, String), u64>,
+}
+
+impl Positions {
+    /// File and first line of a dataset (`("", 0)` when unknown).
+    pub fn dataset(&self, dataset: &str) -> (&str, u64) {
+        self.datasets
+            .get(&dataset.to_lowercase())
+            .map_or(("", 0), |(file, line)| (file.as_str(), *line))
+    }
+
+    /// File and line of a column row (the dataset's when unknown).
+    pub fn column(&self, dataset: &str, column: &str) -> (&str, u64) {
+        let (file, line) = self.dataset(dataset);
+        let key = (dataset.to_lowercase(), column.to_lowercase());
+        (file, self.columns.get(&key).copied().unwrap_or(line))
+    }
+}
+
+/// [`parse_patch`], with where each dataset and column was defined.
+pub fn parse_with_positions<R: Read>(
+    sources: impl IntoIterator<Item = (String, R)>,
+    max_bytes: u64,
+) -> Result<(CatalogPatch, Positions), InvalidCatalog> {
     let mut state = State::default();
     let mut budget = max_bytes;
     let mut files = 0usize;
@@ -137,14 +169,22 @@ pub fn parse_patch<R: Read>(
     }
     problems.into_result()?;
     let mut sensitivity_declared = vec![false; datasets.len()];
-    for entry in seen.values() {
+    let mut positions = Positions::default();
+    for (key, entry) in seen {
         sensitivity_declared[entry.dataset] = entry.explicit_sensitivity;
+        for (column, line) in entry.columns {
+            positions.columns.insert((key.clone(), column), line);
+        }
+        positions
+            .datasets
+            .insert(key, (entry.file_name, entry.line));
     }
-    Ok(CatalogPatch {
+    let patch = CatalogPatch {
         catalog: Catalog { datasets },
         sensitivity_declared,
         reference_sites: sites,
-    })
+    };
+    Ok((patch, positions))
 }
 
 fn parse_one<R: Read>(

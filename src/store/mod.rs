@@ -1,8 +1,8 @@
-//! The system of record: catalog versions, API keys, feedback, the question log and the
-//! embedding cache, in Postgres or SQLite.
+//! The system of record: catalog versions, API keys, feedback, the question log, the
+//! embedding cache and the registered sources with their sync history, in Postgres or SQLite.
 //!
-//! Three traits split what is stored ([`VersionStore`], [`GovernanceStore`],
-//! [`EmbeddingCache`]); [`Store`] is all three. One module per backend ([`postgres`],
+//! Four traits split what is stored ([`VersionStore`], [`GovernanceStore`],
+//! [`EmbeddingCache`], [`SourceStore`]); [`Store`] is all four. One module per backend ([`postgres`],
 //! [`sqlite`]) holds its connection, migrations and notifications; the SQL both run unchanged
 //! lives once, in `sql`, with typed rows in `rows`. [`connect`] picks the backend from the
 //! URL scheme.
@@ -117,6 +117,65 @@ pub struct NewVersion {
     pub note: Option<String>,
 }
 
+/// A registered source as stored: its kind and settings (JSON, never a secret), its
+/// schedule (also its row).
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct SourceRecord {
+    pub id: String,
+    /// `postgres`, `sqlite`, `dbt`, `yaml`.
+    pub kind: String,
+    /// The source's settings as JSON.
+    pub config: String,
+    /// Seconds between scheduled syncs; `None`: only on request.
+    pub every_secs: Option<i64>,
+    pub created_at_ms: i64,
+    pub created_by: String,
+}
+
+/// One sync of a source (also its row).
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct SyncRecord {
+    pub source_id: String,
+    pub started_at_ms: i64,
+    pub finished_at_ms: i64,
+    /// Token id of the admin, `schedule`.
+    pub actor: String,
+    /// `ok`, `unchanged`, `dry_run`, `invalid`, `source_failed`, `declassification_refused`,
+    /// `busy`, `error`, ...
+    pub outcome: String,
+    /// The version live after the sync.
+    pub version: Option<i64>,
+    pub datasets: Option<i64>,
+    pub columns: Option<i64>,
+    /// The diff's counts, as JSON.
+    pub diff: Option<String>,
+    /// What failed, or the curated rows that did not apply.
+    pub detail: Option<String>,
+}
+
+/// Registered sources and their sync history.
+#[async_trait]
+pub trait SourceStore: Send + Sync + 'static {
+    /// Registers a source; `false` when one with this id exists (nothing changes).
+    async fn create_source(&self, record: &SourceRecord) -> anyhow::Result<bool>;
+
+    /// Every source, by id.
+    async fn sources(&self) -> anyhow::Result<Vec<SourceRecord>>;
+
+    async fn source(&self, id: &str) -> anyhow::Result<Option<SourceRecord>>;
+
+    /// Removes a source and its history; `false` when there is none.
+    async fn delete_source(&self, id: &str) -> anyhow::Result<bool>;
+
+    async fn record_sync(&self, record: &SyncRecord) -> anyhow::Result<()>;
+
+    /// The newest `limit` syncs of a source, newest first.
+    async fn syncs(&self, source_id: &str, limit: usize) -> anyhow::Result<Vec<SyncRecord>>;
+
+    /// The newest sync of every source that has one.
+    async fn last_syncs(&self) -> anyhow::Result<Vec<SyncRecord>>;
+}
+
 /// Catalog versions, their activation, and the audit log of loads.
 #[async_trait]
 pub trait VersionStore: Send + Sync + 'static {
@@ -212,9 +271,9 @@ pub trait EmbeddingCache: Send + Sync + 'static {
 }
 
 /// Everything the service stores.
-pub trait Store: VersionStore + GovernanceStore + EmbeddingCache {}
+pub trait Store: VersionStore + GovernanceStore + EmbeddingCache + SourceStore {}
 
-impl<T: VersionStore + GovernanceStore + EmbeddingCache> Store for T {}
+impl<T: VersionStore + GovernanceStore + EmbeddingCache + SourceStore> Store for T {}
 
 /// Opens (and migrates) the store named by `url`.
 pub async fn connect(url: &SecretString) -> anyhow::Result<Arc<dyn Store>> {

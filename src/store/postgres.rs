@@ -9,7 +9,7 @@ use futures::stream::BoxStream;
 use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgListener};
 
-use super::sql::{ACTIVE_CHANNEL, Dialect, SqlStore, impl_store_traits};
+use super::sql::{ACTIVE_CHANNEL, Dialect, SqlStore, impl_source_store, impl_store_traits};
 
 impl Dialect for Postgres {
     const NOTIFIES: bool = true;
@@ -54,3 +54,4 @@ async fn listen(store: &PostgresStore) -> anyhow::Result<Option<BoxStream<'stati
 }
 
 impl_store_traits!(PostgresStore, backend: "postgres", listen: listen);
+impl_source_store!(PostgresStore);

@@ -16,7 +16,7 @@ use super::rows::{
 };
 use super::{
     ApiKeyRecord, AuditEntry, FeedbackCount, FeedbackEntry, NewVersion, QuestionLogEntry,
-    VersionInfo, now_ms,
+    SourceRecord, SyncRecord, VersionInfo, now_ms,
 };
 use crate::catalog::{Catalog, Column, Dataset};
 
@@ -552,6 +552,171 @@ where
         Ok(())
     }
 }
+
+/// The columns of [`SyncRecord`].
+const SYNC_COLUMNS: &str = "source_id, started_at_ms, finished_at_ms, actor, outcome, version, \
+     datasets, columns, diff, detail";
+
+impl<DB> SqlStore<DB>
+where
+    DB: Dialect,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::Arguments: IntoArguments<DB>,
+    for<'q> i64: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> Option<i64>: Encode<'q, DB> + Decode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB> + sqlx::ColumnIndex<DB::Row>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    pub async fn create_source(&self, record: &SourceRecord) -> anyhow::Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO sources (id, kind, config, every_secs, created_at_ms, created_by) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(record.id.clone())
+        .bind(record.kind.clone())
+        .bind(record.config.clone())
+        .bind(record.every_secs)
+        .bind(record.created_at_ms)
+        .bind(record.created_by.clone())
+        .execute(&self.pool)
+        .await
+        .context("registering a source")?;
+        Ok(DB::rows_affected(&done) == 1)
+    }
+
+    pub async fn sources(&self) -> anyhow::Result<Vec<SourceRecord>> {
+        let rows: Vec<SourceRecord> = sqlx::query_as(
+            "SELECT id, kind, config, every_secs, created_at_ms, created_by FROM sources \
+             ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("listing sources")?;
+        Ok(rows)
+    }
+
+    pub async fn source(&self, id: &str) -> anyhow::Result<Option<SourceRecord>> {
+        let row: Option<SourceRecord> = sqlx::query_as(
+            "SELECT id, kind, config, every_secs, created_at_ms, created_by FROM sources \
+             WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading a source")?;
+        Ok(row)
+    }
+
+    pub async fn delete_source(&self, id: &str) -> anyhow::Result<bool> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .context("beginning source removal")?;
+        sqlx::query("DELETE FROM source_syncs WHERE source_id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .context("removing a source's history")?;
+        let done = sqlx::query("DELETE FROM sources WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .context("removing a source")?;
+        tx.commit().await.context("committing source removal")?;
+        Ok(DB::rows_affected(&done) == 1)
+    }
+
+    pub async fn record_sync(&self, record: &SyncRecord) -> anyhow::Result<()> {
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO source_syncs ({SYNC_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        )))
+        .bind(record.source_id.clone())
+        .bind(record.started_at_ms)
+        .bind(record.finished_at_ms)
+        .bind(record.actor.clone())
+        .bind(record.outcome.clone())
+        .bind(record.version)
+        .bind(record.datasets)
+        .bind(record.columns)
+        .bind(record.diff.clone())
+        .bind(record.detail.clone())
+        .execute(&self.pool)
+        .await
+        .context("recording a sync")?;
+        Ok(())
+    }
+
+    pub async fn syncs(&self, source_id: &str, limit: usize) -> anyhow::Result<Vec<SyncRecord>> {
+        let rows: Vec<SyncRecord> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {SYNC_COLUMNS} FROM source_syncs WHERE source_id = $1 \
+             ORDER BY id DESC LIMIT $2"
+        )))
+        .bind(source_id.to_string())
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .context("reading a source's syncs")?;
+        Ok(rows)
+    }
+
+    pub async fn last_syncs(&self) -> anyhow::Result<Vec<SyncRecord>> {
+        let rows: Vec<SyncRecord> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {SYNC_COLUMNS} FROM source_syncs WHERE id IN \
+             (SELECT MAX(id) FROM source_syncs GROUP BY source_id) ORDER BY source_id"
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .context("reading the last syncs")?;
+        Ok(rows)
+    }
+}
+
+/// Implements [`super::SourceStore`] for a backend's store type by calling the shared SQL of
+/// its `sql: SqlStore<_>` field.
+macro_rules! impl_source_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::SourceStore for $store {
+            async fn create_source(
+                &self,
+                record: &$crate::store::SourceRecord,
+            ) -> anyhow::Result<bool> {
+                self.sql.create_source(record).await
+            }
+            async fn sources(&self) -> anyhow::Result<Vec<$crate::store::SourceRecord>> {
+                self.sql.sources().await
+            }
+            async fn source(
+                &self,
+                id: &str,
+            ) -> anyhow::Result<Option<$crate::store::SourceRecord>> {
+                self.sql.source(id).await
+            }
+            async fn delete_source(&self, id: &str) -> anyhow::Result<bool> {
+                self.sql.delete_source(id).await
+            }
+            async fn record_sync(&self, record: &$crate::store::SyncRecord) -> anyhow::Result<()> {
+                self.sql.record_sync(record).await
+            }
+            async fn syncs(
+                &self,
+                source_id: &str,
+                limit: usize,
+            ) -> anyhow::Result<Vec<$crate::store::SyncRecord>> {
+                self.sql.syncs(source_id, limit).await
+            }
+            async fn last_syncs(&self) -> anyhow::Result<Vec<$crate::store::SyncRecord>> {
+                self.sql.last_syncs().await
+            }
+        }
+    };
+}
+
+pub(super) use impl_source_store;
 
 /// One multi-row INSERT of column rows `(dataset ordinal, ordinal, column)`.
 async fn insert_columns<DB>(

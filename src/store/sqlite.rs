@@ -9,7 +9,7 @@ use futures::stream::BoxStream;
 use sqlx::Sqlite;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 
-use super::sql::{Dialect, SqlStore, impl_store_traits};
+use super::sql::{Dialect, SqlStore, impl_source_store, impl_store_traits};
 
 impl Dialect for Sqlite {
     const NOTIFIES: bool = false;
@@ -49,3 +49,4 @@ async fn listen(_: &SqliteStore) -> anyhow::Result<Option<BoxStream<'static, ()>
 }
 
 impl_store_traits!(SqliteStore, backend: "sqlite", listen: listen);
+impl_source_store!(SqliteStore);

@@ -6,6 +6,7 @@
 
 mod embedding;
 mod index_dirs;
+mod sync;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,7 +16,9 @@ use std::time::Instant;
 use anyhow::Context;
 use futures::stream::BoxStream;
 
-use crate::catalog::{Catalog, CatalogDiff, CatalogPatch, InvalidCatalog, check_references};
+use crate::catalog::{
+    Catalog, CatalogDiff, CatalogPatch, CatalogProblem, InvalidCatalog, check_references,
+};
 use crate::clock::now_ms;
 use crate::embed::Embedder;
 use crate::index::LexicalIndex;
@@ -23,9 +26,12 @@ use crate::metrics::Metrics;
 use crate::retrieval::semantic::SemanticPlan;
 use crate::retrieval::{IndexRedaction, Live, Snapshot};
 use crate::settings::Settings;
-use crate::sources::{self, SourceError};
-pub use crate::store::{AuditEntry, VersionInfo};
+pub use crate::sources::spec::{format_every, parse_every};
+use crate::sources::{self, FileInput, SourceError, SourceFailure};
+pub use crate::sources::{SourceConfig, SourceKind, SourceSpec};
+pub use crate::store::{AuditEntry, SyncRecord, VersionInfo};
 use crate::store::{NewVersion, Store};
+pub use sync::{RegisterError, SourceInfo, SyncOptions};
 
 /// `source` of versions loaded from the metadata directory.
 pub const SOURCE_DIRECTORY: &str = "directory";
@@ -46,6 +52,18 @@ pub enum LoadError {
     /// The disk (or the database) is full: nothing was changed.
     #[error("no space left to store the catalog")]
     StorageFull(anyhow::Error),
+    /// A source could not be read (unreachable, refused, not found, ...).
+    #[error(transparent)]
+    Source(SourceFailure),
+    /// A registered source produced an invalid catalog (a malformed manifest or YAML file).
+    #[error("source `{name}`: {invalid}")]
+    SourceInvalid {
+        name: String,
+        invalid: InvalidCatalog,
+    },
+    /// No source is registered with this id.
+    #[error("no source `{0}` is registered")]
+    UnknownSource(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -54,6 +72,7 @@ impl From<SourceError> for LoadError {
     fn from(e: SourceError) -> LoadError {
         match e {
             SourceError::Invalid(invalid) => LoadError::Invalid(invalid),
+            SourceError::Failed(failure) => LoadError::Source(failure),
             SourceError::Io(e) => LoadError::Internal(e),
         }
     }
@@ -70,6 +89,9 @@ pub struct LoadOutcome {
     pub datasets: usize,
     pub columns: usize,
     pub diff: CatalogDiff,
+    /// Rows that did not apply but did not stop the load (curated rows for columns a source
+    /// no longer has).
+    pub warnings: Vec<CatalogProblem>,
 }
 
 /// How a new catalog relates to the live one.
@@ -472,22 +494,22 @@ impl Versions {
         action: &str,
         result: Result<LoadOutcome, LoadError>,
     ) -> Result<LoadOutcome, LoadError> {
-        let (version, outcome, detail) = match &result {
-            Ok(o) if o.version.is_none() => (None, "dry_run", None),
-            Ok(o) if !o.changed => (o.version.as_ref().map(|v| v.version), "unchanged", None),
-            Ok(o) => (o.version.as_ref().map(|v| v.version), "ok", None),
-            Err(LoadError::Invalid(i)) => (
-                None,
-                "invalid",
-                Some(format!("{} problem(s)", i.total_problems)),
-            ),
-            Err(LoadError::Busy) => (None, "busy", None),
-            Err(LoadError::NotFound(v)) => (Some(*v), "not_found", None),
-            Err(LoadError::Declassifies(names)) => {
-                (None, "declassification_refused", Some(names.join(", ")))
-            }
-            Err(LoadError::StorageFull(e)) => (None, "storage_full", Some(format!("{e:#}"))),
-            Err(LoadError::Internal(e)) => (None, "error", Some(format!("{e:#}"))),
+        self.audited_about(actor, action, None, result).await
+    }
+
+    /// [`Versions::audited`], the detail prefixed with what the load was about (a source).
+    async fn audited_about(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: Option<&str>,
+        result: Result<LoadOutcome, LoadError>,
+    ) -> Result<LoadOutcome, LoadError> {
+        let (version, outcome, detail) = outcome_of(&result);
+        let detail = match (subject, detail) {
+            (Some(subject), Some(detail)) => Some(format!("{subject}: {detail}")),
+            (Some(subject), None) => Some(subject.to_string()),
+            (None, detail) => detail,
         };
         let entry = AuditEntry {
             at_ms: now_ms(),
@@ -516,6 +538,19 @@ impl Versions {
         spool: Option<tempfile::TempDir>,
         options: LoadOptions,
     ) -> Result<LoadOutcome, LoadError> {
+        let input = FileInput { files, dbt: None };
+        self.load_input(actor, input, spool, options).await
+    }
+
+    /// Loads files (CSVs, YAML dictionaries, dbt artifacts) as one catalog: a new version,
+    /// made live. `spool` keeps the files' directory alive until the load is done.
+    pub async fn load_input(
+        self: &Arc<Self>,
+        actor: &str,
+        input: FileInput,
+        spool: Option<tempfile::TempDir>,
+        options: LoadOptions,
+    ) -> Result<LoadOutcome, LoadError> {
         let this = self.clone();
         let actor = actor.to_string();
         let mode = options.mode;
@@ -527,10 +562,9 @@ impl Versions {
             let result = async {
                 let guard = this.try_begin_load()?;
                 let max = this.settings.limits.max_upload_bytes;
-                let patch =
-                    crate::telemetry::blocking(move || sources::parse_named_files(&files, max))
-                        .await
-                        .context("parse task panicked")??;
+                let patch = crate::telemetry::blocking(move || sources::read_input(&input, max))
+                    .await
+                    .context("parse task panicked")??;
                 drop(spool);
                 let meta = NewVersion {
                     created_by: actor.clone(),
@@ -592,6 +626,7 @@ impl Versions {
                     version: Some(active),
                     diff: CatalogDiff::default(),
                     changed: false,
+                    warnings: Vec::new(),
                 });
             }
         }
@@ -643,6 +678,7 @@ impl Versions {
             version: Some(info),
             changed: previous.is_none_or(|p| p.version != version),
             diff,
+            warnings: Vec::new(),
         })
     }
 
@@ -668,6 +704,13 @@ impl Versions {
         };
         catalog.lift_relationship_properties();
         check_references(&catalog, &sites).map_err(LoadError::Invalid)?;
+        let dropped = catalog.drop_dangling_references();
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                "references to datasets outside the catalog were left out"
+            );
+        }
         let diff = CatalogDiff::between(old, &catalog);
         let datasets = catalog.datasets.len();
         let columns = catalog.column_count();
@@ -678,6 +721,7 @@ impl Versions {
                 columns,
                 diff,
                 changed: true,
+                warnings: Vec::new(),
             });
         }
         let declassified = diff.declassified();
@@ -718,6 +762,7 @@ impl Versions {
             columns,
             diff,
             changed: true,
+            warnings: Vec::new(),
         })
     }
 
@@ -761,4 +806,54 @@ impl Versions {
         }
         Ok(())
     }
+}
+
+/// What a load's result is in the audit log and the sync history: the version, the outcome
+/// and a detail (never a secret: source failures are redacted where they are made).
+fn outcome_of(
+    result: &Result<LoadOutcome, LoadError>,
+) -> (Option<i64>, &'static str, Option<String>) {
+    match result {
+        Ok(o) if o.version.is_none() => (None, "dry_run", None),
+        Ok(o) if !o.changed => (o.version.as_ref().map(|v| v.version), "unchanged", None),
+        Ok(o) => (o.version.as_ref().map(|v| v.version), "ok", None),
+        Err(LoadError::Invalid(i)) => (
+            None,
+            "invalid",
+            Some(format!("{} problem(s)", i.total_problems)),
+        ),
+        Err(LoadError::SourceInvalid { invalid, .. }) => (
+            None,
+            "invalid",
+            Some(format!(
+                "{} problem(s): {}",
+                invalid.total_problems,
+                first_problems(invalid)
+            )),
+        ),
+        Err(LoadError::Busy) => (None, "busy", None),
+        Err(LoadError::NotFound(v)) => (Some(*v), "not_found", None),
+        Err(LoadError::UnknownSource(_)) => (None, "not_found", None),
+        Err(LoadError::Declassifies(names)) => {
+            (None, "declassification_refused", Some(names.join(", ")))
+        }
+        Err(LoadError::Source(failure)) => (
+            None,
+            "source_failed",
+            Some(format!("{}: {}", failure.kind.as_str(), failure.message)),
+        ),
+        Err(LoadError::StorageFull(e)) => (None, "storage_full", Some(format!("{e:#}"))),
+        Err(LoadError::Internal(e)) => (None, "error", Some(format!("{e:#}"))),
+    }
+}
+
+/// The first few problems of a rejected input, on one line.
+fn first_problems(invalid: &InvalidCatalog) -> String {
+    invalid
+        .problems
+        .iter()
+        .take(3)
+        .map(|p| format!("{}:{} {}", p.file, p.line, p.message))
+        .collect::<Vec<_>>()
+        .join("; ")
 }

@@ -17,4 +17,5 @@ mod relationships;
 mod reload_under_load;
 mod search;
 mod semantic;
+mod sources;
 mod store_conformance;

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use descoberta::catalog::{Catalog, Column, Dataset, Sensitivity};
 use descoberta::store::{
-    ApiKeyRecord, AuditEntry, FeedbackEntry, NewVersion, QuestionLogEntry, Store, VersionInfo,
-    connect, now_ms,
+    ApiKeyRecord, AuditEntry, FeedbackEntry, NewVersion, QuestionLogEntry, SourceRecord, Store,
+    SyncRecord, VersionInfo, connect, now_ms,
 };
 use futures::StreamExt;
 use secrecy::SecretString;
@@ -40,6 +40,7 @@ on_both_backends!(
     embeddings_are_cached_by_model_and_hash,
     caching_an_embedding_again_keeps_the_first,
     many_embeddings_are_cached_and_read_in_batches,
+    sources_are_registered_once_and_their_syncs_read_newest_first,
 );
 
 /// A store on a fresh database (the directory holds the SQLite file).
@@ -736,4 +737,92 @@ async fn many_embeddings_are_cached_and_read_in_batches(backend: Backend) {
     for (hash, vector) in &rows {
         assert_eq!(&found[hash], vector, "{hash}");
     }
+}
+
+fn source_record(id: &str) -> SourceRecord {
+    SourceRecord {
+        id: id.into(),
+        kind: "postgres".into(),
+        config: r#"{"connection_env":"WAREHOUSE_URL"}"#.into(),
+        every_secs: Some(21_600),
+        created_at_ms: 1_000,
+        created_by: "alice".into(),
+    }
+}
+
+fn sync_record(source: &str, started_at_ms: i64, outcome: &str) -> SyncRecord {
+    SyncRecord {
+        source_id: source.into(),
+        started_at_ms,
+        finished_at_ms: started_at_ms + 5,
+        actor: "schedule".into(),
+        outcome: outcome.into(),
+        version: Some(3),
+        datasets: Some(10),
+        columns: Some(100),
+        diff: Some(r#"{"datasets_added":1}"#.into()),
+        detail: None,
+    }
+}
+
+async fn sources_are_registered_once_and_their_syncs_read_newest_first(backend: Backend) {
+    let (_tmp, _url, store) = open(backend).await;
+    assert!(
+        store
+            .create_source(&source_record("warehouse"))
+            .await
+            .unwrap()
+    );
+    assert!(store.create_source(&source_record("lake")).await.unwrap());
+    let mut again = source_record("warehouse");
+    again.kind = "sqlite".into();
+    assert!(
+        !store.create_source(&again).await.unwrap(),
+        "an id is registered once"
+    );
+    let listed = store.sources().await.unwrap();
+    let ids: Vec<&str> = listed.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["lake", "warehouse"]);
+    assert_eq!(
+        listed[1],
+        source_record("warehouse"),
+        "the first registration stays"
+    );
+    assert_eq!(
+        store.source("warehouse").await.unwrap(),
+        Some(source_record("warehouse"))
+    );
+    assert_eq!(store.source("nope").await.unwrap(), None);
+
+    for (at, outcome) in [(10, "ok"), (20, "unchanged"), (30, "source_failed")] {
+        store
+            .record_sync(&sync_record("warehouse", at, outcome))
+            .await
+            .unwrap();
+    }
+    store
+        .record_sync(&sync_record("lake", 15, "ok"))
+        .await
+        .unwrap();
+    let syncs = store.syncs("warehouse", 2).await.unwrap();
+    assert_eq!(
+        syncs,
+        vec![
+            sync_record("warehouse", 30, "source_failed"),
+            sync_record("warehouse", 20, "unchanged")
+        ]
+    );
+    let last = store.last_syncs().await.unwrap();
+    assert_eq!(
+        last,
+        vec![
+            sync_record("lake", 15, "ok"),
+            sync_record("warehouse", 30, "source_failed")
+        ]
+    );
+
+    assert!(store.delete_source("warehouse").await.unwrap());
+    assert!(!store.delete_source("warehouse").await.unwrap());
+    assert!(store.syncs("warehouse", 10).await.unwrap().is_empty());
+    assert_eq!(store.sources().await.unwrap().len(), 1);
 }
