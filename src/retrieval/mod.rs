@@ -145,6 +145,20 @@ pub fn rank(
     config: &RetrievalConfig,
     depth: usize,
 ) -> anyhow::Result<Ranked> {
+    rank_within(snapshot, plan, signals, visibility, config, depth, None)
+}
+
+/// [`rank`] over a subset of the visible datasets (`within`: their ordinals, e.g. one domain),
+/// applied with the visibility filter: before anything is ranked, counted or cut to `depth`.
+pub fn rank_within(
+    snapshot: &Snapshot,
+    plan: QueryPlan,
+    signals: Signals<'_>,
+    visibility: &Visibility,
+    config: &RetrievalConfig,
+    depth: usize,
+    within: Option<&HashSet<u32>>,
+) -> anyhow::Result<Ranked> {
     // Stage 1: every matching dataset, by its own document. Stage 2: the columns of the
     // best `depth` (at least STAGE2_MIN) of them, which add to their score.
     // The visibility filter cannot exclude anything when the caller may see every dataset:
@@ -158,6 +172,9 @@ pub fn rank(
         snapshot
             .lexical
             .search_datasets(&plan.lexical, visibility.acl_terms(), &config.boosts)?;
+    if let Some(within) = within {
+        matches.retain(|m| within.contains(&m.dataset));
+    }
     let stage2 = depth.max(STAGE2_MIN).min(matches.len());
     if stage2 > 0 && stage2 < matches.len() {
         matches.select_nth_unstable_by(stage2 - 1, |a, b| {
@@ -185,7 +202,15 @@ pub fn rank(
     if let Some((semantic, query)) = signals.semantic
         && config.semantic_weight > 0.0
     {
-        top_similarity = fuse(&mut datasets, semantic, query, snapshot, visibility, config);
+        top_similarity = fuse(
+            &mut datasets,
+            semantic,
+            query,
+            snapshot,
+            visibility,
+            config,
+            within,
+        );
     }
     apply_feedback(&mut datasets, signals.feedback);
     // How sure retrieval is that something answers: a strong lexical match, or a close
@@ -224,8 +249,11 @@ fn fuse(
     snapshot: &Snapshot,
     visibility: &Visibility,
     config: &RetrievalConfig,
+    within: Option<&HashSet<u32>>,
 ) -> Option<f32> {
-    let allow = |ordinal: u32| snapshot.is_visible(ordinal, visibility);
+    let allow = |ordinal: u32| {
+        snapshot.is_visible(ordinal, visibility) && within.is_none_or(|w| w.contains(&ordinal))
+    };
     let nearest = semantic.top(query, allow, config.semantic_candidates);
     // Similarities are rescaled to [0, 1] over the nearest candidates (best → 1, the
     // `semantic_candidates`-th → 0), as lexical scores are by their maximum, so the two

@@ -263,6 +263,7 @@ fn fuse_mixes_normalized_lexical_and_similarity_by_the_weight() {
         &snap,
         &Visibility::All,
         &config,
+        None,
     );
     assert!(close(best.unwrap(), 0.9));
     // 0.75 × lexical / 8 + 0.25 × (similarity − 0.1) / 0.8
