@@ -1,4 +1,4 @@
-//! The command line: `descoberta [serve] | load <csv>... | eval ...`.
+//! The command line: `descoberta [serve] | load <csv>... | mcp | eval ...`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,7 +10,7 @@ use crate::app::App;
 use crate::settings::{LogFormat, Overrides, Settings};
 use crate::startup::Application;
 use crate::versions::{LoadError, LoadMode, LoadOptions};
-use crate::{bench, eval, telemetry};
+use crate::{bench, eval, mcp, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -74,6 +74,9 @@ pub enum Command {
         #[arg(long)]
         allow_declassify: bool,
     },
+    /// Serve MCP on stdin/stdout for desktop agents (same settings and store; acts as
+    /// DESCOBERTA_MCP_API_KEY, anonymous without it).
+    Mcp,
     /// Measure retrieval quality on a catalog and a question set (see shared/eval).
     Eval(eval::EvalArgs),
     /// Benchmarks (latency over real HTTP; use a release build).
@@ -122,6 +125,7 @@ pub async fn main() -> ExitCode {
             };
             load(settings, files, options).await
         }
+        Command::Mcp => mcp::stdio::run(settings).await,
         Command::Eval(args) => eval::run(settings, args).await,
         Command::Bench(command) => bench::run(settings, command).await,
     };

@@ -25,6 +25,7 @@ const SECTIONS: &[&str] = &[
     "cache",
     "cors",
     "rate_limit",
+    "mcp",
 ];
 
 /// Top-level keys that may come from the environment; other `DESCOBERTA_*` variables (used by
@@ -80,6 +81,7 @@ pub struct Settings {
     pub cache: CacheSettings,
     pub cors: CorsSettings,
     pub rate_limit: RateLimitSettings,
+    pub mcp: McpSettings,
     /// Days the question log (for the gaps report) is kept.
     pub question_retention_days: u64,
     /// Below this retrieval confidence (0..1) a question counts as a catalog gap.
@@ -108,6 +110,7 @@ impl Default for Settings {
             cache: CacheSettings::default(),
             cors: CorsSettings::default(),
             rate_limit: RateLimitSettings::default(),
+            mcp: McpSettings::default(),
             question_retention_days: 90,
             low_confidence: 0.35,
         }
@@ -329,6 +332,37 @@ impl Default for RateLimitSettings {
     }
 }
 
+/// The MCP server: Streamable HTTP at `/mcp` on the service's port, and `descoberta mcp` on
+/// stdio.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct McpSettings {
+    /// Serve `/mcp` at all.
+    pub enabled: bool,
+    /// Sessions (`Mcp-Session-Id`) kept at once; past it the least recently used is closed.
+    pub max_sessions: usize,
+    /// A session idle this long (seconds) is closed.
+    pub session_idle_secs: u64,
+    /// `Host` values `/mcp` accepts (DNS-rebinding protection), e.g. `["catalog.internal"]`;
+    /// empty: any host, as on the REST API.
+    pub allowed_hosts: Vec<String>,
+    /// The key `descoberta mcp` (stdio) acts with: an API key, or an admin token; none:
+    /// anonymous. An invalid key stops it at start.
+    pub api_key: Option<SecretString>,
+}
+
+impl Default for McpSettings {
+    fn default() -> Self {
+        McpSettings {
+            enabled: true,
+            max_sessions: 1_000,
+            session_idle_secs: 300,
+            allowed_hosts: Vec::new(),
+            api_key: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetrievalSettings {
@@ -418,6 +452,7 @@ impl Settings {
         secret(&mut self.admin_token);
         secret(&mut self.admin_tokens);
         secret(&mut self.access.ops_token);
+        secret(&mut self.mcp.api_key);
         text(&mut self.access.trusted_user_header);
         text(&mut self.llm.base_url);
         secret(&mut self.llm.api_key);
@@ -438,6 +473,10 @@ impl Settings {
         anyhow::ensure!(
             self.limits.max_limit > 0,
             "limits.max_limit must be positive"
+        );
+        anyhow::ensure!(
+            self.mcp.max_sessions > 0,
+            "mcp.max_sessions must be positive"
         );
         anyhow::ensure!(
             self.limits.max_concurrent_searches > 0,
