@@ -160,8 +160,15 @@ async fn handle(
     request.extensions_mut().insert(caller);
     let response = mcp.service.handle(request).await;
     let (parts, body) = response.into_parts();
-    let status = actix_web::http::StatusCode::from_u16(parts.status.as_u16())
+    let mut status = actix_web::http::StatusCode::from_u16(parts.status.as_u16())
         .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
+    // A session ended by DELETE: 204, which clients (the official Python SDK among them)
+    // read as success; rmcp says 202.
+    if req.method() == actix_web::http::Method::DELETE
+        && status == actix_web::http::StatusCode::ACCEPTED
+    {
+        status = actix_web::http::StatusCode::NO_CONTENT;
+    }
     let mut out = HttpResponse::build(status);
     for (name, value) in &parts.headers {
         out.append_header((name.as_str(), value.as_bytes()));

@@ -1020,7 +1020,7 @@ async fn sessions_are_bounded_and_end_when_idle_or_deleted() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status().as_u16(), 202);
+    assert_eq!(res.status().as_u16(), 204);
     assert_eq!(list_tools_status(&app, &third).await, 404);
 
     // An idle session is closed.
