@@ -646,6 +646,23 @@ async fn the_access_matrix_holds_through_mcp(backend: Backend) {
         },
     ];
     let work = matrix_work();
+    let prompts_hide = |before: usize, caller: &McpCaller, transport: &str| {
+        let prompts = fake.prompts();
+        assert!(
+            prompts.len() > before,
+            "{} over {transport}: the LLM was asked",
+            caller.label
+        );
+        for prompt in &prompts[before..] {
+            for name in &caller.hidden {
+                assert!(
+                    !catalog_part(prompt).contains(name),
+                    "{} over {transport}: a prompt revealed {name}",
+                    caller.label
+                );
+            }
+        }
+    };
     for caller in &callers {
         let before = fake.prompts().len();
         let out = run_client(with_work(
@@ -654,32 +671,20 @@ async fn the_access_matrix_holds_through_mcp(backend: Backend) {
         ))
         .await;
         assert_run(&out, caller, "HTTP");
-        let prompts = fake.prompts();
-        assert!(
-            prompts.len() > before,
-            "{}: the LLM was asked",
-            caller.label
-        );
-        for prompt in &prompts[before..] {
-            for name in &caller.hidden {
-                assert!(
-                    !catalog_part(prompt).contains(name),
-                    "{}: a prompt revealed {name}",
-                    caller.label
-                );
-            }
-        }
+        prompts_hide(before, caller, "HTTP");
     }
     // stdio: the key from the environment (the proxy header has no stdio counterpart).
     for caller in callers.iter().filter(|c| c.stdio_key.is_some()) {
         let scratch = tempfile::tempdir().unwrap();
         let key = caller.stdio_key.clone().flatten();
+        let before = fake.prompts().len();
         let out = run_client(with_work(
             over_stdio(&app, key.as_deref(), scratch.path()),
             &work,
         ))
         .await;
         assert_run(&out, caller, "stdio");
+        prompts_hide(before, caller, "stdio");
     }
 }
 
