@@ -1,5 +1,5 @@
 //! The command line: `descoberta [serve] | load <file>... [--dbt manifest.json] | crawl <url>
-//! | eval ... | bench ...`.
+//! | mcp | eval ... | bench ...`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,7 +18,7 @@ use crate::sources::spec::SourceRead;
 use crate::sources::{DbtArtifacts, FileInput, SourceError};
 use crate::startup::Application;
 use crate::versions::{LoadError, LoadMode, LoadOptions, SyncOptions};
-use crate::{bench, eval, telemetry};
+use crate::{bench, eval, mcp, telemetry};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -91,6 +91,9 @@ pub enum Command {
     },
     /// Crawl a PostgreSQL or SQLite database's catalog and load it (or write it as CSV).
     Crawl(CrawlArgs),
+    /// Serve MCP on stdin/stdout for desktop agents (same settings and store; acts as
+    /// DESCOBERTA_MCP_API_KEY, anonymous without it).
+    Mcp,
     /// Measure retrieval quality on a catalog and a question set (see shared/eval).
     Eval(eval::EvalArgs),
     /// Benchmarks (latency over real HTTP; use a release build).
@@ -187,6 +190,7 @@ pub async fn main() -> ExitCode {
             load(settings, input, options).await
         }
         Command::Crawl(args) => crawl(settings, args).await,
+        Command::Mcp => mcp::stdio::run(settings).await,
         Command::Eval(args) => eval::run(settings, args).await,
         Command::Bench(command) => bench::run(settings, command).await,
     };

@@ -1,7 +1,8 @@
 //! descoberta: natural-language metadata discovery.
 //!
 //! Data flows one way (see the README's architecture sketch): [`sources`] → [`catalog`] →
-//! [`store`] → [`index`] + [`embed`] → [`retrieval`] → [`answer`] → the front door [`http`].
+//! [`store`] → [`index`] + [`embed`] → [`retrieval`] → [`answer`] → the front doors [`http`]
+//! and [`mcp`].
 //! [`versions`] is the load pipeline, [`governance`] keys, votes and the question log;
 //! [`app`] wires them, [`startup`] adds the HTTP server. [`settings`], [`telemetry`],
 //! [`metrics`], [`text`], [`clock`], [`random`] and [`tls`] are shared helpers.
@@ -17,6 +18,7 @@ pub mod eval;
 pub mod governance;
 pub mod http;
 pub mod index;
+pub mod mcp;
 pub mod metrics;
 pub mod random;
 pub mod retrieval;

@@ -19,6 +19,9 @@ pub struct Metrics {
     pub answer_fallbacks: IntCounterVec,
     pub grounding_drops: IntCounterVec,
     pub ask_cache: IntCounterVec,
+    pub mcp_tool_calls: IntCounterVec,
+    pub mcp_tool_duration: HistogramVec,
+    pub mcp_sessions: IntGauge,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -88,6 +91,19 @@ impl Metrics {
             Opts::new("ask_cache_total", "Ask cache lookups by result"),
             &["result"],
         )?;
+        let mcp_tool_calls = IntCounterVec::new(
+            Opts::new("mcp_tool_calls_total", "MCP tool calls by tool and outcome"),
+            &["tool", "outcome"],
+        )?;
+        let mcp_tool_duration = HistogramVec::new(
+            HistogramOpts::new("mcp_tool_duration_seconds", "MCP tool call latency by tool")
+                .buckets(LATENCY_BUCKETS.to_vec()),
+            &["tool"],
+        )?;
+        let mcp_sessions = IntGauge::new("mcp_sessions", "Open MCP sessions (Mcp-Session-Id)")?;
+        registry.register(Box::new(mcp_tool_calls.clone()))?;
+        registry.register(Box::new(mcp_tool_duration.clone()))?;
+        registry.register(Box::new(mcp_sessions.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(retrieval_duration.clone()))?;
@@ -114,6 +130,9 @@ impl Metrics {
             answer_fallbacks,
             grounding_drops,
             ask_cache,
+            mcp_tool_calls,
+            mcp_tool_duration,
+            mcp_sessions,
         })
     }
 

@@ -25,6 +25,7 @@ const SECTIONS: &[&str] = &[
     "cache",
     "cors",
     "rate_limit",
+    "mcp",
 ];
 
 /// Top-level keys that may come from the environment; other `DESCOBERTA_*` variables (used by
@@ -80,6 +81,7 @@ pub struct Settings {
     pub cache: CacheSettings,
     pub cors: CorsSettings,
     pub rate_limit: RateLimitSettings,
+    pub mcp: McpSettings,
     /// Days the question log (for the gaps report) is kept.
     pub question_retention_days: u64,
     /// Below this retrieval confidence (0..1) a question counts as a catalog gap.
@@ -108,6 +110,7 @@ impl Default for Settings {
             cache: CacheSettings::default(),
             cors: CorsSettings::default(),
             rate_limit: RateLimitSettings::default(),
+            mcp: McpSettings::default(),
             question_retention_days: 90,
             low_confidence: 0.35,
         }
@@ -217,6 +220,11 @@ pub struct EmbeddingSettings {
     pub base_url: Option<String>,
     pub api_key: Option<SecretString>,
     pub model: Option<String>,
+    /// `[unrelated, related]`: where the model's cosine similarities lie (a question and the
+    /// best dataset of a catalog that does not hold it; a question and a dataset that answers
+    /// it). Default: the model's own, measured with `descoberta eval --negatives`; set it for
+    /// a remote model.
+    pub similarity_scale: Option<[f32; 2]>,
 }
 
 impl Default for EmbeddingSettings {
@@ -231,6 +239,7 @@ impl Default for EmbeddingSettings {
             base_url: None,
             api_key: None,
             model: None,
+            similarity_scale: None,
         }
     }
 }
@@ -352,6 +361,37 @@ impl Default for RateLimitSettings {
     }
 }
 
+/// The MCP server: Streamable HTTP at `/mcp` on the service's port, and `descoberta mcp` on
+/// stdio.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct McpSettings {
+    /// Serve `/mcp` at all.
+    pub enabled: bool,
+    /// Sessions (`Mcp-Session-Id`) kept at once; past it the least recently used is closed.
+    pub max_sessions: usize,
+    /// A session idle this long (seconds) is closed.
+    pub session_idle_secs: u64,
+    /// `Host` values `/mcp` accepts (DNS-rebinding protection), e.g. `["catalog.internal"]`;
+    /// empty: any host, as on the REST API.
+    pub allowed_hosts: Vec<String>,
+    /// The key `descoberta mcp` (stdio) acts with: an API key, or an admin token; none:
+    /// anonymous. An invalid key stops it at start.
+    pub api_key: Option<SecretString>,
+}
+
+impl Default for McpSettings {
+    fn default() -> Self {
+        McpSettings {
+            enabled: true,
+            max_sessions: 1_000,
+            session_idle_secs: 300,
+            allowed_hosts: Vec::new(),
+            api_key: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetrievalSettings {
@@ -444,6 +484,7 @@ impl Settings {
         secret(&mut self.admin_token);
         secret(&mut self.admin_tokens);
         secret(&mut self.access.ops_token);
+        secret(&mut self.mcp.api_key);
         text(&mut self.access.trusted_user_header);
         text(&mut self.llm.base_url);
         secret(&mut self.llm.api_key);
@@ -462,9 +503,22 @@ impl Settings {
         );
         self.admin_tokens()?;
         self.ops_token()?;
+        if let Some([unrelated, related]) = self.embedding.similarity_scale {
+            anyhow::ensure!(
+                (-1.0..=1.0).contains(&unrelated)
+                    && (-1.0..=1.0).contains(&related)
+                    && related > unrelated,
+                "embedding.similarity_scale must be [unrelated, related] with \
+                 -1 <= unrelated < related <= 1"
+            );
+        }
         anyhow::ensure!(
             self.limits.max_limit > 0,
             "limits.max_limit must be positive"
+        );
+        anyhow::ensure!(
+            self.mcp.max_sessions > 0,
+            "mcp.max_sessions must be positive"
         );
         anyhow::ensure!(
             self.limits.max_concurrent_searches > 0,

@@ -1,4 +1,5 @@
-//! Wires the layers and the HTTP server: `main` and the tests both start here.
+//! Wires the layers and the HTTP server (the REST API and, beside it on the same port, the MCP
+//! endpoint): `main` and the tests both start here.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use anyhow::Context;
 
 use crate::app::App;
 use crate::http;
+use crate::mcp;
 use crate::settings::Settings;
 
 pub struct Application {
@@ -32,8 +34,14 @@ impl Application {
         let limiter = http::rate_limiter(&settings.rate_limit)?;
         let limited = settings.rate_limit.enabled;
         let governor = limiter.clone();
+        let mcp_http = if settings.mcp.enabled {
+            Some(web::Data::new(mcp::transport::McpHttp::new(app.clone())?))
+        } else {
+            None
+        };
         let server = HttpServer::new(move || {
             let state = state.clone();
+            let mcp_http = mcp_http.clone();
             ActixApp::new()
                 .wrap(actix_web::middleware::Condition::new(
                     limited,
@@ -42,7 +50,12 @@ impl Application {
                 .wrap(http::cors(&state.settings.cors))
                 .wrap(http::json_errors())
                 .wrap_fn(http::observe)
-                .configure(|cfg| http::configure(cfg, state))
+                .configure(|cfg| {
+                    if let Some(mcp_http) = mcp_http {
+                        mcp::transport::configure(cfg, mcp_http);
+                    }
+                    http::configure(cfg, state)
+                })
         })
         .listen(listener)
         .context("starting HTTP server")?

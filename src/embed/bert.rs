@@ -12,7 +12,7 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
-use super::{Embedder, TextKind, normalize};
+use super::{Embedder, SimilarityScale, TextKind, normalize};
 
 /// Longest input, in tokens.
 const MAX_TOKENS: usize = 128;
@@ -160,6 +160,10 @@ impl Inner {
 impl Embedder for BertEmbedder {
     fn model_id(&self) -> &str {
         &self.model_id
+    }
+
+    fn scale(&self) -> SimilarityScale {
+        SimilarityScale::MINILM
     }
 
     async fn embed(&self, texts: Vec<String>, _kind: TextKind) -> anyhow::Result<Vec<Vec<f32>>> {

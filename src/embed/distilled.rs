@@ -16,7 +16,7 @@ use candle_core::{DType, Tensor};
 use tokenizers::Tokenizer;
 
 use super::bert::BertEmbedder;
-use super::{Embedder, TextKind, normalize};
+use super::{Embedder, SimilarityScale, TextKind, normalize};
 
 /// Tokens per forward pass while distilling.
 const DISTILL_BATCH: usize = 512;
@@ -136,6 +136,10 @@ fn write_table(path: &Path, dim: usize, table: &[f32]) -> anyhow::Result<()> {
 impl Embedder for DistilledEmbedder {
     fn model_id(&self) -> &str {
         &self.model_id
+    }
+
+    fn scale(&self) -> SimilarityScale {
+        SimilarityScale::MINILM
     }
 
     async fn embed(&self, texts: Vec<String>, _kind: TextKind) -> anyhow::Result<Vec<Vec<f32>>> {

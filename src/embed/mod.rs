@@ -34,10 +34,44 @@ pub enum TextKind {
     Passage,
 }
 
+/// Where a model's cosine similarities lie: models differ widely (all-MiniLM-L6-v2 puts
+/// unrelated texts near 0.1, multilingual-e5-small near 0.75), so thresholds are set on the
+/// calibrated scale, where `unrelated` maps to 0 and `related` to 1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SimilarityScale {
+    /// The similarity of a question to the best dataset of a catalog that does not hold it.
+    pub unrelated: f32,
+    /// The similarity of a question to a dataset that clearly answers it.
+    pub related: f32,
+}
+
+impl SimilarityScale {
+    /// all-MiniLM-L6-v2 (and its distilled table): the scale the thresholds were first set on.
+    pub const MINILM: SimilarityScale = SimilarityScale {
+        unrelated: 0.2,
+        related: 0.6,
+    };
+
+    /// `similarity` on the calibrated scale (0 = unrelated, 1 = related; not clamped).
+    pub fn calibrate(&self, similarity: f32) -> f32 {
+        let span = (self.related - self.unrelated).max(1e-3);
+        (similarity - self.unrelated) / span
+    }
+}
+
+impl Default for SimilarityScale {
+    fn default() -> Self {
+        SimilarityScale::MINILM
+    }
+}
+
 #[async_trait]
 pub trait Embedder: Send + Sync {
     /// Identifies the model; cached vectors are keyed by it.
     fn model_id(&self) -> &str;
+
+    /// Where this model's similarities lie (see [`SimilarityScale`]).
+    fn scale(&self) -> SimilarityScale;
 
     /// One L2-normalized vector per text.
     async fn embed(&self, texts: Vec<String>, kind: TextKind) -> anyhow::Result<Vec<Vec<f32>>>;
@@ -57,7 +91,7 @@ pub fn from_settings(settings: &Settings) -> Result<Option<Arc<dyn Embedder>>, S
             .clone()
             .ok_or("embedding.base_url is set but embedding.model is not")?;
         let embedder = RemoteEmbedder::new(base_url, settings.embedding.api_key.as_ref(), &model);
-        return Ok(Some(Arc::new(embedder)));
+        return Ok(Some(rescaled(Arc::new(embedder), settings)));
     }
     let dir = settings.model_dir();
     let loaded: anyhow::Result<Arc<dyn Embedder>> = match settings.embedding.kind {
@@ -70,12 +104,44 @@ pub fn from_settings(settings: &Settings) -> Result<Option<Arc<dyn Embedder>>, S
         EmbeddingKind::Static => DistilledEmbedder::load(&dir).map(|e| Arc::new(e) as _),
     };
     match loaded {
-        Ok(embedder) => Ok(Some(embedder)),
+        Ok(embedder) => Ok(Some(rescaled(embedder, settings))),
         Err(e) => Err(format!(
             "no embedding model at {} ({e:#}); semantic retrieval is off, lexical search only. \
              Run scripts/setup to fetch it.",
             dir.display()
         )),
+    }
+}
+
+/// `embedder`, with the similarity scale of `embedding.similarity_scale` when it is set.
+fn rescaled(embedder: Arc<dyn Embedder>, settings: &Settings) -> Arc<dyn Embedder> {
+    match settings.embedding.similarity_scale {
+        Some([unrelated, related]) => Arc::new(Rescaled {
+            inner: embedder,
+            scale: SimilarityScale { unrelated, related },
+        }),
+        None => embedder,
+    }
+}
+
+/// An embedder with a configured similarity scale.
+struct Rescaled {
+    inner: Arc<dyn Embedder>,
+    scale: SimilarityScale,
+}
+
+#[async_trait]
+impl Embedder for Rescaled {
+    fn model_id(&self) -> &str {
+        self.inner.model_id()
+    }
+
+    fn scale(&self) -> SimilarityScale {
+        self.scale
+    }
+
+    async fn embed(&self, texts: Vec<String>, kind: TextKind) -> anyhow::Result<Vec<Vec<f32>>> {
+        self.inner.embed(texts, kind).await
     }
 }
 
@@ -91,6 +157,8 @@ pub fn content_hash(model_id: &str, text: &str) -> String {
 /// Dataset vectors held in memory for one catalog version.
 pub struct SemanticIndex {
     pub model_id: String,
+    /// The model's similarity scale.
+    pub scale: SimilarityScale,
     dim: usize,
     /// `datasets × dim`, row-major, L2-normalized.
     vectors: Vec<f32>,
@@ -98,9 +166,15 @@ pub struct SemanticIndex {
 
 impl SemanticIndex {
     /// An index over `vectors` (`len × dim`, row-major, L2-normalized).
-    pub fn new(model_id: String, dim: usize, vectors: Vec<f32>) -> SemanticIndex {
+    pub fn new(
+        model_id: String,
+        scale: SimilarityScale,
+        dim: usize,
+        vectors: Vec<f32>,
+    ) -> SemanticIndex {
         SemanticIndex {
             model_id,
+            scale,
             dim,
             vectors,
         }
@@ -168,6 +242,7 @@ mod tests {
     fn top_respects_visibility_and_order() {
         let index = SemanticIndex {
             model_id: "m".into(),
+            scale: SimilarityScale::MINILM,
             dim: 2,
             vectors: vec![1.0, 0.0, 0.0, 1.0, 0.8, 0.6],
         };

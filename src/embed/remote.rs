@@ -10,12 +10,13 @@ use async_openai::types::embeddings::{CreateEmbeddingRequest, EmbeddingInput};
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Embedder, TextKind, normalize};
+use super::{Embedder, SimilarityScale, TextKind, normalize};
 
 pub struct RemoteEmbedder {
     client: Client<OpenAIConfig>,
     model: String,
     model_id: String,
+    scale: SimilarityScale,
 }
 
 impl RemoteEmbedder {
@@ -35,6 +36,8 @@ impl RemoteEmbedder {
             client: Client::build(http, config),
             model: model.to_string(),
             model_id: format!("remote:{model}"),
+            // Unknown models: the MiniLM scale, unless `embedding.similarity_scale` says.
+            scale: SimilarityScale::MINILM,
         }
     }
 }
@@ -43,6 +46,10 @@ impl RemoteEmbedder {
 impl Embedder for RemoteEmbedder {
     fn model_id(&self) -> &str {
         &self.model_id
+    }
+
+    fn scale(&self) -> SimilarityScale {
+        self.scale
     }
 
     async fn embed(&self, texts: Vec<String>, _kind: TextKind) -> anyhow::Result<Vec<Vec<f32>>> {

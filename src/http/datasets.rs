@@ -1,6 +1,4 @@
-//! `GET /v1/datasets/{name}`.
-
-use std::collections::BTreeMap;
+//! `GET /v1/datasets/{name}`, `GET /v1/datasets/{name}/related` and `GET /v1/join-path`.
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -9,36 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::ApiError;
 use super::input::{self, Origin};
 use super::{AppState, Caller};
-use crate::catalog::split_reference;
-use crate::retrieval::present::{self, JoinHop, RelatedDataset, SensitivityLevel, related};
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ColumnView {
-    pub name: String,
-    pub description: Option<String>,
-    pub data_type: Option<String>,
-    pub tags: Vec<String>,
-    pub properties: BTreeMap<String, String>,
-    /// The columns this one refers to (`dataset.column`), among datasets the caller may see.
-    pub references: Vec<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DatasetView {
-    pub dataset: String,
-    pub description: Option<String>,
-    pub owner: Option<String>,
-    pub domain: Option<String>,
-    pub location: Option<String>,
-    pub sensitivity: SensitivityLevel,
-    pub tags: Vec<String>,
-    pub allowed_groups: Vec<String>,
-    pub properties: BTreeMap<String, String>,
-    pub columns: Vec<ColumnView>,
-    /// Datasets linked by foreign keys or lineage, either way (those the caller may see).
-    pub relationships: Vec<RelatedDataset>,
-    pub catalog_version: i64,
-}
+use crate::retrieval::present::{self, DatasetView, JoinHop, RelatedDataset, related};
 
 /// One dataset with all its columns and properties.
 #[utoipa::path(
@@ -62,47 +31,10 @@ pub async fn get_dataset(
         .snapshot()
         .ok_or_else(|| ApiError::unavailable("no catalog is loaded yet"))?;
     // A dataset the caller may not see is answered exactly like one that does not exist.
-    let visibility = &caller.visibility;
-    let Some((ordinal, d)) = snapshot
-        .visible_dataset(&name, visibility)
-        .and_then(|(ordinal, _)| Some((ordinal, snapshot.view(ordinal, visibility)?)))
-    else {
+    let Some(view) = DatasetView::visible(&snapshot, &name, &caller.visibility) else {
         return Err(ApiError::not_found(format!("no dataset named `{name}`")));
     };
-    let visible_target = |reference: &String| {
-        split_reference(reference)
-            .is_some_and(|(dataset, _)| snapshot.visible_dataset(dataset, visibility).is_some())
-    };
-    Ok(HttpResponse::Ok().json(DatasetView {
-        dataset: d.name.clone(),
-        description: d.description.clone(),
-        owner: d.owner.clone(),
-        domain: d.domain.clone(),
-        location: d.location.clone(),
-        sensitivity: d.sensitivity.into(),
-        tags: d.tags.clone(),
-        allowed_groups: d.allowed_groups.clone(),
-        properties: d.properties.clone(),
-        columns: d
-            .columns
-            .iter()
-            .map(|c| ColumnView {
-                name: c.name.clone(),
-                description: c.description.clone(),
-                data_type: c.data_type.clone(),
-                tags: c.tags.clone(),
-                properties: c.properties.clone(),
-                references: c
-                    .references
-                    .iter()
-                    .filter(|r| visible_target(r))
-                    .cloned()
-                    .collect(),
-            })
-            .collect(),
-        relationships: related(&snapshot, ordinal, visibility),
-        catalog_version: snapshot.version,
-    }))
+    Ok(HttpResponse::Ok().json(view))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -235,6 +235,38 @@ pub fn rate_key(req: &HttpRequest, state: &AppState) -> String {
     }
 }
 
+/// The caller a credential makes outside an HTTP request (the stdio MCP server's
+/// `DESCOBERTA_MCP_API_KEY`): an admin token sees everything, an active API key its groups;
+/// anything else is `None` (refused, never anonymous).
+pub fn caller_for_credential(state: &AppState, credential: &str) -> Option<Caller> {
+    let credential = credential.trim();
+    if credential.is_empty() {
+        return None;
+    }
+    if let Some(id) = admin_token_id(credential, state) {
+        return Some(Caller {
+            visibility: Visibility::All,
+            is_admin: true,
+            key_id: Some(id),
+        });
+    }
+    let grant = state.governance.api_key(&hash_api_key(credential))?;
+    Some(Caller {
+        visibility: Visibility::for_groups(Sensitivity::Internal, &grant.groups),
+        is_admin: false,
+        key_id: Some(grant.id),
+    })
+}
+
+/// The caller of an anonymous request, at the configured level.
+pub fn anonymous(state: &AppState) -> Caller {
+    Caller {
+        visibility: Visibility::anonymous(state.settings.access.anonymous_level),
+        is_admin: false,
+        key_id: None,
+    }
+}
+
 fn resolve(req: &HttpRequest) -> Result<Caller, ApiError> {
     let Some(state) = req.app_data::<web::Data<AppState>>() else {
         return Err(ApiError::internal(anyhow::anyhow!("app state missing")));
@@ -271,11 +303,7 @@ fn resolve(req: &HttpRequest) -> Result<Caller, ApiError> {
             key_id: None,
         });
     }
-    Ok(Caller {
-        visibility: Visibility::anonymous(settings.access.anonymous_level),
-        is_admin: false,
-        key_id: None,
-    })
+    Ok(anonymous(state))
 }
 
 impl FromRequest for Caller {

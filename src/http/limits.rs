@@ -18,12 +18,17 @@ use super::error::{ErrorBody, ErrorCode};
 use super::identity;
 use crate::settings::RateLimitSettings;
 
-/// The key of a request's bucket (see [`identity::rate_key`]). Routes outside `/v1/` (health,
-/// metrics, pages, the widget) are not limited.
+/// The key of a request's bucket (see [`identity::rate_key`]). The API (`/v1/`) and the MCP
+/// endpoint (`/mcp`) are limited; other routes (health, metrics, pages, the widget) are not.
 #[derive(Clone)]
 pub struct RateKey;
 
 const RATE_EXEMPT: &str = "exempt";
+
+/// Whether requests to `path` count against the caller's bucket.
+fn is_limited(path: &str) -> bool {
+    path.starts_with("/v1/") || path == "/mcp" || path.starts_with("/mcp/")
+}
 
 impl KeyExtractor for RateKey {
     type Key = String;
@@ -33,7 +38,7 @@ impl KeyExtractor for RateKey {
         &self,
         req: &actix_web::dev::ServiceRequest,
     ) -> Result<Self::Key, Self::KeyExtractionError> {
-        if !req.path().starts_with("/v1/") {
+        if !is_limited(req.path()) {
             return Ok(RATE_EXEMPT.into());
         }
         let Some(state) = req.app_data::<web::Data<AppState>>() else {

@@ -3,16 +3,15 @@
 use std::time::Instant;
 
 use actix_web::{HttpResponse, web};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::error::ApiError;
 use super::input::{self, Origin};
 use super::{AppState, Caller, took_ms};
 use crate::clock::now_ms;
 use crate::governance::QuestionLogEntry;
-use crate::retrieval::present::{SearchHit, present_hits};
-use crate::retrieval::{self, RankedDataset, Snapshot, SuggestHit, Visibility};
+use crate::retrieval::present::{SearchResponse, SuggestResponse, suggestions};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -27,18 +26,6 @@ pub struct SearchParams {
     /// Results to skip (0..=1000, default 0).
     #[param(minimum = 0, maximum = 1000)]
     pub offset: Option<usize>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SearchResponse {
-    pub query: String,
-    /// Visible datasets matching the query.
-    pub total: usize,
-    pub limit: usize,
-    pub offset: usize,
-    pub results: Vec<SearchHit>,
-    pub catalog_version: i64,
-    pub took_ms: f64,
 }
 
 /// Ranked datasets for a query, with matching columns and highlighted snippets.
@@ -72,14 +59,8 @@ pub async fn search(
         .search
         .search(q, &caller.visibility, offset + limit)
         .await?;
-    let page: Vec<RankedDataset> = ranked
-        .datasets
-        .iter()
-        .skip(offset)
-        .take(limit)
-        .cloned()
-        .collect();
-    let results = present_hits(&snapshot, &page, &ranked.plan, &caller.visibility);
+    let mut response =
+        SearchResponse::page(q, &snapshot, &ranked, limit, offset, &caller.visibility);
     // Only first pages are questions; paging through results is not.
     if offset == 0 {
         state.governance.log_question(QuestionLogEntry {
@@ -88,21 +69,19 @@ pub async fn search(
             question: q.to_string(),
             question_key: ranked.plan.key(),
             key_id: caller.key_id.clone(),
-            top_datasets: results.iter().take(3).map(|r| r.dataset.clone()).collect(),
+            top_datasets: response
+                .results
+                .iter()
+                .take(3)
+                .map(|r| r.dataset.clone())
+                .collect(),
             confidence: f64::from(ranked.confidence),
             mode: "search".into(),
             latency_ms: took_ms(started),
         });
     }
-    Ok(HttpResponse::Ok().json(SearchResponse {
-        query: q.to_string(),
-        total: ranked.total,
-        limit,
-        offset,
-        results,
-        catalog_version: snapshot.version,
-        took_ms: took_ms(started),
-    }))
+    response.took_ms = took_ms(started);
+    Ok(HttpResponse::Ok().json(response))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -114,34 +93,6 @@ pub struct SuggestParams {
     /// Suggestions to return (1..=100, default 8).
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<usize>,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, ToSchema, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum SuggestionKind {
-    Dataset,
-    Column,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Suggestion {
-    /// What to show and complete to: a dataset name, or `dataset.column`.
-    pub text: String,
-    pub kind: SuggestionKind,
-    pub dataset: String,
-    pub column: Option<String>,
-    pub description: Option<String>,
-    /// Datasets (visible to the caller) that have this name: 1 for a dataset; for a column
-    /// name shared by several datasets, how many (then `dataset` is one of them).
-    pub datasets: usize,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SuggestResponse {
-    pub query: String,
-    pub suggestions: Vec<Suggestion>,
-    pub catalog_version: i64,
-    pub took_ms: f64,
 }
 
 /// Typeahead: dataset and column names for a prefix, tolerant of typos.
@@ -170,11 +121,7 @@ pub async fn suggest(
     let (version, suggestions) = state
         .search
         .with_snapshot(move |snapshot| {
-            let hits = retrieval::suggest(snapshot, &query, &visibility, limit)?;
-            let suggestions = hits
-                .iter()
-                .filter_map(|h| present_suggestion(snapshot, h, &visibility))
-                .collect();
+            let suggestions = suggestions(snapshot, &query, &visibility, limit)?;
             Ok((snapshot.version, suggestions))
         })
         .await?;
@@ -184,40 +131,4 @@ pub async fn suggest(
         catalog_version: version,
         took_ms: took_ms(started),
     }))
-}
-
-/// A suggestion as the client sees it. A column name shared by several datasets is one
-/// suggestion (`text` is the column name, `datasets` how many have it); a name unique to one
-/// dataset reads `dataset.column`.
-fn present_suggestion(
-    snapshot: &Snapshot,
-    hit: &SuggestHit,
-    visibility: &Visibility,
-) -> Option<Suggestion> {
-    let dataset = snapshot.view(hit.dataset, visibility)?;
-    Some(match hit.column {
-        None => Suggestion {
-            text: dataset.name.clone(),
-            kind: SuggestionKind::Dataset,
-            dataset: dataset.name.clone(),
-            column: None,
-            description: dataset.description.clone(),
-            datasets: 1,
-        },
-        Some(c) => {
-            let column = dataset.columns.get(c as usize)?;
-            Suggestion {
-                text: if hit.shared_by > 1 {
-                    column.name.clone()
-                } else {
-                    format!("{}.{}", dataset.name, column.name)
-                },
-                kind: SuggestionKind::Column,
-                dataset: dataset.name.clone(),
-                column: Some(column.name.clone()),
-                description: column.description.clone(),
-                datasets: hit.shared_by.max(1),
-            }
-        }
-    })
 }

@@ -33,8 +33,14 @@ pub struct RetrievalConfig {
     pub semantic_weight: f32,
     /// Nearest datasets taken from the semantic side.
     pub semantic_candidates: usize,
-    /// A dataset found only semantically must be at least this similar to count as a match.
+    /// A dataset found only semantically must be at least this similar to count as a match,
+    /// on the model's calibrated scale (0 = unrelated, 1 = related: see
+    /// [`crate::embed::SimilarityScale`]).
     pub min_similarity: f32,
+    /// When nothing matches the question's words, a dataset found only semantically must be
+    /// at least this similar (calibrated): a typical right answer scores 1, while strings
+    /// that mean nothing still sit well above 0 with some models.
+    pub min_similarity_alone: f32,
     /// Top results whose linked datasets (foreign keys, lineage) are looked at.
     pub link_seeds: usize,
     /// A linked dataset that matches too is lifted by this share of its seed's score (never
@@ -52,7 +58,8 @@ impl Default for RetrievalConfig {
             column_weights: vec![0.5, 0.25, 0.12, 0.06, 0.03],
             semantic_weight: 0.5,
             semantic_candidates: 50,
-            min_similarity: 0.3,
+            min_similarity: 0.0,
+            min_similarity_alone: 1.0,
             link_seeds: 5,
             link_lift: 0.5,
             link_added: 10,
@@ -161,6 +168,20 @@ pub fn rank(
     config: &RetrievalConfig,
     depth: usize,
 ) -> anyhow::Result<Ranked> {
+    rank_within(snapshot, plan, signals, visibility, config, depth, None)
+}
+
+/// [`rank`] over a subset of the visible datasets (`within`: their ordinals, e.g. one domain),
+/// applied with the visibility filter: before anything is ranked, counted or cut to `depth`.
+pub fn rank_within(
+    snapshot: &Snapshot,
+    plan: QueryPlan,
+    signals: Signals<'_>,
+    visibility: &Visibility,
+    config: &RetrievalConfig,
+    depth: usize,
+    within: Option<&HashSet<u32>>,
+) -> anyhow::Result<Ranked> {
     // Stage 1: every matching dataset, by its own document. Stage 2: the columns of the
     // best `depth` (at least STAGE2_MIN) of them, which add to their score.
     // The visibility filter cannot exclude anything when the caller may see every dataset:
@@ -174,6 +195,9 @@ pub fn rank(
         snapshot
             .lexical
             .search_datasets(&plan.lexical, visibility.acl_terms(), &config.boosts)?;
+    if let Some(within) = within {
+        matches.retain(|m| within.contains(&m.dataset));
+    }
     let stage2 = depth.max(STAGE2_MIN).min(matches.len());
     if stage2 > 0 && stage2 < matches.len() {
         matches.select_nth_unstable_by(stage2 - 1, |a, b| {
@@ -201,7 +225,15 @@ pub fn rank(
     if let Some((semantic, query)) = signals.semantic
         && config.semantic_weight > 0.0
     {
-        top_similarity = fuse(&mut datasets, semantic, query, snapshot, visibility, config);
+        top_similarity = fuse(
+            &mut datasets,
+            semantic,
+            query,
+            snapshot,
+            visibility,
+            config,
+            within,
+        );
     }
     apply_feedback(&mut datasets, signals.feedback);
     if config.link_lift > 0.0 && !snapshot.links.is_empty() {
@@ -213,7 +245,7 @@ pub fn rank(
         0.0
     } else {
         let lexical = 1.0 - (-top_lexical / 8.0).exp();
-        let semantic = top_similarity.map_or(0.0, |s| ((s - 0.2) / 0.4).clamp(0.0, 1.0));
+        let semantic = top_similarity.map_or(0.0, |s| s.clamp(0.0, 1.0));
         lexical.max(semantic)
     };
     debug_assert!(
@@ -236,6 +268,7 @@ pub fn rank(
 
 /// Weighted fusion of the normalized lexical score and the normalized cosine similarity.
 /// Every lexical match gets its similarity; the nearest datasets above `min_similarity` join.
+/// Returns the best similarity on the calibrated scale.
 fn fuse(
     datasets: &mut Vec<RankedDataset>,
     semantic: &SemanticIndex,
@@ -243,8 +276,11 @@ fn fuse(
     snapshot: &Snapshot,
     visibility: &Visibility,
     config: &RetrievalConfig,
+    within: Option<&HashSet<u32>>,
 ) -> Option<f32> {
-    let allow = |ordinal: u32| snapshot.is_visible(ordinal, visibility);
+    let allow = |ordinal: u32| {
+        snapshot.is_visible(ordinal, visibility) && within.is_none_or(|w| w.contains(&ordinal))
+    };
     let nearest = semantic.top(query, allow, config.semantic_candidates);
     // Similarities are rescaled to [0, 1] over the nearest candidates (best → 1, the
     // `semantic_candidates`-th → 0), as lexical scores are by their maximum, so the two
@@ -273,9 +309,16 @@ fn fuse(
         let similarity = semantic.similarity(d.dataset, query);
         d.score = (1.0 - w) * lexical + w * norm(similarity);
     }
-    let best = nearest.first().map(|n| n.1);
+    let best = nearest.first().map(|n| semantic.scale.calibrate(n.1));
+    let min_similarity = if datasets.is_empty() {
+        config.min_similarity.max(config.min_similarity_alone)
+    } else {
+        config.min_similarity
+    };
     for (ordinal, similarity) in nearest {
-        if similarity >= config.min_similarity && !present.contains(&ordinal) {
+        if semantic.scale.calibrate(similarity) >= min_similarity
+            && !present.contains(&ordinal)
+        {
             datasets.push(RankedDataset {
                 dataset: ordinal,
                 score: w * norm(similarity),

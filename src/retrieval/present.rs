@@ -1,14 +1,16 @@
-//! The public view of ranked datasets: what `/v1/search` returns for each hit, and what
-//! `/v1/ask` builds its answers from.
+//! The public views of the catalog, shared by both front doors (REST and MCP: one struct per
+//! shape, which carries its schema for `/openapi.json` and for the MCP tools): search hits and
+//! pages, suggestions, the dataset page, domains. `/v1/ask` builds its answers from the hits.
+//! Every view is built from [`Snapshot::view`], the one redacted view of a dataset.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::highlight::Highlighter;
-use super::{Language, QueryPlan, RankedDataset, Snapshot, Visibility};
-use crate::catalog::{LinkKind, Sensitivity};
+use super::{Language, QueryPlan, Ranked, RankedDataset, Snapshot, SuggestHit, Visibility};
+use crate::catalog::{LinkKind, Sensitivity, split_reference};
 
 /// How sensitive a dataset is, as the API shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -293,4 +295,295 @@ pub fn join_path(
             })
         })
         .collect()
+}
+
+/// One page of search results (`GET /v1/search`, the MCP tool `search_datasets`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchResponse {
+    pub query: String,
+    /// Visible datasets matching the query.
+    pub total: usize,
+    pub limit: usize,
+    pub offset: usize,
+    pub results: Vec<SearchHit>,
+    pub catalog_version: i64,
+    pub took_ms: f64,
+}
+
+impl SearchResponse {
+    /// The page `offset..offset + limit` of a ranking made with `visibility`.
+    pub fn page(
+        query: &str,
+        snapshot: &Snapshot,
+        ranked: &Ranked,
+        limit: usize,
+        offset: usize,
+        visibility: &Visibility,
+    ) -> SearchResponse {
+        let page: Vec<RankedDataset> = ranked
+            .datasets
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .cloned()
+            .collect();
+        let results = present_hits(snapshot, &page, &ranked.plan, visibility);
+        SearchResponse {
+            query: query.to_string(),
+            total: ranked.total,
+            limit,
+            offset,
+            results,
+            catalog_version: snapshot.version,
+            took_ms: 0.0,
+        }
+    }
+}
+
+/// Typeahead suggestions for `text`, as `visibility` may see them (blocking: run it through
+/// [`super::Searcher::with_snapshot`]).
+pub fn suggestions(
+    snapshot: &Snapshot,
+    text: &str,
+    visibility: &Visibility,
+    limit: usize,
+) -> anyhow::Result<Vec<Suggestion>> {
+    let hits = super::suggest(snapshot, text, visibility, limit)?;
+    Ok(hits
+        .iter()
+        .filter_map(|h| present_suggestion(snapshot, h, visibility))
+        .collect())
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SuggestionKind {
+    Dataset,
+    Column,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Suggestion {
+    /// What to show and complete to: a dataset name, or `dataset.column`.
+    pub text: String,
+    pub kind: SuggestionKind,
+    pub dataset: String,
+    pub column: Option<String>,
+    pub description: Option<String>,
+    /// Datasets (visible to the caller) that have this name: 1 for a dataset; for a column
+    /// name shared by several datasets, how many (then `dataset` is one of them).
+    pub datasets: usize,
+}
+
+/// Typeahead (`GET /v1/suggest`, the MCP tool `suggest`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SuggestResponse {
+    pub query: String,
+    pub suggestions: Vec<Suggestion>,
+    pub catalog_version: i64,
+    pub took_ms: f64,
+}
+
+/// A suggestion as the client sees it. A column name shared by several datasets is one
+/// suggestion (`text` is the column name, `datasets` how many have it); a name unique to one
+/// dataset reads `dataset.column`.
+fn present_suggestion(
+    snapshot: &Snapshot,
+    hit: &SuggestHit,
+    visibility: &Visibility,
+) -> Option<Suggestion> {
+    let dataset = snapshot.view(hit.dataset, visibility)?;
+    Some(match hit.column {
+        None => Suggestion {
+            text: dataset.name.clone(),
+            kind: SuggestionKind::Dataset,
+            dataset: dataset.name.clone(),
+            column: None,
+            description: dataset.description.clone(),
+            datasets: 1,
+        },
+        Some(c) => {
+            let column = dataset.columns.get(c as usize)?;
+            Suggestion {
+                text: if hit.shared_by > 1 {
+                    column.name.clone()
+                } else {
+                    format!("{}.{}", dataset.name, column.name)
+                },
+                kind: SuggestionKind::Column,
+                dataset: dataset.name.clone(),
+                column: Some(column.name.clone()),
+                description: column.description.clone(),
+                datasets: hit.shared_by.max(1),
+            }
+        }
+    })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ColumnView {
+    pub name: String,
+    pub description: Option<String>,
+    pub data_type: Option<String>,
+    pub tags: Vec<String>,
+    pub properties: BTreeMap<String, String>,
+    /// The columns this one refers to (`dataset.column`), among datasets the caller may see.
+    pub references: Vec<String>,
+}
+
+/// One dataset with all its columns and properties (`GET /v1/datasets/{name}`, the MCP tool
+/// `get_dataset` and the resource `descoberta://dataset/{name}`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DatasetView {
+    pub dataset: String,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub domain: Option<String>,
+    pub location: Option<String>,
+    pub sensitivity: SensitivityLevel,
+    pub tags: Vec<String>,
+    pub allowed_groups: Vec<String>,
+    pub properties: BTreeMap<String, String>,
+    pub columns: Vec<ColumnView>,
+    /// Datasets linked by foreign keys or lineage, either way (those the caller may see).
+    pub relationships: Vec<RelatedDataset>,
+    pub catalog_version: i64,
+}
+
+impl DatasetView {
+    /// The dataset called `name` as `visibility` may see it; `None` when it does not exist
+    /// *or* may not be seen (the two look the same).
+    pub fn visible(
+        snapshot: &Snapshot,
+        name: &str,
+        visibility: &Visibility,
+    ) -> Option<DatasetView> {
+        let (ordinal, _) = snapshot.visible_dataset(name, visibility)?;
+        let d = snapshot.view(ordinal, visibility)?;
+        let visible_target = |reference: &String| {
+            split_reference(reference)
+                .is_some_and(|(dataset, _)| snapshot.visible_dataset(dataset, visibility).is_some())
+        };
+        Some(DatasetView {
+            dataset: d.name.clone(),
+            description: d.description.clone(),
+            owner: d.owner.clone(),
+            domain: d.domain.clone(),
+            location: d.location.clone(),
+            sensitivity: d.sensitivity.into(),
+            tags: d.tags.clone(),
+            allowed_groups: d.allowed_groups.clone(),
+            properties: d.properties.clone(),
+            columns: d
+                .columns
+                .iter()
+                .map(|c| ColumnView {
+                    name: c.name.clone(),
+                    description: c.description.clone(),
+                    data_type: c.data_type.clone(),
+                    tags: c.tags.clone(),
+                    properties: c.properties.clone(),
+                    references: c
+                        .references
+                        .iter()
+                        .filter(|r| visible_target(r))
+                        .cloned()
+                        .collect(),
+                })
+                .collect(),
+            relationships: related(snapshot, ordinal, visibility),
+            catalog_version: snapshot.version,
+        })
+    }
+}
+
+/// A domain and how many datasets the caller may see in it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DomainView {
+    pub domain: String,
+    pub datasets: usize,
+}
+
+/// The domains of the datasets the caller may see (the MCP tool `list_domains`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DomainsView {
+    pub domains: Vec<DomainView>,
+    pub catalog_version: i64,
+}
+
+impl DomainsView {
+    pub fn new(snapshot: &Snapshot, visibility: &Visibility) -> DomainsView {
+        DomainsView {
+            domains: snapshot
+                .domains(visibility)
+                .into_iter()
+                .map(|(domain, datasets)| DomainView { domain, datasets })
+                .collect(),
+            catalog_version: snapshot.version,
+        }
+    }
+}
+
+/// A dataset in a listing: what tells it apart, without its columns.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DatasetSummary {
+    pub dataset: String,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub sensitivity: SensitivityLevel,
+    pub tags: Vec<String>,
+    /// How many columns it has.
+    pub columns: usize,
+}
+
+/// The datasets of one domain the caller may see (the MCP tool `browse`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BrowseView {
+    pub domain: String,
+    /// Visible datasets in the domain.
+    pub total: usize,
+    pub limit: usize,
+    pub offset: usize,
+    pub datasets: Vec<DatasetSummary>,
+    pub catalog_version: i64,
+}
+
+impl BrowseView {
+    /// A page of the visible datasets of `domain`, in catalog order; `None` when the caller
+    /// sees no dataset in it (a domain of hidden datasets only looks like no domain at all).
+    pub fn new(
+        snapshot: &Snapshot,
+        domain: &str,
+        visibility: &Visibility,
+        limit: usize,
+        offset: usize,
+    ) -> Option<BrowseView> {
+        let ordinals = snapshot.in_domain(domain, visibility);
+        let first = snapshot.view(*ordinals.first()?, visibility)?;
+        let domain = first.domain.clone().unwrap_or_else(|| domain.to_string());
+        let datasets = ordinals
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .filter_map(|&ordinal| {
+                let d = snapshot.view(ordinal, visibility)?;
+                Some(DatasetSummary {
+                    dataset: d.name.clone(),
+                    description: d.description.clone(),
+                    owner: d.owner.clone(),
+                    sensitivity: d.sensitivity.into(),
+                    tags: d.tags.clone(),
+                    columns: d.columns.len(),
+                })
+            })
+            .collect();
+        Some(BrowseView {
+            domain,
+            total: ordinals.len(),
+            limit,
+            offset,
+            datasets,
+            catalog_version: snapshot.version,
+        })
+    }
 }

@@ -2,7 +2,7 @@
 //! async runtime (bounded by permits), with the feedback votes as a signal. `/v1/search`,
 //! `/v1/ask`, MCP and `descoberta eval` all search through a [`Searcher`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -11,7 +11,7 @@ use tokio::sync::Semaphore;
 use super::snapshot::{Live, Snapshot};
 use super::translate::Dictionary;
 use super::visibility::Visibility;
-use super::{QueryPlan, Ranked, RetrievalConfig, Signals, rank, understand_with};
+use super::{QueryPlan, Ranked, RetrievalConfig, Signals, rank_within, understand_with};
 use crate::embed::{Embedder, TextKind};
 use crate::metrics::Metrics;
 
@@ -120,7 +120,21 @@ impl Searcher {
         visibility: &Visibility,
         depth: usize,
     ) -> Result<(Arc<Snapshot>, Ranked), SearchError> {
+        self.search_in(text, visibility, depth, None).await
+    }
+
+    /// [`Searcher::search`] among the visible datasets of one domain (as the caller sees the
+    /// domain names: [`Snapshot::domains`]).
+    pub async fn search_in(
+        &self,
+        text: &str,
+        visibility: &Visibility,
+        depth: usize,
+        domain: Option<&str>,
+    ) -> Result<(Arc<Snapshot>, Ranked), SearchError> {
         let snapshot = self.snapshot().ok_or(SearchError::NoCatalog)?;
+        let within: Option<HashSet<u32>> =
+            domain.map(|d| snapshot.in_domain(d, visibility).into_iter().collect());
         let _permit = self
             .permits
             .acquire()
@@ -139,7 +153,15 @@ impl Searcher {
                 semantic: semantic.as_deref().zip(query_vector.as_deref()),
                 feedback: &feedback,
             };
-            rank(&snap, plan, signals, &visibility, &config, depth)
+            rank_within(
+                &snap,
+                plan,
+                signals,
+                &visibility,
+                &config,
+                depth,
+                within.as_ref(),
+            )
         })
         .await?;
         timer.observe_duration();

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::visibility::IndexRedaction;
 use crate::catalog::Dataset;
-use crate::embed::{Embedder, SemanticIndex, TextKind, content_hash};
+use crate::embed::{Embedder, SemanticIndex, SimilarityScale, TextKind, content_hash};
 use crate::index::TextFilter;
 use crate::text;
 
@@ -55,6 +55,7 @@ pub fn dataset_text(dataset: &Dataset) -> String {
 /// the store's cache and the embedder; `descoberta eval` from the embedder alone.
 pub struct SemanticPlan {
     model_id: String,
+    scale: SimilarityScale,
     texts: Vec<String>,
     hashes: Vec<String>,
     vectors: HashMap<String, Vec<f32>>,
@@ -64,9 +65,14 @@ pub struct SemanticPlan {
 pub const EMBED_BATCH: usize = 64;
 
 impl SemanticPlan {
-    /// The texts of `datasets` for `model_id`, with no vectors yet; `filter` as for the
-    /// lexical index (hidden names kept out of visible datasets' texts).
-    pub fn new(datasets: &[Dataset], model_id: &str, filter: &IndexRedaction) -> SemanticPlan {
+    /// The texts of `datasets` for `embedder`'s model, with no vectors yet; `filter` as for
+    /// the lexical index (hidden names kept out of visible datasets' texts).
+    pub fn new(
+        datasets: &[Dataset],
+        embedder: &dyn Embedder,
+        filter: &IndexRedaction,
+    ) -> SemanticPlan {
+        let model_id = embedder.model_id();
         let texts: Vec<String> = datasets
             .iter()
             .enumerate()
@@ -75,6 +81,7 @@ impl SemanticPlan {
         let hashes = texts.iter().map(|t| content_hash(model_id, t)).collect();
         SemanticPlan {
             model_id: model_id.to_string(),
+            scale: embedder.scale(),
             texts,
             hashes,
             vectors: HashMap::new(),
@@ -132,7 +139,7 @@ impl SemanticPlan {
             anyhow::ensure!(v.len() == dim, "embeddings of different dimensions");
             vectors.extend_from_slice(v);
         }
-        Ok(SemanticIndex::new(self.model_id, dim, vectors))
+        Ok(SemanticIndex::new(self.model_id, self.scale, dim, vectors))
     }
 }
 

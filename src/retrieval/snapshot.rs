@@ -148,6 +148,46 @@ impl Snapshot {
         ))
     }
 
+    /// The ordinals of the visible datasets, in catalog order.
+    pub fn visible_ordinals<'a>(
+        &'a self,
+        visibility: &'a Visibility,
+    ) -> impl Iterator<Item = u32> + 'a {
+        let all = self.all_visible(visibility);
+        (0..self.catalog.datasets.len() as u32)
+            .filter(move |&ordinal| all || self.is_visible(ordinal, visibility))
+    }
+
+    /// The domains of the datasets `visibility` may see, as it sees them (redacted), with how
+    /// many of those datasets each has; sorted by name. A domain only hidden datasets have is
+    /// not listed.
+    pub fn domains(&self, visibility: &Visibility) -> Vec<(String, usize)> {
+        let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+        for ordinal in self.visible_ordinals(visibility) {
+            if let Some(domain) = self
+                .view(ordinal, visibility)
+                .and_then(|d| d.domain.clone())
+                .filter(|d| !d.trim().is_empty())
+            {
+                *counts.entry(domain).or_default() += 1;
+            }
+        }
+        counts.into_iter().collect()
+    }
+
+    /// The visible datasets of `domain` (case-insensitive, as [`Snapshot::domains`] names it),
+    /// in catalog order.
+    pub fn in_domain(&self, domain: &str, visibility: &Visibility) -> Vec<u32> {
+        let wanted = domain.trim().to_lowercase();
+        self.visible_ordinals(visibility)
+            .filter(|&ordinal| {
+                self.view(ordinal, visibility)
+                    .and_then(|d| d.domain.as_ref().map(|d| d.trim().to_lowercase() == wanted))
+                    .unwrap_or(false)
+            })
+            .collect()
+    }
+
     /// A dataset by ordinal, unredacted: for ranking and bookkeeping, never for showing
     /// (see [`Snapshot::view`]).
     pub fn dataset(&self, ordinal: u32) -> Option<&Dataset> {

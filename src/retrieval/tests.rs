@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::catalog::{Catalog, Column, Dataset, Sensitivity};
+use crate::embed::SimilarityScale;
 
 fn dataset(name: &str, description: Option<&str>, columns: &[(&str, &str)]) -> Dataset {
     let mut d = Dataset::new(name);
@@ -37,7 +38,12 @@ fn snapshot(
     .unwrap();
     let semantic = vectors.map(|v| {
         assert_eq!(v.len(), catalog.datasets.len());
-        SemanticIndex::new("test-model".into(), 2, v.into_iter().flatten().collect())
+        SemanticIndex::new(
+            "test-model".into(),
+            SimilarityScale::MINILM,
+            2,
+            v.into_iter().flatten().collect(),
+        )
     });
     (tmp, Snapshot::new(1, catalog, lexical, semantic))
 }
@@ -265,8 +271,11 @@ fn fuse_mixes_normalized_lexical_and_similarity_by_the_weight() {
         &snap,
         &Visibility::All,
         &config,
+        None,
     );
-    assert!(close(best.unwrap(), 0.9));
+    // The best similarity on the calibrated scale: (0.9 − 0.2) / 0.4 for MiniLM.
+    assert!(close(best.unwrap(), SimilarityScale::MINILM.calibrate(0.9)));
+    assert!(close(best.unwrap(), 1.75));
     // 0.75 × lexical / 8 + 0.25 × (similarity − 0.1) / 0.8
     let expected = [0.75, 0.75 * 0.5 + 0.25 * 0.5, 0.75 * 0.25 + 0.25];
     for (d, e) in datasets.iter().zip(expected) {
@@ -292,11 +301,13 @@ fn a_semantic_only_candidate_below_min_similarity_does_not_join() {
             dataset("ops.holidays", Some("Public holidays"), &[]),
             dataset("web.sessions", Some("Web sessions"), &[]),
         ],
-        Some(vec![at(0.0), at(0.29), at(0.31)]),
+        Some(vec![at(0.0), at(0.19), at(0.21)]),
     );
     let semantic = snap.semantic().unwrap();
     let config = RetrievalConfig::default();
-    assert!(close(config.min_similarity, 0.3));
+    // 0 on the calibrated scale (an unrelated dataset) is a cosine of 0.2 on the MiniLM one.
+    assert!(close(config.min_similarity, 0.0));
+    assert!(close(SimilarityScale::MINILM.calibrate(0.2), 0.0));
     let signals = Signals {
         semantic: Some((&semantic, &QUERY)),
         feedback: &[],
@@ -309,6 +320,33 @@ fn a_semantic_only_candidate_below_min_similarity_does_not_join() {
     // The candidate that joined on similarity alone has no matching columns.
     let sessions = ranked.datasets.iter().find(|d| d.dataset == 2).unwrap();
     assert!(sessions.columns.is_empty());
+}
+
+#[test]
+fn without_a_word_match_only_a_close_neighbour_joins() {
+    let (_tmp, snap) = snapshot(
+        vec![
+            dataset("sales.orders", Some("Orders"), &[]),
+            dataset("ops.holidays", Some("Public holidays"), &[]),
+            dataset("web.sessions", Some("Web sessions"), &[]),
+        ],
+        Some(vec![at(0.3), at(0.59), at(0.61)]),
+    );
+    let semantic = snap.semantic().unwrap();
+    let config = RetrievalConfig::default();
+    // 1 on the calibrated scale (as similar as a typical right answer): 0.6 for MiniLM.
+    assert!(close(config.min_similarity_alone, 1.0));
+    let signals = Signals {
+        semantic: Some((&semantic, &QUERY)),
+        feedback: &[],
+    };
+    let ranked = rank_with(&snap, "xyzzy plugh", signals, &Visibility::All, &config);
+    assert_eq!(names(&snap, &ranked), ["web.sessions"]);
+    // With a word match, the looser bar applies to the others.
+    let ranked = rank_with(&snap, "orders", signals, &Visibility::All, &config);
+    let mut found = names(&snap, &ranked);
+    found.sort();
+    assert_eq!(found, ["ops.holidays", "sales.orders", "web.sessions"]);
 }
 
 #[test]

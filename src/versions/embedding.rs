@@ -22,7 +22,7 @@ pub async fn plan(
     embedder: &dyn Embedder,
     cache: &dyn EmbeddingCache,
 ) -> anyhow::Result<SemanticPlan> {
-    let mut plan = SemanticPlan::new(datasets, embedder.model_id(), redaction);
+    let mut plan = SemanticPlan::new(datasets, embedder, redaction);
     let cached = cache
         .embeddings(plan.model_id(), plan.hashes())
         .await

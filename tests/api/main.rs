@@ -11,6 +11,7 @@ mod fuzz_corpus;
 mod governance;
 mod hardening;
 mod llm_server;
+mod mcp;
 mod ops;
 mod processes;
 mod relationships;

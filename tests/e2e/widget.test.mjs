@@ -175,7 +175,7 @@ before(async () => {
     DESCOBERTA_CORS_ALLOWED_ORIGINS: JSON.stringify([portal.origin]),
     RUST_LOG: process.env.RUST_LOG || 'info',
   });
-  if (existsSync(path.join(MODEL_DIR, 'model.safetensors'))) env.DESCOBERTA_EMBEDDING_MODEL_DIR = MODEL_DIR;
+  if (existsSync(path.join(MODEL_DIR, 'e5-small-enpt-q4.bin'))) env.DESCOBERTA_EMBEDDING_MODEL_DIR = MODEL_DIR;
   else log(`no embedding model in ${MODEL_DIR}: the service runs with lexical search only`);
   const started = Date.now();
   const svc = await spawnUntilReady(
@@ -565,6 +565,9 @@ test('j. dataset pages list related datasets, never a hidden one', { timeout: 60
   await page.locator('#related li').first().waitFor();
   const related = await page.locator('#related li').evaluateAll((items) => items.map((li) => li.dataset.related));
   assert.ok(related.includes('crm.customers'), `churn scores relate to the customers: ${related}`);
+  assert.equal(new Set(related).size, related.length, `one entry per related dataset: ${related}`);
+  // The customers are both referenced (customer_id) and upstream (lineage): one entry says both.
+  assert.match(await page.locator('#related li[data-related="crm.customers"]').textContent(), /customer_id.*;|;.*customer_id/);
   // The link leads to the related dataset's page.
   await page.locator('#related li[data-related="crm.customers"] a').click();
   await page.waitForURL(`${service.base}/datasets/crm.customers`);

@@ -1,6 +1,9 @@
 //! `descoberta eval`: retrieval quality on a catalog and a question set, through the same
 //! retrieval path as `GET /v1/search`. The catalog is indexed in memory (and a temporary
-//! index directory): no store is involved.
+//! index directory): no store is involved. With `--peers`, the same questions also go through
+//! SQLite FTS5 and our lexical-only ranking in the same run.
+
+mod fts5;
 
 use std::collections::HashSet;
 use std::io::BufRead;
@@ -65,11 +68,48 @@ pub struct EvalArgs {
     /// Override how many top results are seeds of the expansion.
     #[arg(long)]
     pub link_seeds: Option<usize>,
+    /// Questions the catalog does not answer (e.g. another catalog's): reports how well the
+    /// confidence tells them from the catalog's own questions (the gaps report's signal),
+    /// with the similarity quantiles a model's scale is set from.
+    #[arg(long)]
+    pub negatives: Option<PathBuf>,
+    /// Also rank every question with the peers, in the same run: SQLite FTS5 `bm25()` with
+    /// porter stemming over one document per dataset, and our lexical-only ranking.
+    #[arg(long)]
+    pub peers: bool,
+}
+
+/// What ranks the questions of one row.
+enum Retriever<'a> {
+    Ours(&'a Searcher),
+    Fts5(&'a fts5::Fts5Peer),
+}
+
+impl Retriever<'_> {
+    /// The top 15 dataset names for `text`, best first.
+    async fn rank(&self, text: &str, visibility: &Visibility) -> anyhow::Result<Vec<String>> {
+        match self {
+            Retriever::Ours(searcher) => {
+                let (snapshot, ranked) = searcher
+                    .search(text, visibility, 15)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("search failed: {e}"))?;
+                Ok(ranked
+                    .datasets
+                    .iter()
+                    .take(15)
+                    .filter_map(|r| snapshot.dataset(r.dataset).map(|d| d.name.clone()))
+                    .collect())
+            }
+            Retriever::Fts5(peer) => peer.rank(text, 15).await,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
 struct Question {
     question: String,
+    #[serde(default)]
     gold: Vec<String>,
     #[serde(default)]
     evidence: Option<String>,
@@ -128,7 +168,7 @@ pub async fn snapshot_in_memory(
     let redaction = IndexRedaction::new(&catalog);
     let semantic = match embedder {
         Some(embedder) => {
-            let mut plan = SemanticPlan::new(&catalog.datasets, embedder.model_id(), &redaction);
+            let mut plan = SemanticPlan::new(&catalog.datasets, embedder, &redaction);
             for batch in plan.missing_batches() {
                 let rows = embed_batch(embedder, batch).await?;
                 plan.add(rows);
@@ -174,6 +214,11 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
             None
         }
     };
+    let fts5 = if args.peers {
+        Some(fts5::Fts5Peer::build(&catalog).await?)
+    } else {
+        None
+    };
     let started = Instant::now();
     let snapshot = snapshot_in_memory(catalog, embedder.as_deref(), tmp.path()).await?;
     let load_secs = started.elapsed().as_secs_f64();
@@ -193,33 +238,28 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
         config.link_lift = 0.0;
     }
     let dictionary = crate::retrieval::Dictionary::for_settings(&settings, &mut Vec::new());
+    let dictionary = Arc::new(dictionary);
+    let metrics = Arc::new(Metrics::new()?);
+    let lexical = Searcher::new(
+        live.clone(),
+        None,
+        config.clone(),
+        2,
+        votes.clone(),
+        dictionary.clone(),
+        metrics.clone(),
+    );
     let searcher = Searcher::new(
         live,
         embedder.clone(),
         config,
         2,
         votes.clone(),
-        Arc::new(dictionary),
-        Arc::new(Metrics::new()?),
+        dictionary,
+        metrics,
     );
 
-    let file = std::fs::File::open(&args.questions)
-        .with_context(|| format!("opening {}", args.questions.display()))?;
-    let mut questions = Vec::new();
-    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("reading line {}", n + 1))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let q: Question = serde_json::from_str(&line)
-            .with_context(|| format!("{}:{}: invalid question", args.questions.display(), n + 1))?;
-        questions.push(q);
-    }
-    anyhow::ensure!(
-        !questions.is_empty(),
-        "no questions in {}",
-        args.questions.display()
-    );
+    let questions = read_questions(&args.questions)?;
 
     let visibility = Visibility::anonymous(settings.access.anonymous_level);
     let retriever = if searcher.has_embedder() {
@@ -231,7 +271,8 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
         .label
         .clone()
         .unwrap_or_else(|| format!("descoberta, {retriever}"));
-    let (report, rankings) = measure(&searcher, &questions, &visibility, &args).await?;
+    let ours = Retriever::Ours(&searcher);
+    let (report, rankings) = measure(&ours, &questions, &visibility, &args).await?;
     println!(
         "catalog: {} datasets, {} columns (loaded and indexed in {load_secs:.1} s); questions: {}{}",
         datasets,
@@ -248,7 +289,28 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
         "| retriever | R@1 | R@5 | R@10 | R@15 | complete@5 | complete@15 | MRR | p50 ms | p95 ms |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
+    if let Some(peer) = &fts5 {
+        let (fts5, _) = measure(&Retriever::Fts5(peer), &questions, &visibility, &args).await?;
+        print_row("SQLite FTS5 bm25, porter (peer)", &fts5);
+        if searcher.has_embedder() {
+            let lexical = Retriever::Ours(&lexical);
+            let (lexical, _) = measure(&lexical, &questions, &visibility, &args).await?;
+            print_row("descoberta, lexical only", &lexical);
+        }
+    }
     print_row(&label, &report);
+    if let Some(path) = &args.negatives {
+        let negatives = read_questions(path)?;
+        gap_report(
+            &searcher,
+            embedder.as_deref(),
+            &questions,
+            &negatives,
+            &visibility,
+            f64::from(settings.low_confidence),
+        )
+        .await?;
+    }
     if args.feedback_fraction > 0.0 {
         // Helpful votes on a random fraction of the questions, each for a random dataset of
         // its top 10 (right or wrong, as real votes are): quality must not drop.
@@ -270,12 +332,133 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
             });
             voted += 1;
         }
-        let (with_feedback, _) = measure(&searcher, &questions, &visibility, &args).await?;
+        let (with_feedback, _) = measure(&ours, &questions, &visibility, &args).await?;
         print_row(
             &format!("{label}, {voted} questions voted (random top-10 dataset)"),
             &with_feedback,
         );
     }
+    Ok(())
+}
+
+fn read_questions(path: &std::path::Path) -> anyhow::Result<Vec<Question>> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut questions = Vec::new();
+    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.with_context(|| format!("reading line {}", n + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let q: Question = serde_json::from_str(&line)
+            .with_context(|| format!("{}:{}: invalid question", path.display(), n + 1))?;
+        questions.push(q);
+    }
+    anyhow::ensure!(!questions.is_empty(), "no questions in {}", path.display());
+    Ok(questions)
+}
+
+/// The confidence of each question, and the similarity of its query vector to its best
+/// dataset (`gold`: the best gold dataset; otherwise the best of all).
+async fn confidences(
+    searcher: &Searcher,
+    embedder: Option<&dyn Embedder>,
+    questions: &[Question],
+    visibility: &Visibility,
+    gold: bool,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+    let mut confidence = Vec::with_capacity(questions.len());
+    let mut similarity = Vec::with_capacity(questions.len());
+    let mut unrelated = Vec::with_capacity(questions.len());
+    for q in questions {
+        let (snapshot, ranked) = searcher
+            .search(&q.question, visibility, 15)
+            .await
+            .map_err(|e| anyhow::anyhow!("search failed: {e}"))?;
+        confidence.push(f64::from(ranked.confidence));
+        let (Some(embedder), Some(semantic)) = (embedder, snapshot.semantic()) else {
+            continue;
+        };
+        let query = embedder
+            .embed(vec![q.question.clone()], crate::embed::TextKind::Query)
+            .await?;
+        let Some(query) = query.first() else { continue };
+        // What an unrelated dataset scores: the mean similarity to every dataset.
+        let n = semantic.len() as u32;
+        if n > 0 {
+            let sum: f64 = (0..n)
+                .map(|o| f64::from(semantic.similarity(o, query)))
+                .sum();
+            unrelated.push(sum / f64::from(n));
+        }
+        let best = if gold {
+            q.gold
+                .iter()
+                .filter_map(|g| snapshot.ordinal(g))
+                .map(|o| semantic.similarity(o, query))
+                .fold(f32::MIN, f32::max)
+        } else {
+            semantic
+                .top(query, |_| true, 1)
+                .first()
+                .map_or(f32::MIN, |t| t.1)
+        };
+        if best > f32::MIN {
+            similarity.push(f64::from(best));
+        }
+    }
+    confidence.sort_by(f64::total_cmp);
+    similarity.sort_by(f64::total_cmp);
+    unrelated.sort_by(f64::total_cmp);
+    Ok((confidence, similarity, unrelated))
+}
+
+/// How the confidence separates the catalog's questions from `negatives`.
+async fn gap_report(
+    searcher: &Searcher,
+    embedder: Option<&dyn Embedder>,
+    questions: &[Question],
+    negatives: &[Question],
+    visibility: &Visibility,
+    threshold: f64,
+) -> anyhow::Result<()> {
+    let (pos, pos_sim, pos_mean) =
+        confidences(searcher, embedder, questions, visibility, true).await?;
+    let (neg, neg_sim, _) = confidences(searcher, embedder, negatives, visibility, false).await?;
+    let below = |v: &[f64]| {
+        100.0 * v.iter().filter(|c| **c < threshold).count() as f64 / v.len().max(1) as f64
+    };
+    let q = |v: &[f64]| {
+        format!(
+            "{:.3} / {:.3} / {:.3}",
+            percentile(v, 0.1),
+            percentile(v, 0.5),
+            percentile(v, 0.9)
+        )
+    };
+    println!();
+    println!(
+        "| questions | n | confidence p10 / p50 / p90 | below low_confidence {threshold} (gaps) | similarity p10 / p50 / p90 |"
+    );
+    println!("|---|---|---|---|---|");
+    println!(
+        "| the catalog's own (similarity to the gold dataset) | {} | {} | {:.1} % | {} |",
+        pos.len(),
+        q(&pos),
+        below(&pos),
+        q(&pos_sim)
+    );
+    println!(
+        "| negatives (similarity to the best dataset) | {} | {} | {:.1} % | {} |",
+        neg.len(),
+        q(&neg),
+        below(&neg),
+        q(&neg_sim)
+    );
+    println!(
+        "| the catalog's own (mean similarity to every dataset) | {} | | | {} |",
+        pos_mean.len(),
+        q(&pos_mean)
+    );
     Ok(())
 }
 
@@ -296,7 +479,7 @@ fn print_row(label: &str, report: &EvalReport) {
 
 /// Runs every question through the `/v1/search` retrieval; the figures and each ranking.
 async fn measure(
-    searcher: &Searcher,
+    retriever: &Retriever<'_>,
     questions: &[Question],
     visibility: &Visibility,
     args: &EvalArgs,
@@ -313,17 +496,8 @@ async fn measure(
             _ => q.question.clone(),
         };
         let t = Instant::now();
-        let (snapshot, ranked) = searcher
-            .search(&text, visibility, 15)
-            .await
-            .map_err(|e| anyhow::anyhow!("search failed: {e}"))?;
+        let names = retriever.rank(&text, visibility).await?;
         latencies.push(t.elapsed().as_secs_f64() * 1e3);
-        let names: Vec<String> = ranked
-            .datasets
-            .iter()
-            .take(15)
-            .filter_map(|r| snapshot.dataset(r.dataset).map(|d| d.name.clone()))
-            .collect();
         let (recall, complete, rr) = score_ranking(&names, &q.gold);
         for (total, r) in report.recall.iter_mut().zip(recall) {
             *total += r;
