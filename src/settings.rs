@@ -220,10 +220,10 @@ pub struct EmbeddingSettings {
     pub base_url: Option<String>,
     pub api_key: Option<SecretString>,
     pub model: Option<String>,
-    /// `[unrelated, related]`: where the model's cosine similarities lie (a question and the
-    /// best dataset of a catalog that does not hold it; a question and a dataset that answers
-    /// it). Default: the model's own, measured with `descoberta eval --negatives`; set it for
-    /// a remote model.
+    /// `[unrelated, related]`: where the model's cosine similarities lie (the median of a
+    /// question's mean similarity to every dataset; the median similarity of a question to
+    /// the dataset that answers it). Default: the model's own, measured with `descoberta eval
+    /// --negatives`; set it for a remote model.
     pub similarity_scale: Option<[f32; 2]>,
 }
 

@@ -8,9 +8,12 @@
 //!   clients, and runs the same queries against PostgreSQL full-text search; prints a table.
 //! - `bench flood`: RSS of the service while distinct callers flood the rate limiter.
 //! - `bench crawl`: crawl and load a generated 2,000-table, 60,000-column PostgreSQL schema.
+//! - `bench embed`: every embedding model side by side: query latency, bulk throughput and
+//!   fidelity against a reference.
 
 mod ask;
 mod crawl;
+mod embed;
 mod flood;
 mod generate;
 mod scale;
@@ -36,6 +39,8 @@ pub enum BenchCommand {
     Flood(flood::FloodArgs),
     /// Crawl and load a generated 2,000-table, 60,000-column PostgreSQL schema.
     Crawl(crawl::CrawlBenchArgs),
+    /// Embedding models side by side: query p50/p99, bulk throughput, fidelity.
+    Embed(embed::EmbedBenchArgs),
 }
 
 pub async fn run(settings: Settings, command: BenchCommand) -> anyhow::Result<()> {
@@ -45,6 +50,7 @@ pub async fn run(settings: Settings, command: BenchCommand) -> anyhow::Result<()
         BenchCommand::Scale(args) => scale::run(settings, args).await,
         BenchCommand::Flood(args) => flood::run(args).await,
         BenchCommand::Crawl(args) => crawl::run(settings, args).await,
+        BenchCommand::Embed(args) => embed::run(settings, args).await,
     }
 }
 

@@ -98,6 +98,25 @@ const E5_SCALE: SimilarityScale = SimilarityScale {
     related: 0.85,
 };
 
+impl E5Embedder {
+    /// The mean cosine between the engine's embeddings of `texts` (as queries) and the
+    /// crate's reference path (the same 4-bit weights dequantized to f32, no integer
+    /// kernels): what the int8 kernels and length-packed batches cost in fidelity. Slow.
+    pub fn reference_fidelity(&self, texts: &[String]) -> anyhow::Result<f64> {
+        let prefixed: Vec<String> = texts.iter().map(|t| format!("{QUERY_PREFIX}{t}")).collect();
+        let refs: Vec<&str> = prefixed.iter().map(String::as_str).collect();
+        let fast = self.shared.model.embed(&refs, self.threads)?;
+        let reference = self.shared.model.embed_reference(&refs)?;
+        anyhow::ensure!(!fast.is_empty(), "no texts to compare");
+        let sum: f64 = fast
+            .iter()
+            .zip(&reference)
+            .map(|(a, b)| f64::from(descoberta_e5::cosine(a, b)))
+            .sum();
+        Ok(sum / fast.len() as f64)
+    }
+}
+
 #[async_trait]
 impl Embedder for E5Embedder {
     fn model_id(&self) -> &str {

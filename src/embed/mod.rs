@@ -22,7 +22,7 @@ use crate::settings::{E5Prefixes, EmbeddingKind, Settings};
 
 pub use bert::BertEmbedder;
 pub use distilled::DistilledEmbedder;
-pub use e5::E5Embedder;
+pub use e5::{E5Embedder, MODEL_FILES as E5_MODEL_FILES};
 pub use remote::RemoteEmbedder;
 
 /// What a text is: models trained with query and passage prefixes (E5) embed them apart.

@@ -304,9 +304,11 @@ fn a_semantic_only_candidate_below_min_similarity_does_not_join() {
         Some(vec![at(0.0), at(0.19), at(0.21)]),
     );
     let semantic = snap.semantic().unwrap();
-    let config = RetrievalConfig::default();
+    let config = RetrievalConfig {
+        min_similarity: 0.0,
+        ..RetrievalConfig::default()
+    };
     // 0 on the calibrated scale (an unrelated dataset) is a cosine of 0.2 on the MiniLM one.
-    assert!(close(config.min_similarity, 0.0));
     assert!(close(SimilarityScale::MINILM.calibrate(0.2), 0.0));
     let signals = Signals {
         semantic: Some((&semantic, &QUERY)),
@@ -342,7 +344,7 @@ fn without_a_word_match_only_a_close_neighbour_joins() {
     };
     let ranked = rank_with(&snap, "xyzzy plugh", signals, &Visibility::All, &config);
     assert_eq!(names(&snap, &ranked), ["web.sessions"]);
-    // With a word match, the looser bar applies to the others.
+    // With a word match, by default there is no bar for the others.
     let ranked = rank_with(&snap, "orders", signals, &Visibility::All, &config);
     let mut found = names(&snap, &ranked);
     found.sort();

@@ -1,0 +1,228 @@
+//! `descoberta bench embed`: each embedding model side by side in one run. Query latency
+//! (one question at a time, each question once, so no memo helps), bulk throughput over a
+//! catalog's dataset texts (the indexing path, every core), and fidelity: for e5, the mean
+//! cosine of the engine's vectors against the crate's f32 reference path over the same 4-bit
+//! weights; for the static table, against the transformer it was distilled from.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+
+use crate::embed::{BertEmbedder, DistilledEmbedder, E5Embedder, Embedder, TextKind};
+use crate::retrieval::semantic::dataset_text;
+use crate::settings::Settings;
+use crate::sources;
+
+use super::percentile;
+
+#[derive(Debug, Args)]
+pub struct EmbedBenchArgs {
+    /// Questions (JSON lines with a `question`), embedded one at a time.
+    #[arg(long, default_value = "../shared/eval/questions/spider_dev.jsonl")]
+    pub questions: PathBuf,
+    /// Catalog CSV whose dataset texts are embedded in bulk.
+    #[arg(long, default_value = "../shared/eval/catalogs/spider_union.csv")]
+    pub catalog: PathBuf,
+    /// Questions timed per model.
+    #[arg(long, default_value_t = 300)]
+    pub queries: usize,
+    /// Dataset texts embedded in bulk per model.
+    #[arg(long, default_value_t = 400)]
+    pub bulk: usize,
+    /// Texts compared with the reference (the e5 reference path is slow: ~0.3 s a text).
+    #[arg(long, default_value_t = 40)]
+    pub fidelity: usize,
+}
+
+struct Row {
+    model: String,
+    query_p50_ms: f64,
+    query_p99_ms: f64,
+    bulk_per_sec: f64,
+    fidelity: Option<(f64, &'static str)>,
+}
+
+pub async fn run(settings: Settings, args: EmbedBenchArgs) -> anyhow::Result<()> {
+    let questions = read_questions(&args.questions, args.queries)?;
+    let max = settings.limits.max_upload_bytes;
+    let files = vec![args.catalog.clone()];
+    let catalog = tokio::task::spawn_blocking(move || sources::parse_files(&files, max))
+        .await
+        .context("parse task panicked")?
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", args.catalog.display()))?;
+    let texts: Vec<String> = catalog
+        .datasets
+        .iter()
+        .take(args.bulk)
+        .map(dataset_text)
+        .collect();
+    anyhow::ensure!(!texts.is_empty(), "no datasets in the catalog");
+    let fidelity_texts: Vec<String> = questions
+        .iter()
+        .take(args.fidelity / 2)
+        .chain(texts.iter().take(args.fidelity - args.fidelity / 2))
+        .cloned()
+        .collect();
+    let models = settings.data_dir.join("models");
+    let e5_dir = models.join("multilingual-e5-small");
+    let minilm_dir = models.join("all-MiniLM-L6-v2");
+    let mut rows = Vec::new();
+
+    for file in crate::embed::E5_MODEL_FILES {
+        let embedder = match E5Embedder::load(&e5_dir, Some(file), true) {
+            Ok(e) => Arc::new(e),
+            Err(e) => {
+                eprintln!("skipping e5 {file}: {e:#}");
+                continue;
+            }
+        };
+        let mut row = measure(
+            format!("multilingual-e5-small, {file}"),
+            embedder.as_ref(),
+            &questions,
+            &texts,
+        )
+        .await?;
+        let (e, sample) = (embedder.clone(), fidelity_texts.clone());
+        let fidelity = crate::telemetry::blocking(move || e.reference_fidelity(&sample))
+            .await
+            .context("fidelity task panicked")??;
+        row.fidelity = Some((fidelity, "f32 reference path, same weights"));
+        rows.push(row);
+    }
+    match BertEmbedder::load(&minilm_dir) {
+        Ok(bert) => {
+            let bert: Arc<dyn Embedder> = Arc::new(bert);
+            rows.push(
+                measure(
+                    "all-MiniLM-L6-v2 (candle, f32)".into(),
+                    bert.as_ref(),
+                    &questions,
+                    &texts,
+                )
+                .await?,
+            );
+            match DistilledEmbedder::load(&minilm_dir) {
+                Ok(table) => {
+                    let mut row = measure(
+                        "static table distilled from MiniLM".into(),
+                        &table,
+                        &questions,
+                        &texts,
+                    )
+                    .await?;
+                    let a = table.embed(fidelity_texts.clone(), TextKind::Query).await?;
+                    let b = bert.embed(fidelity_texts.clone(), TextKind::Query).await?;
+                    row.fidelity = Some((mean_cosine(&a, &b), "MiniLM, its teacher"));
+                    rows.push(row);
+                }
+                Err(e) => eprintln!("skipping the static table: {e:#}"),
+            }
+        }
+        Err(e) => eprintln!("skipping all-MiniLM-L6-v2: {e:#}"),
+    }
+    anyhow::ensure!(
+        !rows.is_empty(),
+        "no embedding model found under {}: run scripts/setup",
+        models.display()
+    );
+
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "queries: {} questions of {}, one at a time; bulk: {} dataset texts of {}, {cores} threads",
+        questions.len(),
+        args.questions.display(),
+        texts.len(),
+        args.catalog.display()
+    );
+    println!();
+    println!(
+        "| model | query p50 ms | query p99 ms | bulk texts/s | mean cosine vs reference | reference |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for r in &rows {
+        let (fidelity, reference) = match r.fidelity {
+            Some((f, what)) => (format!("{f:.5}"), what),
+            None => ("1 (is the reference)".into(), "itself"),
+        };
+        println!(
+            "| {} | {:.2} | {:.2} | {:.0} | {fidelity} | {reference} |",
+            r.model, r.query_p50_ms, r.query_p99_ms, r.bulk_per_sec
+        );
+    }
+    Ok(())
+}
+
+async fn measure(
+    model: String,
+    embedder: &dyn Embedder,
+    questions: &[String],
+    texts: &[String],
+) -> anyhow::Result<Row> {
+    // One warm-up text that is neither a question nor a dataset text.
+    embedder
+        .embed(vec!["warm up the model".into()], TextKind::Query)
+        .await?;
+    let mut latencies = Vec::with_capacity(questions.len());
+    for q in questions {
+        let started = Instant::now();
+        embedder.embed(vec![q.clone()], TextKind::Query).await?;
+        latencies.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    latencies.sort_by(f64::total_cmp);
+    let started = Instant::now();
+    embedder.embed(texts.to_vec(), TextKind::Passage).await?;
+    let bulk_per_sec = texts.len() as f64 / started.elapsed().as_secs_f64();
+    Ok(Row {
+        model,
+        query_p50_ms: percentile(&latencies, 0.5),
+        query_p99_ms: percentile(&latencies, 0.99),
+        bulk_per_sec,
+        fidelity: None,
+    })
+}
+
+fn mean_cosine(a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
+    let n = a.len().min(b.len()).max(1);
+    let sum: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| {
+            let dot: f32 = x.iter().zip(y).map(|(p, q)| p * q).sum();
+            let nx: f32 = x.iter().map(|p| p * p).sum::<f32>().sqrt();
+            let ny: f32 = y.iter().map(|q| q * q).sum::<f32>().sqrt();
+            f64::from(dot / (nx * ny).max(f32::MIN_POSITIVE))
+        })
+        .sum();
+    sum / n as f64
+}
+
+/// Up to `limit` distinct questions from a JSON-lines file.
+fn read_questions(path: &std::path::Path, limit: usize) -> anyhow::Result<Vec<String>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("{}:{}: invalid JSON", path.display(), n + 1))?;
+        let question = value
+            .get("question")
+            .and_then(|q| q.as_str())
+            .with_context(|| format!("{}:{}: no question", path.display(), n + 1))?;
+        if seen.insert(question.to_string()) {
+            out.push(question.to_string());
+        }
+        if out.len() >= limit {
+            break;
+        }
+    }
+    anyhow::ensure!(!out.is_empty(), "no questions in {}", path.display());
+    Ok(out)
+}
