@@ -219,6 +219,28 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    // v1's model, all-MiniLM-L6-v2, as a peer of the default e5 (when it is set up).
+    let minilm = if args.peers && settings.embedding.kind == crate::settings::EmbeddingKind::E5 {
+        let dir = settings.data_dir.join("models").join("all-MiniLM-L6-v2");
+        match embed::BertEmbedder::load(&dir) {
+            Ok(bert) => {
+                let bert: Arc<dyn Embedder> = Arc::new(bert);
+                let snapshot = snapshot_in_memory(
+                    catalog.clone(),
+                    Some(bert.as_ref()),
+                    &tmp.path().join("minilm"),
+                )
+                .await?;
+                Some((bert, Arc::new(Live::from_pointee(snapshot))))
+            }
+            Err(e) => {
+                eprintln!("no all-MiniLM-L6-v2 peer: {e:#}");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let started = Instant::now();
     let snapshot = snapshot_in_memory(catalog, embedder.as_deref(), tmp.path()).await?;
     let load_secs = started.elapsed().as_secs_f64();
@@ -249,6 +271,17 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
         dictionary.clone(),
         metrics.clone(),
     );
+    let minilm = minilm.map(|(bert, live)| {
+        Searcher::new(
+            live,
+            Some(bert),
+            config.clone(),
+            2,
+            votes.clone(),
+            dictionary.clone(),
+            metrics.clone(),
+        )
+    });
     let searcher = Searcher::new(
         live,
         embedder.clone(),
@@ -296,6 +329,14 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
             let lexical = Retriever::Ours(&lexical);
             let (lexical, _) = measure(&lexical, &questions, &visibility, &args).await?;
             print_row("descoberta, lexical only", &lexical);
+        }
+        if let Some(minilm) = &minilm {
+            let (old, _) =
+                measure(&Retriever::Ours(minilm), &questions, &visibility, &args).await?;
+            print_row(
+                "descoberta, hybrid with all-MiniLM-L6-v2 (v1's model)",
+                &old,
+            );
         }
     }
     print_row(&label, &report);
