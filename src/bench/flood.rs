@@ -3,9 +3,11 @@
 //! client address) gets `requests` requests, each from a new address or with a new random
 //! key; its RSS is read before, right after, and after the buckets' sweep. Prints a table.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::Args;
 
 use super::service::Service;
@@ -20,6 +22,9 @@ pub struct FloodArgs {
     /// The service's sweep interval, seconds.
     #[arg(long, default_value_t = 2)]
     pub sweep_secs: u64,
+    /// The catalog the service serves while flooded.
+    #[arg(long, default_value = "metadata/catalog.csv")]
+    pub catalog: PathBuf,
 }
 
 pub async fn run(args: FloodArgs) -> anyhow::Result<()> {
@@ -41,6 +46,21 @@ pub async fn run(args: FloodArgs) -> anyhow::Result<()> {
     let (service, _) = Service::start(tmp.path(), &env)?;
     crate::tls::init();
     let client = reqwest::Client::builder().build()?;
+    let csv = std::fs::read(&args.catalog)
+        .with_context(|| format!("reading {}", args.catalog.display()))?;
+    let loaded = client
+        .post(format!("{}/v1/admin/catalog", service.base))
+        .bearer_auth(&service.admin)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .context("loading the catalog")?;
+    anyhow::ensure!(
+        loaded.status().is_success(),
+        "loading the catalog failed: {}",
+        loaded.text().await.unwrap_or_default()
+    );
     let base = Arc::new(service.base.clone());
     let mut rows = vec![("before".to_string(), service.rss_mib(), 0usize)];
     for (label, by_key) in [

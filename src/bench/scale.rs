@@ -46,9 +46,10 @@ pub struct ScaleArgs {
     pub duration_secs: u64,
     #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
     pub clients: Vec<usize>,
-    /// `off` (lexical), `static` or `transformer`. Off by default: on 2 cores the
-    /// transformer embeds about 5 datasets/s, an hour for 20k datasets.
-    #[arg(long, default_value = "off")]
+    /// `e5` (the default model), `off` (lexical only), or v1's `transformer`
+    /// (all-MiniLM-L6-v2, about 5 datasets/s on 2 cores: an hour for 20k datasets) or
+    /// `static`.
+    #[arg(long, default_value = "e5", value_parser = ["e5", "off", "transformer", "static"])]
     pub embeddings: String,
 }
 
@@ -328,10 +329,11 @@ pub async fn run(settings: Settings, args: ScaleArgs) -> anyhow::Result<()> {
     let work = tempfile::tempdir()?;
     let data_dir = work.path().join("data");
     std::fs::create_dir_all(&data_dir)?;
-    let model_dir = settings
-        .model_dir()
-        .canonicalize()
-        .unwrap_or_else(|_| settings.model_dir());
+    let model_dir = match args.embeddings.as_str() {
+        "transformer" | "static" => settings.data_dir.join("models").join("all-MiniLM-L6-v2"),
+        _ => settings.model_dir(),
+    };
+    let model_dir = model_dir.canonicalize().unwrap_or(model_dir);
     crate::tls::init();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
@@ -368,6 +370,7 @@ pub async fn run(settings: Settings, args: ScaleArgs) -> anyhow::Result<()> {
     loop {
         let ready: serde_json::Value = client
             .get(format!("{}/readyz", service.base))
+            .bearer_auth(&service.admin)
             .send()
             .await?
             .json()
@@ -666,7 +669,8 @@ fn service_env(model_dir: &Path, embeddings: &str) -> Vec<(String, String)> {
     match embeddings {
         "off" => env.push(("DESCOBERTA_EMBEDDING_ENABLED".into(), "false".into())),
         "static" => env.push(("DESCOBERTA_EMBEDDING_KIND".into(), "static".into())),
-        _ => {}
+        "transformer" => env.push(("DESCOBERTA_EMBEDDING_KIND".into(), "transformer".into())),
+        _ => env.push(("DESCOBERTA_EMBEDDING_KIND".into(), "e5".into())),
     }
     env
 }

@@ -406,7 +406,9 @@ async fn confidences(
     questions: &[Question],
     visibility: &Visibility,
     gold: bool,
-) -> anyhow::Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
+) -> anyhow::Result<Confidences> {
+    let mut empty = 0usize;
+    let mut spread = Vec::with_capacity(questions.len());
     let mut confidence = Vec::with_capacity(questions.len());
     let mut similarity = Vec::with_capacity(questions.len());
     let mut unrelated = Vec::with_capacity(questions.len());
@@ -416,6 +418,9 @@ async fn confidences(
             .await
             .map_err(|e| anyhow::anyhow!("search failed: {e}"))?;
         confidence.push(f64::from(ranked.confidence));
+        if ranked.datasets.is_empty() {
+            empty += 1;
+        }
         let (Some(embedder), Some(semantic)) = (embedder, snapshot.semantic()) else {
             continue;
         };
@@ -423,6 +428,13 @@ async fn confidences(
             .embed(vec![q.question.clone()], crate::embed::TextKind::Query)
             .await?;
         let Some(query) = query.first() else { continue };
+        // How far the nearest stands out from the 50th (calibrated), as the fusion sees it.
+        let nearest = semantic.top(query, |_| true, 50);
+        if let (Some(first), Some(last)) = (nearest.first(), nearest.last()) {
+            spread.push(f64::from(
+                semantic.scale.calibrate(first.1) - semantic.scale.calibrate(last.1),
+            ));
+        }
         // What an unrelated dataset scores: the mean similarity to every dataset.
         let n = semantic.len() as u32;
         if n > 0 {
@@ -450,7 +462,25 @@ async fn confidences(
     confidence.sort_by(f64::total_cmp);
     similarity.sort_by(f64::total_cmp);
     unrelated.sort_by(f64::total_cmp);
-    Ok((confidence, similarity, unrelated))
+    spread.sort_by(f64::total_cmp);
+    Ok(Confidences {
+        confidence,
+        similarity,
+        unrelated,
+        spread,
+        empty: 100.0 * empty as f64 / questions.len().max(1) as f64,
+    })
+}
+
+/// What [`confidences`] measures over a question set (each list sorted).
+struct Confidences {
+    confidence: Vec<f64>,
+    similarity: Vec<f64>,
+    unrelated: Vec<f64>,
+    /// The nearest dataset's lead over the 50th, calibrated.
+    spread: Vec<f64>,
+    /// Share of the questions with no result, in %.
+    empty: f64,
 }
 
 /// How the confidence separates the catalog's questions from `negatives`.
@@ -462,9 +492,8 @@ async fn gap_report(
     visibility: &Visibility,
     threshold: f64,
 ) -> anyhow::Result<()> {
-    let (pos, pos_sim, pos_mean) =
-        confidences(searcher, embedder, questions, visibility, true).await?;
-    let (neg, neg_sim, _) = confidences(searcher, embedder, negatives, visibility, false).await?;
+    let pos = confidences(searcher, embedder, questions, visibility, true).await?;
+    let neg = confidences(searcher, embedder, negatives, visibility, false).await?;
     let below = |v: &[f64]| {
         100.0 * v.iter().filter(|c| **c < threshold).count() as f64 / v.len().max(1) as f64
     };
@@ -478,27 +507,27 @@ async fn gap_report(
     };
     println!();
     println!(
-        "| questions | n | confidence p10 / p50 / p90 | below low_confidence {threshold} (gaps) | similarity p10 / p50 / p90 |"
+        "| questions | n | confidence p10 / p50 / p90 | below low_confidence {threshold:.2} (gaps) | no result | similarity p10 / p50 / p90 | nearest's lead over the 50th, calibrated |"
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
+    for (label, c) in [
+        ("the catalog's own (similarity to the gold dataset)", &pos),
+        ("negatives (similarity to the best dataset)", &neg),
+    ] {
+        println!(
+            "| {label} | {} | {} | {:.1} % | {:.1} % | {} | {} |",
+            c.confidence.len(),
+            q(&c.confidence),
+            below(&c.confidence),
+            c.empty,
+            q(&c.similarity),
+            q(&c.spread)
+        );
+    }
     println!(
-        "| the catalog's own (similarity to the gold dataset) | {} | {} | {:.1} % | {} |",
-        pos.len(),
-        q(&pos),
-        below(&pos),
-        q(&pos_sim)
-    );
-    println!(
-        "| negatives (similarity to the best dataset) | {} | {} | {:.1} % | {} |",
-        neg.len(),
-        q(&neg),
-        below(&neg),
-        q(&neg_sim)
-    );
-    println!(
-        "| the catalog's own (mean similarity to every dataset) | {} | | | {} |",
-        pos_mean.len(),
-        q(&pos_mean)
+        "| the catalog's own (mean similarity to every dataset) | {} | | | | {} | |",
+        pos.unrelated.len(),
+        q(&pos.unrelated)
     );
     Ok(())
 }

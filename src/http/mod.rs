@@ -13,7 +13,7 @@ mod input;
 mod limits;
 mod openapi;
 mod pages;
-mod search;
+pub(crate) mod search;
 mod sources;
 mod sse;
 pub mod views;

@@ -11,6 +11,7 @@ use super::input::{self, Origin};
 use super::{AppState, Caller, took_ms};
 use crate::clock::now_ms;
 use crate::governance::QuestionLogEntry;
+use crate::retrieval::Ranked;
 use crate::retrieval::present::{SearchResponse, SuggestResponse, suggestions};
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -63,22 +64,14 @@ pub async fn search(
         SearchResponse::page(q, &snapshot, &ranked, limit, offset, &caller.visibility);
     // Only first pages are questions; paging through results is not.
     if offset == 0 {
-        state.governance.log_question(QuestionLogEntry {
-            at_ms: now_ms(),
-            source: "search".into(),
-            question: q.to_string(),
-            question_key: ranked.plan.key(),
-            key_id: caller.key_id.clone(),
-            top_datasets: response
-                .results
-                .iter()
-                .take(3)
-                .map(|r| r.dataset.clone())
-                .collect(),
-            confidence: f64::from(ranked.confidence),
-            mode: "search".into(),
-            latency_ms: took_ms(started),
-        });
+        state.governance.log_question(search_log_entry(
+            "search",
+            q,
+            &ranked,
+            &response,
+            caller.key_id.clone(),
+            took_ms(started),
+        ));
     }
     response.took_ms = took_ms(started);
     Ok(HttpResponse::Ok().json(response))
@@ -131,4 +124,31 @@ pub async fn suggest(
         catalog_version: version,
         took_ms: took_ms(started),
     }))
+}
+
+/// The question-log entry of a first page of search results (REST and MCP).
+pub(crate) fn search_log_entry(
+    source: &str,
+    question: &str,
+    ranked: &Ranked,
+    response: &SearchResponse,
+    key_id: Option<String>,
+    latency_ms: f64,
+) -> QuestionLogEntry {
+    QuestionLogEntry {
+        at_ms: now_ms(),
+        source: source.into(),
+        question: question.to_string(),
+        question_key: ranked.plan.key(),
+        key_id,
+        top_datasets: response
+            .results
+            .iter()
+            .take(3)
+            .map(|r| r.dataset.clone())
+            .collect(),
+        confidence: f64::from(ranked.confidence),
+        mode: "search".into(),
+        latency_ms,
+    }
 }

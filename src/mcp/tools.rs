@@ -491,22 +491,15 @@ async fn search_datasets(
         .await?;
     let mut response =
         SearchResponse::page(&query, &snapshot, &ranked, limit, 0, &caller.visibility);
-    app.governance.log_question(QuestionLogEntry {
-        at_ms: now_ms(),
-        source: "mcp_search".into(),
-        question: query.clone(),
-        question_key: ranked.plan.key(),
-        key_id: caller.key_id.clone(),
-        top_datasets: response
-            .results
-            .iter()
-            .take(3)
-            .map(|r| r.dataset.clone())
-            .collect(),
-        confidence: f64::from(ranked.confidence),
-        mode: "search".into(),
-        latency_ms: took_ms(started),
-    });
+    app.governance
+        .log_question(crate::http::search::search_log_entry(
+            "mcp_search",
+            &query,
+            &ranked,
+            &response,
+            caller.key_id.clone(),
+            took_ms(started),
+        ));
     response.took_ms = took_ms(started);
     let mut text = format!(
         "{} dataset(s) match “{}”{}",
