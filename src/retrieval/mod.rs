@@ -36,8 +36,8 @@ pub struct RetrievalConfig {
     /// A dataset found only semantically must be at least this similar to count as a match,
     /// on the model's calibrated scale (0 = unrelated, 1 = related: see
     /// [`crate::embed::SimilarityScale`]). Default: no bar when the question matches some
-    /// words (the fusion weighs these candidates): a bar at 0 cost 6 points of R@5 on the
-    /// Portuguese Spider questions and 0.8 on BIRD (`descoberta eval`).
+    /// words (the fusion weighs these candidates): with e5, a bar at 0 cost 0.5 points of
+    /// R@5 and 2 of complete@15 on the BIRD dev set (`descoberta eval`).
     pub min_similarity: f32,
     /// When nothing matches the question's words, a dataset found only semantically must be
     /// at least this similar (calibrated): a typical right answer scores 1, while strings
