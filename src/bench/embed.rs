@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 
-use crate::embed::{BertEmbedder, DistilledEmbedder, E5Embedder, Embedder, TextKind};
+use crate::embed::{BertEmbedder, DistilledEmbedder, E5Embedder, Embedder, TextKind, mean_cosine};
 use crate::retrieval::semantic::dataset_text;
 use crate::settings::Settings;
 use crate::sources;
@@ -183,21 +183,6 @@ async fn measure(
         bulk_per_sec,
         fidelity: None,
     })
-}
-
-fn mean_cosine(a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
-    let n = a.len().min(b.len()).max(1);
-    let sum: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| {
-            let dot: f32 = x.iter().zip(y).map(|(p, q)| p * q).sum();
-            let nx: f32 = x.iter().map(|p| p * p).sum::<f32>().sqrt();
-            let ny: f32 = y.iter().map(|q| q * q).sum::<f32>().sqrt();
-            f64::from(dot / (nx * ny).max(f32::MIN_POSITIVE))
-        })
-        .sum();
-    sum / n as f64
 }
 
 /// Up to `limit` distinct questions from a JSON-lines file.

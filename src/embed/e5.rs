@@ -108,12 +108,7 @@ impl E5Embedder {
         let fast = self.shared.model.embed(&refs, self.threads)?;
         let reference = self.shared.model.embed_reference(&refs)?;
         anyhow::ensure!(!fast.is_empty(), "no texts to compare");
-        let sum: f64 = fast
-            .iter()
-            .zip(&reference)
-            .map(|(a, b)| f64::from(descoberta_e5::cosine(a, b)))
-            .sum();
-        Ok(sum / fast.len() as f64)
+        Ok(super::mean_cosine(&fast, &reference))
     }
 }
 

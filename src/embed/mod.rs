@@ -224,6 +224,17 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// The mean cosine similarity of paired vectors (fidelity checks).
+pub fn mean_cosine(a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
+    let n = a.len().min(b.len()).max(1);
+    let sum: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(descoberta_e5::cosine(x, y)))
+        .sum();
+    sum / n as f64
+}
+
 /// L2-normalizes in place.
 pub fn normalize(v: &mut [f32]) {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
