@@ -12,6 +12,7 @@ use crate::governance::Governance;
 use crate::metrics::Metrics;
 use crate::retrieval::{Dictionary, Live, RetrievalConfig, Searcher};
 use crate::settings::Settings;
+use crate::stewardship::Stewardship;
 use crate::store;
 use crate::versions::Versions;
 
@@ -22,6 +23,7 @@ pub struct App {
     pub search: Arc<Searcher>,
     pub governance: Arc<Governance>,
     pub answerer: Arc<Answerer>,
+    pub stewardship: Arc<Stewardship>,
     /// Degradations found at start (e.g. no embedding model).
     warnings: Vec<String>,
     /// The exclusive lock on the data directory, held while the app lives.
@@ -106,9 +108,23 @@ impl App {
             metrics.clone(),
         ));
         let versions = Arc::new(
-            Versions::new(settings.clone(), store, live, embedder, metrics.clone()).await?,
+            Versions::new(
+                settings.clone(),
+                store.clone(),
+                live,
+                embedder,
+                metrics.clone(),
+            )
+            .await?,
         );
         let answerer = Arc::new(Answerer::new(&settings, metrics.clone())?);
+        let stewardship = Arc::new(Stewardship::new(
+            store,
+            versions.clone(),
+            search.clone(),
+            answerer.clone(),
+            settings.clone(),
+        ));
         Ok(App {
             settings,
             metrics,
@@ -116,6 +132,7 @@ impl App {
             search,
             governance,
             answerer,
+            stewardship,
             warnings,
             _lock: lock,
         })

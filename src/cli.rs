@@ -91,6 +91,17 @@ pub enum Command {
     },
     /// Crawl a PostgreSQL or SQLite database's catalog and load it (or write it as CSV).
     Crawl(CrawlArgs),
+    /// Ask the configured LLM to draft descriptions for datasets and columns that have none;
+    /// the drafts wait in the review queue (`/admin/review`) for a steward. Nothing is
+    /// published.
+    Enrich {
+        /// Datasets to draft for (default: every dataset but the restricted ones).
+        #[arg(long = "dataset", value_name = "NAME")]
+        datasets: Vec<String>,
+        /// At most this many datasets.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
     /// Serve MCP on stdin/stdout for desktop agents (same settings and store; acts as
     /// DESCOBERTA_MCP_API_KEY, anonymous without it).
     Mcp,
@@ -190,6 +201,7 @@ pub async fn main() -> ExitCode {
             load(settings, input, options).await
         }
         Command::Crawl(args) => crawl(settings, args).await,
+        Command::Enrich { datasets, limit } => enrich(settings, &datasets, limit).await,
         Command::Mcp => mcp::stdio::run(settings).await,
         Command::Eval(args) => eval::run(settings, args).await,
         Command::Bench(command) => bench::run(settings, command).await,
@@ -249,6 +261,26 @@ async fn load(settings: Settings, input: FileInput, options: LoadOptions) -> any
     Ok(())
 }
 
+async fn enrich(settings: Settings, datasets: &[String], limit: usize) -> anyhow::Result<()> {
+    let (app, _scratch) = offline_app(settings).await?;
+    let report = app
+        .stewardship
+        .enrich(
+            datasets,
+            limit.clamp(1, crate::stewardship::MAX_ENRICH_DATASETS),
+        )
+        .await?;
+    let summary = serde_json::json!({
+        "requested": report.requested,
+        "drafted": report.drafted,
+        "discarded": report.discarded,
+        "failed": report.failed,
+        "review": "accept or reject them at /admin/review (GET /v1/admin/proposals)",
+    });
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(())
+}
+
 async fn crawl(settings: Settings, args: CrawlArgs) -> anyhow::Result<()> {
     let url = match (&args.url, &args.connection_env) {
         (Some(url), None) => SecretString::from(url.clone()),
@@ -285,6 +317,7 @@ async fn crawl(settings: Settings, args: CrawlArgs) -> anyhow::Result<()> {
         catalog,
         sensitivity_declared: declared,
         reference_sites: Vec::new(),
+        term_sites: Vec::new(),
     };
     let max = settings.limits.max_upload_bytes;
     let read = if args.curated.is_empty() {

@@ -25,6 +25,7 @@ pub mod retrieval;
 pub mod settings;
 pub mod sources;
 pub mod startup;
+pub mod stewardship;
 pub mod store;
 pub mod telemetry;
 pub mod text;

@@ -44,6 +44,7 @@ const TOP_LEVEL: &[&str] = &[
     "replica_poll_ms",
     "question_retention_days",
     "low_confidence",
+    "catalog_language",
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -86,6 +87,9 @@ pub struct Settings {
     pub question_retention_days: u64,
     /// Below this retrieval confidence (0..1) a question counts as a catalog gap.
     pub low_confidence: f32,
+    /// The language the catalog's descriptions are written in (`en` or `pt-BR`): drafted
+    /// descriptions are written in it.
+    pub catalog_language: String,
 }
 
 impl Default for Settings {
@@ -113,6 +117,7 @@ impl Default for Settings {
             mcp: McpSettings::default(),
             question_retention_days: 90,
             low_confidence: 0.35,
+            catalog_language: "en".into(),
         }
     }
 }
@@ -497,6 +502,10 @@ impl Settings {
 
     fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.keep_versions >= 2, "keep_versions must be at least 2");
+        anyhow::ensure!(
+            matches!(self.catalog_language.as_str(), "en" | "pt-BR"),
+            "catalog_language must be `en` or `pt-BR`"
+        );
         anyhow::ensure!(
             !(self.cors.allow_credentials && self.cors.allowed_origins.iter().any(|o| o == "*")),
             "cors.allow_credentials cannot be used with the `*` origin"

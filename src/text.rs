@@ -91,3 +91,12 @@ mod tests {
         assert!(words_of("  __ ..").is_empty());
     }
 }
+
+/// Lowercase, accents folded (`Evasão` → `evasao`).
+pub fn fold(word: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    word.nfd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .collect::<String>()
+        .to_lowercase()
+}

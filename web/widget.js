@@ -13,7 +13,7 @@
 // --descoberta-fg, --descoberta-muted, --descoberta-surface, --descoberta-border,
 // --descoberta-radius, --descoberta-font, --descoberta-mono-font, --descoberta-mark,
 // --descoberta-focus, --descoberta-list-max-height; and ::part(form|input|search-button|ask-button|
-// listbox|option|status|answer|results|result|result-link|more-button).
+// listbox|option|status|answer|results|result|result-link|glossary|more-button).
 // Methods: el.search(query?), el.ask(question?), el.clear(). Events (bubbling, composed):
 // descoberta-search {query, total}, descoberta-answer {question, answer, mode, datasets}.
 
@@ -61,6 +61,8 @@ const MESSAGES = {
     noDescription: 'No description.',
     matchingColumns: 'Matching columns',
     moreColumns: (n) => `+ ${n} more`,
+    glossaryMatch: (term) => `matches the glossary term «${term}»`,
+    glossaryVia: (word) => `found through “${word}”`,
     answer: 'Answer',
     asking: 'Looking for the answer…',
     consulting: (n) => (n === 1 ? 'Reading 1 catalog entry…' : `Reading ${n} catalog entries…`),
@@ -111,6 +113,8 @@ const MESSAGES = {
     noDescription: 'Sem descrição.',
     matchingColumns: 'Colunas correspondentes',
     moreColumns: (n) => `+ ${n} outras`,
+    glossaryMatch: (term) => `corresponde ao termo do glossário «${term}»`,
+    glossaryVia: (word) => `encontrado por “${word}”`,
     answer: 'Resposta',
     asking: 'Procurando a resposta…',
     consulting: (n) => (n === 1 ? 'Lendo 1 entrada do catálogo…' : `Lendo ${n} entradas do catálogo…`),
@@ -315,6 +319,13 @@ button.btn:focus-visible { outline-offset: 2px; }
 .cols .col-type { font-family: var(--_mono); font-size: 12px; color: var(--_muted); flex: none; }
 .cols .col-desc { color: var(--_muted); overflow: hidden; text-overflow: ellipsis; white-space: nowrap; min-width: 0; }
 .cols .col-more { color: var(--_muted); font-size: 12.5px; }
+.glossary { margin: 8px 0 0; padding: 0; list-style: none; display: grid; gap: 2px; font-size: 13px; color: var(--_muted); }
+.glossary li { display: flex; gap: 6px; align-items: baseline; }
+.glossary li::before { content: "≡"; color: var(--_accent); font-weight: 700; flex: none; }
+.glossary .term { color: var(--_fg); font-weight: 600; }
+.answer-datasets .glossary { display: inline; margin: 0; font-size: 12.5px; }
+.answer-datasets .glossary li { display: inline; }
+.answer-datasets .glossary li::before { content: " · "; color: var(--_muted); font-weight: 400; }
 .more { text-align: center; }
 .more button { margin-top: 12px; }
 
@@ -1078,10 +1089,42 @@ class DescobertaSearch extends HTMLElement {
       { class: 'result', part: 'result', 'data-dataset': name },
       h('div', { class: 'result-head' }, h('h3', {}, link), badge),
       description,
+      this._renderGlossary(result.glossary),
       meta,
       tags,
       columns,
     );
+  }
+
+  /**
+   * The glossary terms a hit matched through (`[{term, matched}]`): one line per term, each
+   * with `data-glossary-term`; nothing when there are none.
+   */
+  _renderGlossary(glossary) {
+    const t = this._t;
+    const seen = new Set();
+    const items = [];
+    for (const entry of Array.isArray(glossary) ? glossary : []) {
+      const term = typeof entry?.term === 'string' ? entry.term.trim() : '';
+      if (!term || seen.has(term)) continue;
+      seen.add(term);
+      const matched = typeof entry.matched === 'string' ? entry.matched.trim() : '';
+      const text = t.glossaryMatch(term);
+      const at = text.indexOf(term);
+      const label = at >= 0 ? [text.slice(0, at), h('span', { class: 'term' }, term), text.slice(at + term.length)] : [text];
+      items.push(
+        h(
+          'li',
+          {
+            'data-glossary-term': term,
+            'data-glossary-matched': matched || null,
+            title: matched && matched.toLowerCase() !== term.toLowerCase() ? t.glossaryVia(matched) : null,
+          },
+          h('span', {}, label),
+        ),
+      );
+    }
+    return items.length ? h('ul', { class: 'glossary', part: 'glossary' }, items) : null;
   }
 
   // ---- ask ----
@@ -1222,6 +1265,7 @@ class DescobertaSearch extends HTMLElement {
                 { 'data-answer-dataset': d.dataset },
                 h('a', { href: this.datasetUrl(d.dataset) }, d.dataset),
                 d.reason ? h('span', { class: 'reason' }, ` — ${d.reason}`) : null,
+                this._renderGlossary(d.glossary),
               ),
             ),
           ),

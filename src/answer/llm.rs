@@ -144,6 +144,24 @@ fn reply_schema() -> serde_json::Value {
     })
 }
 
+/// What a reply must look like: a named JSON schema.
+pub struct ReplyContract {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub schema: serde_json::Value,
+}
+
+impl ReplyContract {
+    /// The answer's contract ([`reply_schema`]).
+    pub fn answer() -> ReplyContract {
+        ReplyContract {
+            name: "descoberta_answer",
+            description: "where the data is: the answer and its datasets",
+            schema: reply_schema(),
+        }
+    }
+}
+
 /// Whether an error means the endpoint refused the request's form (not the service failing).
 fn refused_format(error: &async_openai::error::OpenAIError) -> bool {
     matches!(error, async_openai::error::OpenAIError::ApiError(api)
@@ -193,6 +211,16 @@ impl LlmClient {
     }
 
     fn request(&self, system: &str, user: &str, stream: bool) -> CreateChatCompletionRequest {
+        self.request_as(system, user, stream, &ReplyContract::answer())
+    }
+
+    fn request_as(
+        &self,
+        system: &str,
+        user: &str,
+        stream: bool,
+        contract: &ReplyContract,
+    ) -> CreateChatCompletionRequest {
         let messages: Vec<ChatCompletionRequestMessage> = vec![
             ChatCompletionRequestSystemMessage::from(system).into(),
             ChatCompletionRequestUserMessage::from(user).into(),
@@ -205,9 +233,9 @@ impl LlmClient {
             response_format: match self.format.load(Ordering::Relaxed) {
                 0 => Some(ResponseFormat::JsonSchema {
                     json_schema: ResponseFormatJsonSchema {
-                        description: Some("where the data is: the answer and its datasets".into()),
-                        name: "descoberta_answer".into(),
-                        schema: reply_schema(),
+                        description: Some(contract.description.into()),
+                        name: contract.name.into(),
+                        schema: contract.schema.clone(),
                         strict: Some(true),
                     },
                 }),
@@ -225,15 +253,27 @@ impl LlmClient {
             + Duration::from_millis(100 * 2u64.pow(self.settings.max_retries.min(6)))
     }
 
-    /// One completion: the reply text.
-    #[tracing::instrument(name = "llm_call", skip_all, fields(model = %self.model, stream = false, latency_ms, prompt_tokens, completion_tokens, outcome))]
+    /// One completion in the answer's reply contract: the reply text.
     pub async fn complete(&self, system: &str, user: &str) -> Result<String, LlmError> {
+        self.complete_as(system, user, &ReplyContract::answer())
+            .await
+    }
+
+    /// One completion whose reply should follow `contract` (sent as a JSON schema where the
+    /// endpoint accepts one): the reply text.
+    #[tracing::instrument(name = "llm_call", skip_all, fields(model = %self.model, contract = contract.name, stream = false, latency_ms, prompt_tokens, completion_tokens, outcome))]
+    pub async fn complete_as(
+        &self,
+        system: &str,
+        user: &str,
+        contract: &ReplyContract,
+    ) -> Result<String, LlmError> {
         self.breaker
             .check()
             .inspect_err(|e| record_outcome(e.kind()))?;
         let started = Instant::now();
         let result = loop {
-            let request = self.request(system, user, false);
+            let request = self.request_as(system, user, false, contract);
             match tokio::time::timeout(self.deadline(), self.client.chat().create(request)).await {
                 Err(_) => break Err(LlmError::Timeout),
                 Ok(Err(e)) if refused_format(&e) && self.step_down_format() => continue,

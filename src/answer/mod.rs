@@ -6,6 +6,7 @@
 //! deterministic text built from the same entries. The caller never gets a 5xx because of the
 //! LLM.
 
+pub mod enrich;
 pub mod extractive;
 pub mod grounding;
 pub mod llm;
@@ -190,6 +191,11 @@ impl Retrieved {
 }
 
 impl Answerer {
+    /// The configured LLM, if any.
+    pub fn llm(&self) -> Option<&LlmClient> {
+        self.llm.as_ref()
+    }
+
     pub fn new(settings: &Settings, metrics: Arc<Metrics>) -> anyhow::Result<Answerer> {
         let llm = LlmClient::from_settings(&settings.llm)?;
         let prompts = Prompts::load(&settings.prompts_dir)?;

@@ -189,6 +189,7 @@ async fn measure(settings: &Settings, args: &CrawlBenchArgs, url: &str) -> anyho
             catalog: catalog.clone(),
             sensitivity_declared: declared.clone(),
             reference_sites: Vec::new(),
+            term_sites: Vec::new(),
         },
         warnings: Vec::new(),
     };
@@ -210,6 +211,7 @@ async fn measure(settings: &Settings, args: &CrawlBenchArgs, url: &str) -> anyho
             catalog: again,
             sensitivity_declared: declared,
             reference_sites: Vec::new(),
+            term_sites: Vec::new(),
         },
         warnings: Vec::new(),
     };

@@ -3,6 +3,7 @@
 
 mod access;
 mod diff;
+mod glossary;
 mod problems;
 mod relationships;
 
@@ -13,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 pub use self::access::{Sensitivity, dataset_acl_terms};
 pub use self::diff::{Access, CatalogDiff, ColumnRef, DiffCounts, SecurityChange, widens};
+pub use self::glossary::{MAX_PHRASE_WORDS, Term, TermLink, TermSite, check_glossary};
 pub use self::problems::{CatalogProblem, InvalidCatalog, MAX_PROBLEMS, Problems};
 pub use self::relationships::{
     Dangling, LinkKind, ReferenceSite, Relationship, check_references, split_reference,
@@ -187,6 +189,8 @@ pub struct CatalogPatch {
     pub sensitivity_declared: Vec<bool>,
     /// Where references and lineage were stated (to report dangling ones at their line).
     pub reference_sites: Vec<ReferenceSite>,
+    /// Where glossary terms were stated (to report a bad one at its line).
+    pub term_sites: Vec<TermSite>,
 }
 
 impl From<Catalog> for CatalogPatch {
@@ -197,19 +201,25 @@ impl From<Catalog> for CatalogPatch {
             catalog,
             sensitivity_declared,
             reference_sites: Vec::new(),
+            term_sites: Vec::new(),
         }
     }
 }
 
-/// A whole catalog: its datasets in load order.
+/// A whole catalog: its datasets in load order, and its business glossary.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Catalog {
     pub datasets: Vec<Dataset>,
+    #[serde(default)]
+    pub terms: Vec<Term>,
 }
 
 impl Catalog {
     pub fn new(datasets: Vec<Dataset>) -> Catalog {
-        Catalog { datasets }
+        Catalog {
+            datasets,
+            terms: Vec::new(),
+        }
     }
 
     pub fn column_count(&self) -> usize {
@@ -228,7 +238,8 @@ impl Catalog {
     /// `mode=merge`: `patch` applied to `self`. A dataset of the patch that is new is added;
     /// one that exists keeps every field the patch leaves empty (a merge never resets a field,
     /// least of all the sensitivity: it changes only where the patch states one). Its columns
-    /// are patched the same way, and columns the patch does not mention stay.
+    /// are patched the same way, and columns the patch does not mention stay. A glossary term
+    /// of the patch replaces the one of the same name; the others stay.
     pub fn merged_with(&self, patch: CatalogPatch) -> Catalog {
         let mut datasets = self.datasets.clone();
         let mut positions: HashMap<String, usize> = datasets
@@ -250,7 +261,17 @@ impl Catalog {
                 }
             }
         }
-        Catalog { datasets }
+        let mut terms = self.terms.clone();
+        for term in patch.catalog.terms {
+            match terms
+                .iter_mut()
+                .find(|t| t.name.trim().eq_ignore_ascii_case(term.name.trim()))
+            {
+                Some(existing) => *existing = term,
+                None => terms.push(term),
+            }
+        }
+        Catalog { datasets, terms }
     }
 }
 
@@ -282,7 +303,7 @@ mod tests {
         let merged = current.merged_with(CatalogPatch {
             catalog: Catalog::new(vec![fix]),
             sensitivity_declared: vec![false],
-            reference_sites: Vec::new(),
+            ..CatalogPatch::default()
         });
         let d = &merged.datasets[0];
         assert_eq!(d.description.as_deref(), Some("fixed typo"));
@@ -299,7 +320,7 @@ mod tests {
         let merged = current.merged_with(CatalogPatch {
             catalog: Catalog::new(vec![open]),
             sensitivity_declared: vec![true],
-            reference_sites: Vec::new(),
+            ..CatalogPatch::default()
         });
         assert_eq!(merged.datasets[0].sensitivity, Sensitivity::Public);
     }

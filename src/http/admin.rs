@@ -92,7 +92,11 @@ pub struct LoadResponse {
 }
 
 impl LoadResponse {
-    fn new(outcome: LoadOutcome, dry_run: bool, catalog_version: Option<i64>) -> LoadResponse {
+    pub(super) fn new(
+        outcome: LoadOutcome,
+        dry_run: bool,
+        catalog_version: Option<i64>,
+    ) -> LoadResponse {
         LoadResponse {
             version: outcome.version.map(|v| v.version),
             changed: outcome.changed,

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use super::views::InvalidCatalogView;
 use crate::answer::AskError;
 use crate::retrieval::SearchError;
+use crate::stewardship::StewardshipError;
 use crate::versions::{LoadError, RegisterError};
 
 /// Stable machine-readable error codes. Clients match on these strings.
@@ -333,5 +334,19 @@ impl ResponseError for ApiError {
             builder.insert_header(("Retry-After", secs.to_string()));
         }
         builder.json(self.body())
+    }
+}
+
+impl From<StewardshipError> for ApiError {
+    fn from(e: StewardshipError) -> ApiError {
+        match e {
+            StewardshipError::NotFound(_) => ApiError::not_found(e.to_string()),
+            StewardshipError::NotPending(_) => ApiError::new(ErrorCode::Conflict, e.to_string()),
+            StewardshipError::NoLlm => ApiError::unavailable(e.to_string()),
+            StewardshipError::NoCatalog => ApiError::unavailable(e.to_string()),
+            StewardshipError::BadText(_) => ApiError::bad_request(e.to_string()),
+            StewardshipError::Load(load) => load.into(),
+            StewardshipError::Internal(e) => ApiError::internal(e),
+        }
     }
 }

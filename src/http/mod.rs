@@ -7,6 +7,7 @@ mod ask;
 mod datasets;
 pub mod error;
 mod feedback;
+mod glossary;
 mod health;
 pub mod identity;
 mod input;
@@ -16,6 +17,7 @@ mod pages;
 pub(crate) mod search;
 mod sources;
 mod sse;
+mod stewardship;
 pub mod views;
 
 use std::time::Instant;
@@ -118,6 +120,47 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
         .service(resource(
             "/v1/admin/sources/{id}/syncs",
             web::get().to(sources::history),
+        ))
+        .service(resource("/v1/glossary", web::get().to(glossary::glossary)))
+        .service(resource(
+            "/v1/admin/glossary",
+            web::put().to(glossary::replace),
+        ))
+        .service(
+            web::resource("/v1/admin/glossary/terms/{name}")
+                .route(web::put().to(glossary::put_term))
+                .route(web::delete().to(glossary::delete_term))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(resource(
+            "/v1/admin/proposals",
+            web::get().to(stewardship::proposals),
+        ))
+        .service(resource(
+            "/v1/admin/proposals/{id}/accept",
+            web::post().to(stewardship::accept),
+        ))
+        .service(resource(
+            "/v1/admin/proposals/{id}/reject",
+            web::post().to(stewardship::reject),
+        ))
+        .service(resource(
+            "/v1/admin/enrich",
+            web::post().to(stewardship::enrich),
+        ))
+        .service(resource(
+            "/v1/admin/insights",
+            web::get().to(stewardship::insights),
+        ))
+        .service(resource("/admin/insights", web::get().to(pages::insights)))
+        .service(resource("/admin/review", web::get().to(pages::review)))
+        .service(resource(
+            "/vendor/uPlot.iife.min.js",
+            web::get().to(pages::uplot_js),
+        ))
+        .service(resource(
+            "/vendor/uPlot.min.css",
+            web::get().to(pages::uplot_css),
         ))
         .service(resource("/v1/feedback", web::post().to(feedback::feedback)))
         .service(resource(

@@ -9,6 +9,11 @@ use sha2::{Digest, Sha256};
 const WIDGET_JS: &str = include_str!("../../web/widget.js");
 const INDEX_HTML: &str = include_str!("../../web/index.html");
 const DATASET_HTML: &str = include_str!("../../web/dataset.html");
+const INSIGHTS_HTML: &str = include_str!("../../web/insights.html");
+const REVIEW_HTML: &str = include_str!("../../web/review.html");
+/// uPlot (MIT, `web/vendor/uPlot.LICENSE`), the insights page's charts.
+const UPLOT_JS: &str = include_str!("../../web/vendor/uPlot.iife.min.js");
+const UPLOT_CSS: &str = include_str!("../../web/vendor/uPlot.min.css");
 
 /// A static asset with an ETag; `If-None-Match` gets 304.
 fn asset(req: &HttpRequest, body: &'static str, content_type: &str, cache: &str) -> HttpResponse {
@@ -82,4 +87,34 @@ pub async fn index(req: HttpRequest) -> HttpResponse {
 /// The dataset page (it reads the dataset through the API, with the caller's rights).
 pub async fn dataset_page(req: HttpRequest) -> HttpResponse {
     page(&req, DATASET_HTML)
+}
+
+/// The admin insights page (`/admin/insights`). It holds no data: it asks for the admin token
+/// and reads `/v1/admin/insights` with it.
+pub async fn insights(req: HttpRequest) -> HttpResponse {
+    page(&req, INSIGHTS_HTML)
+}
+
+/// The review queue page (`/admin/review`); like the insights page, data only with the token.
+pub async fn review(req: HttpRequest) -> HttpResponse {
+    page(&req, REVIEW_HTML)
+}
+
+/// The charting library of the insights page.
+pub async fn uplot_js(req: HttpRequest) -> HttpResponse {
+    asset(
+        &req,
+        UPLOT_JS,
+        "application/javascript; charset=utf-8",
+        "public, max-age=86400",
+    )
+}
+
+pub async fn uplot_css(req: HttpRequest) -> HttpResponse {
+    asset(
+        &req,
+        UPLOT_CSS,
+        "text/css; charset=utf-8",
+        "public, max-age=86400",
+    )
 }

@@ -2,6 +2,7 @@
 //! best-matching columns. `GET /v1/search`, `/v1/suggest`, `/v1/ask`, MCP and `descoberta eval`
 //! all go through here. It serves from the in-memory [`Snapshot`] only: never the store.
 
+pub mod glossary;
 pub mod highlight;
 pub mod present;
 pub mod query;
@@ -17,6 +18,7 @@ use std::collections::{HashMap, HashSet};
 use crate::embed::SemanticIndex;
 pub use crate::index::suggest::SuggestHit;
 use crate::index::{Boosts, DatasetMatch};
+use glossary::TermMatch;
 pub use query::{Language, QueryPlan, understand, understand_with};
 pub use search::{SearchError, Searcher, Votes};
 pub use snapshot::{Live, Snapshot};
@@ -78,6 +80,8 @@ pub struct RankedDataset {
     pub columns: Vec<(u32, f32)>,
     /// The top result that lifted (or added) this one through a relationship.
     pub via: Option<u32>,
+    /// The glossary terms of the question that link to this dataset.
+    pub terms: Vec<TermMatch>,
 }
 
 /// A ranking: how many visible datasets match, and the best `depth` of them, best first.
@@ -238,6 +242,8 @@ pub fn rank_within(
         );
     }
     apply_feedback(&mut datasets, signals.feedback);
+    let terms = snapshot.glossary.matches(&plan.original);
+    let by_glossary = apply_glossary(&mut datasets, &terms, snapshot, visibility, within);
     if config.link_lift > 0.0 && !snapshot.links.is_empty() {
         expand_links(&mut datasets, snapshot, visibility, config);
     }
@@ -248,7 +254,12 @@ pub fn rank_within(
     } else {
         let lexical = 1.0 - (-top_lexical / 8.0).exp();
         let semantic = top_similarity.map_or(0.0, |s| s.clamp(0.0, 1.0));
-        lexical.max(semantic)
+        let glossary = if by_glossary {
+            GLOSSARY_CONFIDENCE
+        } else {
+            0.0
+        };
+        lexical.max(semantic).max(glossary)
     };
     debug_assert!(
         datasets
@@ -266,6 +277,72 @@ pub fn rank_within(
         datasets,
         confidence,
     })
+}
+
+/// How sure retrieval is when the question uses a glossary term that links to a visible
+/// dataset (a steward said this is where it is).
+const GLOSSARY_CONFIDENCE: f32 = 0.9;
+
+/// A question that uses a glossary term (or a synonym) matches the datasets the term links
+/// to: each one the caller may see ranks above every dataset no term links to (ordered among
+/// themselves by their own scores), and a linked column is among its matching columns.
+/// Returns whether any linked dataset was visible.
+fn apply_glossary(
+    datasets: &mut Vec<RankedDataset>,
+    terms: &[TermMatch],
+    snapshot: &Snapshot,
+    visibility: &Visibility,
+    within: Option<&HashSet<u32>>,
+) -> bool {
+    if terms.is_empty() {
+        return false;
+    }
+    let top = datasets
+        .iter()
+        .map(|d| d.score)
+        .fold(0.0f32, f32::max)
+        .max(1.0);
+    let mut position: HashMap<u32, usize> = datasets
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.dataset, i))
+        .collect();
+    let mut linked: HashSet<usize> = HashSet::new();
+    for m in terms {
+        for link in snapshot.glossary.links(m.term) {
+            if !snapshot.is_visible(link.dataset, visibility)
+                || within.is_some_and(|w| !w.contains(&link.dataset))
+            {
+                continue;
+            }
+            let i = *position.entry(link.dataset).or_insert_with(|| {
+                datasets.push(RankedDataset {
+                    dataset: link.dataset,
+                    score: 0.0,
+                    columns: Vec::new(),
+                    via: None,
+                    terms: Vec::new(),
+                });
+                datasets.len() - 1
+            });
+            let d = &mut datasets[i];
+            if !d.terms.contains(m) {
+                d.terms.push(*m);
+            }
+            if let Some(column) = link.column
+                && !d.columns.iter().any(|(c, _)| *c == column)
+            {
+                let best = d.columns.first().map_or(1.0, |c| c.1);
+                d.columns.insert(0, (column, best));
+            }
+            linked.insert(i);
+        }
+    }
+    for &i in &linked {
+        let own = datasets[i].score;
+        datasets[i].score = top * 1.05 + 0.1 * own;
+    }
+    !linked.is_empty()
 }
 
 /// Weighted fusion of the normalized lexical score and the normalized cosine similarity.
@@ -324,6 +401,7 @@ fn fuse(
                 score: w * norm(similarity),
                 columns: Vec::new(),
                 via: None,
+                terms: Vec::new(),
             });
         }
     }
@@ -400,6 +478,7 @@ fn expand_links(
             score,
             columns: Vec::new(),
             via: Some(seed),
+            terms: Vec::new(),
         });
     }
 }
@@ -416,6 +495,7 @@ fn lexical_score(m: DatasetMatch, column_weights: &[f32]) -> RankedDataset {
         score: m.dataset_score + columns_score,
         columns: m.columns,
         via: None,
+        terms: Vec::new(),
     }
 }
 

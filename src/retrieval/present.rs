@@ -69,6 +69,35 @@ pub struct SearchHit {
     /// customer_id`, `derived from raw.orders_dump`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub related: Option<String>,
+    /// The glossary terms of the query that a steward linked to this dataset.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub glossary: Vec<GlossaryMatch>,
+}
+
+/// A glossary term the query used: the term, and the words that matched it (its name or a
+/// synonym, as the glossary spells it).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GlossaryMatch {
+    pub term: String,
+    pub matched: String,
+}
+
+fn glossary_matches(
+    snapshot: &Snapshot,
+    r: &RankedDataset,
+    visibility: &Visibility,
+) -> Vec<GlossaryMatch> {
+    r.terms
+        .iter()
+        .filter_map(|m| {
+            let term = snapshot.catalog.terms.get(m.term as usize)?;
+            let matched = term.phrases().nth(m.phrase as usize)?;
+            Some(GlossaryMatch {
+                term: snapshot.redact(&term.name, visibility),
+                matched: snapshot.redact(matched, visibility),
+            })
+        })
+        .collect()
 }
 
 /// Builds the public view of ranked datasets (also used by ask).
@@ -144,6 +173,7 @@ pub fn present_hits(
                 related: r
                     .via
                     .and_then(|seed| relation(snapshot, r.dataset, seed, plan.language)),
+                glossary: glossary_matches(snapshot, r, visibility),
             })
         })
         .collect()
@@ -447,7 +477,106 @@ pub struct DatasetView {
     pub columns: Vec<ColumnView>,
     /// Datasets linked by foreign keys or lineage, either way (those the caller may see).
     pub relationships: Vec<RelatedDataset>,
+    /// The glossary terms linked to this dataset or one of its columns.
+    pub glossary: Vec<DatasetTerm>,
     pub catalog_version: i64,
+}
+
+/// A glossary term linked to a dataset shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DatasetTerm {
+    pub term: String,
+    pub definition: Option<String>,
+    /// The linked column; `None` when the term links to the whole dataset.
+    pub column: Option<String>,
+}
+
+/// One glossary term as the caller may see it: only its links to visible datasets.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TermView {
+    pub name: String,
+    pub definition: Option<String>,
+    pub synonyms: Vec<String>,
+    pub owner: Option<String>,
+    pub links: Vec<TermLinkView>,
+}
+
+/// What a term links to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TermLinkView {
+    pub dataset: String,
+    pub column: Option<String>,
+}
+
+/// `GET /v1/glossary`: every term, with the links the caller may see.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GlossaryView {
+    pub terms: Vec<TermView>,
+    pub catalog_version: i64,
+}
+
+impl GlossaryView {
+    pub fn new(snapshot: &Snapshot, visibility: &Visibility) -> GlossaryView {
+        let redact = |t: &str| snapshot.redact(t, visibility);
+        let terms = snapshot
+            .catalog
+            .terms
+            .iter()
+            .enumerate()
+            .map(|(t, term)| TermView {
+                name: redact(&term.name),
+                definition: term.definition.as_deref().map(redact),
+                synonyms: term.synonyms.iter().map(|s| redact(s)).collect(),
+                owner: term.owner.as_deref().map(redact),
+                links: snapshot
+                    .glossary
+                    .links(t as u32)
+                    .iter()
+                    .filter(|l| snapshot.is_visible(l.dataset, visibility))
+                    .filter_map(|l| {
+                        let d = snapshot.dataset(l.dataset)?;
+                        let column = match l.column {
+                            Some(c) => Some(d.columns.get(c as usize)?.name.clone()),
+                            None => None,
+                        };
+                        Some(TermLinkView {
+                            dataset: d.name.clone(),
+                            column,
+                        })
+                    })
+                    .collect(),
+            })
+            .collect();
+        GlossaryView {
+            terms,
+            catalog_version: snapshot.version,
+        }
+    }
+}
+
+/// The terms linked to `ordinal` (a dataset the caller may see), as it may see them.
+fn dataset_terms(snapshot: &Snapshot, ordinal: u32, visibility: &Visibility) -> Vec<DatasetTerm> {
+    let Some(dataset) = snapshot.dataset(ordinal) else {
+        return Vec::new();
+    };
+    snapshot
+        .glossary
+        .of_dataset(ordinal)
+        .into_iter()
+        .filter_map(|(t, column)| {
+            let term = snapshot.catalog.terms.get(t as usize)?;
+            Some(DatasetTerm {
+                term: snapshot.redact(&term.name, visibility),
+                definition: term
+                    .definition
+                    .as_deref()
+                    .map(|d| snapshot.redact(d, visibility)),
+                column: column
+                    .and_then(|c| dataset.columns.get(c as usize))
+                    .map(|c| c.name.clone()),
+            })
+        })
+        .collect()
 }
 
 impl DatasetView {
@@ -492,6 +621,7 @@ impl DatasetView {
                 })
                 .collect(),
             relationships: related(snapshot, ordinal, visibility),
+            glossary: dataset_terms(snapshot, ordinal, visibility),
             catalog_version: snapshot.version,
         })
     }

@@ -6,10 +6,9 @@
 
 use std::collections::HashSet;
 
-use unicode_normalization::UnicodeNormalization;
-
 use super::translate::Dictionary;
 use crate::index::{LexicalQuery, analyzer};
+use crate::text::fold;
 
 /// Words that carry no meaning for finding data, in English.
 const EN_FILLER: &[&str] = &[
@@ -235,13 +234,6 @@ impl QueryPlan {
     pub fn semantic_text(&self) -> String {
         self.original.clone()
     }
-}
-
-fn fold(word: &str) -> String {
-    word.nfd()
-        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
-        .collect::<String>()
-        .to_lowercase()
 }
 
 /// An identifier: something typed as a name (snake_case, dotted, camelCase, letters+digits).

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwapOption;
 
+use super::glossary::GlossaryIndex;
 use super::relations::Links;
 use super::visibility::{Redactor, Visibility};
 use crate::catalog::{Catalog, Dataset};
@@ -34,6 +35,8 @@ pub struct Snapshot {
     pub lexical: LexicalIndex,
     /// The relationships between datasets, as a graph.
     pub links: Links,
+    /// The glossary's phrases and links.
+    pub glossary: GlossaryIndex,
     /// Typeahead prefix table.
     pub suggest: SuggestIndex,
     /// Dataset embeddings; empty without an embedding model, or while they are being
@@ -60,6 +63,7 @@ impl Snapshot {
         let redactor = Redactor::new(catalog.datasets.iter().map(|d| d.name.as_str()));
         let mentions = mentions(&catalog, &redactor);
         let links = Links::build(&catalog);
+        let glossary = GlossaryIndex::build(&catalog);
         Snapshot {
             version,
             catalog,
@@ -70,6 +74,7 @@ impl Snapshot {
             mentions,
             lexical,
             links,
+            glossary,
             suggest,
             semantic,
             unhealthy: AtomicBool::new(false),

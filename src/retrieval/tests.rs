@@ -91,6 +91,7 @@ fn ranked(scores: &[(u32, f32)]) -> Vec<RankedDataset> {
             score,
             columns: Vec::new(),
             via: None,
+            terms: Vec::new(),
         })
         .collect()
 }

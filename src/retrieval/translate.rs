@@ -11,6 +11,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::index::analyzer;
+use crate::text::fold;
 
 /// Translations kept per word.
 const PER_WORD: usize = 3;
@@ -152,15 +153,6 @@ fn singular_forms(folded: &str) -> impl Iterator<Item = String> + '_ {
             })
             .filter(|w| w.len() >= 3),
     )
-}
-
-/// Lowercase, accents folded.
-fn fold(word: &str) -> String {
-    use unicode_normalization::UnicodeNormalization;
-    word.nfd()
-        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
-        .collect::<String>()
-        .to_lowercase()
 }
 
 fn stemmer(portuguese: bool) -> impl FnMut(&str) -> Option<String> {

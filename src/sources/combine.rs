@@ -90,6 +90,7 @@ pub fn overlay_curated(
         catalog: Catalog::new(datasets),
         sensitivity_declared,
         reference_sites: Vec::new(),
+        term_sites: Vec::new(),
     };
     (patch, warnings)
 }
@@ -275,6 +276,7 @@ mod tests {
             catalog: Catalog::new(vec![orders, items]),
             sensitivity_declared: vec![false, false],
             reference_sites: Vec::new(),
+            term_sites: Vec::new(),
         }
     }
 

@@ -180,9 +180,10 @@ pub fn parse_with_positions<R: Read>(
             .insert(key, (entry.file_name, entry.line));
     }
     let patch = CatalogPatch {
-        catalog: Catalog { datasets },
+        catalog: Catalog::new(datasets),
         sensitivity_declared,
         reference_sites: sites,
+        term_sites: Vec::new(),
     };
     Ok((patch, positions))
 }

@@ -436,6 +436,7 @@ pub fn parse(
         catalog: Catalog::new(datasets),
         sensitivity_declared: declared,
         reference_sites: Vec::new(),
+        term_sites: Vec::new(),
     })
 }
 

@@ -60,15 +60,15 @@ pub fn directory_hash(dir: &Path) -> anyhow::Result<Option<String>> {
 }
 
 /// Parses every CSV of `dir`; returns the catalog and the directory hash.
-pub fn read_directory(dir: &Path, max_bytes: u64) -> Result<(Catalog, String), SourceError> {
+pub fn read_directory(dir: &Path, max_bytes: u64) -> Result<(CatalogPatch, String), SourceError> {
     let files = csv_files(dir)?;
     let hash = directory_hash(dir)?.unwrap_or_default();
-    parse_files(&files, max_bytes).map(|c| (c, hash))
+    parse_named_files(&named(&files), max_bytes).map(|c| (c, hash))
 }
 
-/// Parses CSV files as one catalog; errors name each file by its file name.
-pub fn parse_files(files: &[PathBuf], max_bytes: u64) -> Result<Catalog, SourceError> {
-    let named: Vec<(String, PathBuf)> = files
+/// Files named by their file names.
+fn named(files: &[PathBuf]) -> Vec<(String, PathBuf)> {
+    files
         .iter()
         .map(|file| {
             let name = file
@@ -77,8 +77,12 @@ pub fn parse_files(files: &[PathBuf], max_bytes: u64) -> Result<Catalog, SourceE
                 .unwrap_or_else(|| file.display().to_string());
             (name, file.clone())
         })
-        .collect();
-    parse_named_files(&named, max_bytes).map(|patch| patch.catalog)
+        .collect()
+}
+
+/// Parses CSV files as one catalog; errors name each file by its file name.
+pub fn parse_files(files: &[PathBuf], max_bytes: u64) -> Result<Catalog, SourceError> {
+    parse_named_files(&named(files), max_bytes).map(|patch| patch.catalog)
 }
 
 /// Parses files as one catalog (CSVs, and YAML dictionaries by their `.yaml`/`.yml` name);
@@ -118,9 +122,14 @@ fn is_yaml(name: &str) -> bool {
 
 /// Reads every input as one catalog, all or nothing. `max_bytes` bounds each kind's total.
 pub fn read_input(input: &FileInput, max_bytes: u64) -> Result<CatalogPatch, SourceError> {
-    let (yaml, csv): (Vec<_>, Vec<_>) = input.files.iter().partition(|(name, _)| is_yaml(name));
+    let (glossary, files): (Vec<_>, Vec<_>) = input
+        .files
+        .iter()
+        .partition(|(name, _)| super::glossary::is_glossary(name));
+    let (yaml, csv): (Vec<_>, Vec<_>) = files.into_iter().partition(|(name, _)| is_yaml(name));
     let mut parts: Vec<(String, CatalogPatch)> = Vec::new();
-    if !csv.is_empty() || (yaml.is_empty() && input.dbt.is_none()) {
+    let only_glossary = !glossary.is_empty() && yaml.is_empty() && csv.is_empty();
+    if !csv.is_empty() || (yaml.is_empty() && input.dbt.is_none() && !only_glossary) {
         let mut sources = Vec::with_capacity(csv.len());
         for (name, file) in &csv {
             let reader =
@@ -164,7 +173,50 @@ pub fn read_input(input: &FileInput, max_bytes: u64) -> Result<CatalogPatch, Sou
         let patch = super::dbt::read(&dbt.manifest, dbt.catalog.as_deref(), max_bytes)?;
         parts.push((dbt.manifest.display().to_string(), patch));
     }
-    concat(parts)
+    let mut out = concat(parts)?;
+    let (terms, sites) = read_glossaries(&glossary, max_bytes)?;
+    out.catalog.terms = terms;
+    out.term_sites = sites;
+    Ok(out)
+}
+
+/// The terms of the glossary files, in file order.
+fn read_glossaries(
+    files: &[&(String, PathBuf)],
+    max_bytes: u64,
+) -> Result<super::glossary::ParsedTerms, SourceError> {
+    let mut terms = Vec::new();
+    let mut sites = Vec::new();
+    let mut total = 0u64;
+    for (name, file) in files {
+        total += std::fs::metadata(file)
+            .with_context(|| format!("reading {}", file.display()))?
+            .len();
+        let mut problems = Problems::default();
+        if total > max_bytes {
+            problems.add(
+                name,
+                0,
+                None,
+                format!("input exceeds the size limit of {max_bytes} bytes"),
+            );
+            return Err(SourceError::Invalid(invalid(problems)));
+        }
+        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let Ok(text) = String::from_utf8(bytes) else {
+            problems.add(name, 0, None, "invalid UTF-8 (files must be UTF-8 encoded)");
+            return Err(SourceError::Invalid(invalid(problems)));
+        };
+        let parsed = if is_yaml(name) {
+            super::glossary::parse_yaml(name, &text)
+        } else {
+            super::glossary::parse_csv(name, text.as_bytes())
+        };
+        let (mut found, mut at) = parsed.map_err(SourceError::Invalid)?;
+        terms.append(&mut found);
+        sites.append(&mut at);
+    }
+    Ok((terms, sites))
 }
 
 fn invalid(problems: Problems) -> InvalidCatalog {

@@ -13,6 +13,7 @@ pub mod dbt;
 pub mod export;
 pub mod files;
 pub mod glob;
+pub mod glossary;
 pub mod spec;
 pub mod yaml;
 

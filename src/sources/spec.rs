@@ -292,6 +292,7 @@ impl SourceSpec {
                     catalog,
                     sensitivity_declared: declared,
                     reference_sites: Vec::new(),
+                    term_sites: Vec::new(),
                 }
             }
             SourceKind::Dbt => {

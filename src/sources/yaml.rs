@@ -99,6 +99,7 @@ pub fn parse(files: &[(String, &Path, String)]) -> Result<CatalogPatch, InvalidC
         catalog: Catalog::new(datasets),
         sensitivity_declared: declared,
         reference_sites: Vec::new(),
+        term_sites: Vec::new(),
     })
 }
 

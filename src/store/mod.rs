@@ -255,6 +255,79 @@ pub trait GovernanceStore: Send + Sync + 'static {
     async fn prune_questions(&self, before_ms: i64) -> anyhow::Result<u64>;
 }
 
+/// A proposal waiting for (or after) a steward's review: an LLM-drafted description of a
+/// dataset or column, or a synonym suggested by the gaps report. Also its row.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct ProposalRecord {
+    pub id: String,
+    /// `description` or `synonym`.
+    pub kind: String,
+    pub dataset: String,
+    /// The column described (descriptions of a column).
+    pub column_name: Option<String>,
+    /// The glossary term a synonym is for (`None`: a tag of the dataset).
+    pub term: Option<String>,
+    /// The proposed description, or the synonym.
+    pub text: String,
+    /// The text it would replace, when the proposal was made.
+    pub current_text: Option<String>,
+    pub confidence: f64,
+    /// The model that drafted it.
+    pub model: Option<String>,
+    /// Why it is proposed, as JSON (the questions and votes behind a synonym).
+    pub evidence: Option<String>,
+    /// `pending`, `accepted` or `rejected`.
+    pub status: String,
+    pub created_at_ms: i64,
+    pub reviewed_by: Option<String>,
+    pub reviewed_at_ms: Option<i64>,
+    /// The catalog version an accepted proposal made.
+    pub version: Option<i64>,
+}
+
+/// One helpful / not-helpful vote, as the insights chart it.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct VoteEvent {
+    pub at_ms: i64,
+    pub dataset: String,
+    pub question_key: String,
+    /// 1 helpful, 0 not.
+    pub helpful: i64,
+    pub key_id: Option<String>,
+}
+
+/// The review queue of proposals.
+#[async_trait]
+pub trait ProposalStore: Send + Sync + 'static {
+    /// Stores new proposals; one whose id exists is left as it is (a rejected suggestion is
+    /// not proposed again). Returns how many were new.
+    async fn put_proposals(&self, proposals: &[ProposalRecord]) -> anyhow::Result<usize>;
+
+    /// Proposals by status and kind (`None`: any), newest first, at most `limit`.
+    async fn proposals(
+        &self,
+        status: Option<&str>,
+        kind: Option<&str>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<ProposalRecord>>;
+
+    async fn proposal(&self, id: &str) -> anyhow::Result<Option<ProposalRecord>>;
+
+    /// Records a review of a pending proposal (`accepted` with the text kept and the version
+    /// made, or `rejected`); `false` when it is not pending any more.
+    async fn review_proposal(
+        &self,
+        id: &str,
+        status: &str,
+        reviewer: &str,
+        text: Option<&str>,
+        version: Option<i64>,
+    ) -> anyhow::Result<bool>;
+
+    /// Votes since `since_ms`, oldest first.
+    async fn votes_since(&self, since_ms: i64) -> anyhow::Result<Vec<VoteEvent>>;
+}
+
 /// Embedding vectors of catalog texts, by model and content hash (bytes to the store; what
 /// they mean is the embedding code's business).
 #[async_trait]
@@ -271,9 +344,12 @@ pub trait EmbeddingCache: Send + Sync + 'static {
 }
 
 /// Everything the service stores.
-pub trait Store: VersionStore + GovernanceStore + EmbeddingCache + SourceStore {}
+pub trait Store:
+    VersionStore + GovernanceStore + EmbeddingCache + SourceStore + ProposalStore
+{
+}
 
-impl<T: VersionStore + GovernanceStore + EmbeddingCache + SourceStore> Store for T {}
+impl<T: VersionStore + GovernanceStore + EmbeddingCache + SourceStore + ProposalStore> Store for T {}
 
 /// Opens (and migrates) the store named by `url`.
 pub async fn connect(url: &SecretString) -> anyhow::Result<Arc<dyn Store>> {

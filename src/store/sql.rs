@@ -15,8 +15,8 @@ use super::rows::{
     to_json,
 };
 use super::{
-    ApiKeyRecord, AuditEntry, FeedbackCount, FeedbackEntry, NewVersion, QuestionLogEntry,
-    SourceRecord, SyncRecord, VersionInfo, now_ms,
+    ApiKeyRecord, AuditEntry, FeedbackCount, FeedbackEntry, NewVersion, ProposalRecord,
+    QuestionLogEntry, SourceRecord, SyncRecord, VersionInfo, VoteEvent, now_ms,
 };
 use crate::catalog::{Catalog, Column, Dataset};
 
@@ -117,8 +117,8 @@ where
         let created_at_ms = now_ms();
         let (version,): (i64,) = sqlx::query_as(
             "INSERT INTO catalog_versions \
-             (created_at_ms, created_by, source, source_hash, dataset_count, column_count, note) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+             (created_at_ms, created_by, source, source_hash, dataset_count, column_count, note, \
+             glossary) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
         .bind(created_at_ms)
         .bind(meta.created_by.clone())
@@ -127,6 +127,7 @@ where
         .bind(catalog.datasets.len() as i64)
         .bind(catalog.column_count() as i64)
         .bind(meta.note.clone())
+        .bind(to_json(&catalog.terms)?)
         .fetch_one(&mut *tx)
         .await
         .context("inserting catalog version")?;
@@ -308,7 +309,15 @@ where
                 .with_context(|| format!("column of unknown dataset {ds}"))?;
             dataset.columns.push(Column::try_from(row)?);
         }
-        Ok(Catalog { datasets })
+        let (glossary,): (String,) =
+            sqlx::query_as("SELECT glossary FROM catalog_versions WHERE id = $1")
+                .bind(version)
+                .fetch_one(&self.pool)
+                .await
+                .context("reading the glossary")?;
+        let terms = serde_json::from_str(&glossary)
+            .with_context(|| format!("decoding the glossary of version {version}"))?;
+        Ok(Catalog { datasets, terms })
     }
 
     pub async fn versions(&self) -> anyhow::Result<Vec<VersionInfo>> {
@@ -474,6 +483,111 @@ where
         .await
         .context("logging question")?;
         Ok(())
+    }
+
+    pub async fn put_proposals(&self, proposals: &[ProposalRecord]) -> anyhow::Result<usize> {
+        let mut added = 0;
+        let mut tx = self.pool.begin().await.context("beginning proposals")?;
+        for p in proposals {
+            let done = sqlx::query(
+                "INSERT INTO proposals (id, kind, dataset, column_name, term, text, \
+                 current_text, confidence, model, evidence, status, created_at_ms, reviewed_by, \
+                 reviewed_at_ms, version) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(p.id.clone())
+            .bind(p.kind.clone())
+            .bind(p.dataset.clone())
+            .bind(p.column_name.clone())
+            .bind(p.term.clone())
+            .bind(p.text.clone())
+            .bind(p.current_text.clone())
+            .bind(p.confidence)
+            .bind(p.model.clone())
+            .bind(p.evidence.clone())
+            .bind(p.status.clone())
+            .bind(p.created_at_ms)
+            .bind(p.reviewed_by.clone())
+            .bind(p.reviewed_at_ms)
+            .bind(p.version)
+            .execute(&mut *tx)
+            .await
+            .context("storing a proposal")?;
+            added += DB::rows_affected(&done) as usize;
+        }
+        tx.commit().await.context("committing proposals")?;
+        Ok(added)
+    }
+
+    pub async fn proposals(
+        &self,
+        status: Option<&str>,
+        kind: Option<&str>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<ProposalRecord>> {
+        let rows: Vec<ProposalRecord> = sqlx::query_as(
+            "SELECT id, kind, dataset, column_name, term, text, current_text, confidence, \
+             model, evidence, status, created_at_ms, reviewed_by, reviewed_at_ms, version \
+             FROM proposals WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR kind = $2) \
+             ORDER BY created_at_ms DESC, id LIMIT $3",
+        )
+        .bind(status.map(str::to_string))
+        .bind(kind.map(str::to_string))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .context("reading proposals")?;
+        Ok(rows)
+    }
+
+    pub async fn proposal(&self, id: &str) -> anyhow::Result<Option<ProposalRecord>> {
+        let row: Option<ProposalRecord> = sqlx::query_as(
+            "SELECT id, kind, dataset, column_name, term, text, current_text, confidence, \
+             model, evidence, status, created_at_ms, reviewed_by, reviewed_at_ms, version \
+             FROM proposals WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .context("reading a proposal")?;
+        Ok(row)
+    }
+
+    pub async fn review_proposal(
+        &self,
+        id: &str,
+        status: &str,
+        reviewer: &str,
+        text: Option<&str>,
+        version: Option<i64>,
+    ) -> anyhow::Result<bool> {
+        let done = sqlx::query(
+            "UPDATE proposals SET status = $1, reviewed_by = $2, reviewed_at_ms = $3, \
+             text = COALESCE($4, text), version = $5 WHERE id = $6 AND status = 'pending'",
+        )
+        .bind(status.to_string())
+        .bind(reviewer.to_string())
+        .bind(now_ms())
+        .bind(text.map(str::to_string))
+        .bind(version)
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .context("reviewing a proposal")?;
+        Ok(DB::rows_affected(&done) == 1)
+    }
+
+    pub async fn votes_since(&self, since_ms: i64) -> anyhow::Result<Vec<VoteEvent>> {
+        let rows: Vec<VoteEvent> = sqlx::query_as(
+            "SELECT at_ms, dataset, question_key, CAST(helpful AS BIGINT) AS helpful, key_id \
+             FROM feedback WHERE at_ms >= $1 ORDER BY at_ms",
+        )
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await
+        .context("reading votes")?;
+        Ok(rows)
     }
 
     pub async fn questions_since(
@@ -868,6 +982,48 @@ macro_rules! impl_store_traits {
             }
             async fn prune_questions(&self, before_ms: i64) -> anyhow::Result<u64> {
                 self.sql.prune_questions(before_ms).await
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::ProposalStore for $store {
+            async fn put_proposals(
+                &self,
+                proposals: &[$crate::store::ProposalRecord],
+            ) -> anyhow::Result<usize> {
+                self.sql.put_proposals(proposals).await
+            }
+            async fn proposals(
+                &self,
+                status: Option<&str>,
+                kind: Option<&str>,
+                limit: usize,
+            ) -> anyhow::Result<Vec<$crate::store::ProposalRecord>> {
+                self.sql.proposals(status, kind, limit).await
+            }
+            async fn proposal(
+                &self,
+                id: &str,
+            ) -> anyhow::Result<Option<$crate::store::ProposalRecord>> {
+                self.sql.proposal(id).await
+            }
+            async fn review_proposal(
+                &self,
+                id: &str,
+                status: &str,
+                reviewer: &str,
+                text: Option<&str>,
+                version: Option<i64>,
+            ) -> anyhow::Result<bool> {
+                self.sql
+                    .review_proposal(id, status, reviewer, text, version)
+                    .await
+            }
+            async fn votes_since(
+                &self,
+                since_ms: i64,
+            ) -> anyhow::Result<Vec<$crate::store::VoteEvent>> {
+                self.sql.votes_since(since_ms).await
             }
         }
 

@@ -8,6 +8,7 @@ mod embedding;
 mod index_dirs;
 mod sync;
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,7 +18,8 @@ use anyhow::Context;
 use futures::stream::BoxStream;
 
 use crate::catalog::{
-    Catalog, CatalogDiff, CatalogPatch, CatalogProblem, InvalidCatalog, check_references,
+    Catalog, CatalogDiff, CatalogPatch, CatalogProblem, InvalidCatalog, check_glossary,
+    check_references,
 };
 use crate::clock::now_ms;
 use crate::embed::Embedder;
@@ -99,6 +101,8 @@ pub struct LoadOutcome {
 pub enum LoadMode {
     Replace,
     Merge,
+    /// The catalog exactly as given, glossary included (a steward's edit of the live one).
+    Exact,
 }
 
 /// How to load.
@@ -556,7 +560,7 @@ impl Versions {
         let mode = options.mode;
         self.detached(async move {
             let action = match mode {
-                LoadMode::Replace => "load",
+                LoadMode::Replace | LoadMode::Exact => "load",
                 LoadMode::Merge => "merge",
             };
             let result = async {
@@ -569,7 +573,7 @@ impl Versions {
                 let meta = NewVersion {
                     created_by: actor.clone(),
                     source: match mode {
-                        LoadMode::Replace => "upload",
+                        LoadMode::Replace | LoadMode::Exact => "upload",
                         LoadMode::Merge => "merge",
                     }
                     .into(),
@@ -580,6 +584,47 @@ impl Versions {
             }
             .await;
             this.audited(&actor, action, result).await
+        })
+        .await
+    }
+
+    /// A steward's edit of the live catalog (glossary terms, accepted proposals): `edit` gets
+    /// the live catalog and returns the new one, which becomes a new version, made live, and
+    /// audited as `action` about `subject`. Validated like any load; never declassifies.
+    pub async fn edit<F>(
+        self: &Arc<Self>,
+        actor: &str,
+        action: &'static str,
+        subject: String,
+        edit: F,
+    ) -> Result<LoadOutcome, LoadError>
+    where
+        F: FnOnce(&Catalog) -> Result<Catalog, LoadError> + Send + 'static,
+    {
+        let this = self.clone();
+        let actor = actor.to_string();
+        self.detached(async move {
+            let result = async {
+                let guard = this.try_begin_load()?;
+                let current = this.snapshot();
+                let empty = Catalog::default();
+                let live = current.as_ref().map_or(&empty, |s| &s.catalog);
+                let catalog = edit(live)?;
+                let meta = NewVersion {
+                    created_by: actor.clone(),
+                    source: action.into(),
+                    source_hash: None,
+                    note: Some(subject.clone()),
+                };
+                let options = LoadOptions {
+                    mode: LoadMode::Exact,
+                    ..LoadOptions::replace()
+                };
+                this.apply(&guard, catalog.into(), meta, options).await
+            }
+            .await;
+            this.audited_about(&actor, action, Some(&subject), result)
+                .await
         })
         .await
     }
@@ -612,10 +657,9 @@ impl Versions {
         let guard = self.try_begin_load()?;
         let dir = self.settings.metadata_dir.clone();
         let max = self.settings.limits.max_upload_bytes;
-        let (catalog, hash) =
-            crate::telemetry::blocking(move || sources::read_directory(&dir, max))
-                .await
-                .context("parse task panicked")??;
+        let (patch, hash) = crate::telemetry::blocking(move || sources::read_directory(&dir, max))
+            .await
+            .context("parse task panicked")??;
         if !force && let Some(current) = self.snapshot() {
             let active = self.store.version(current.version).await?;
             if let Some(active) = active.filter(|v| v.source_hash.as_deref() == Some(hash.as_str()))
@@ -640,7 +684,7 @@ impl Versions {
             allow_declassify,
             ..LoadOptions::replace()
         };
-        self.apply(&guard, catalog.into(), meta, options).await
+        self.apply(&guard, patch, meta, options).await
     }
 
     /// Rolls back (or forward) to a version still in the store.
@@ -698,12 +742,41 @@ impl Versions {
         let empty = Catalog::default();
         let old = current.as_ref().map(|s| &s.catalog).unwrap_or(&empty);
         let sites = patch.reference_sites.clone();
+        let term_sites = patch.term_sites.clone();
+        let stated: HashSet<String> = patch
+            .catalog
+            .terms
+            .iter()
+            .map(|t| t.name.trim().to_lowercase())
+            .collect();
+        let exact = options.mode == LoadMode::Exact;
         let mut catalog = match options.mode {
-            LoadMode::Replace => patch.catalog,
+            // An input without a glossary keeps the live one (a steward's terms survive a
+            // reload of the datasets).
+            LoadMode::Replace if stated.is_empty() && !exact => Catalog {
+                terms: old.terms.clone(),
+                ..patch.catalog
+            },
+            // A glossary alone replaces the glossary, and keeps the datasets.
+            LoadMode::Replace if patch.catalog.datasets.is_empty() => Catalog {
+                datasets: old.datasets.clone(),
+                terms: patch.catalog.terms,
+            },
+            LoadMode::Replace | LoadMode::Exact => patch.catalog,
             LoadMode::Merge => old.merged_with(patch),
         };
         catalog.lift_relationship_properties();
         check_references(&catalog, &sites).map_err(LoadError::Invalid)?;
+        // Terms this input states must link to what exists; a kept term loses the links to
+        // datasets this load removed.
+        let unlinked = catalog.drop_dangling_term_links(&stated);
+        if unlinked > 0 {
+            tracing::warn!(
+                unlinked,
+                "glossary links to datasets no longer in the catalog were left out"
+            );
+        }
+        check_glossary(&catalog, &term_sites, "the glossary").map_err(LoadError::Invalid)?;
         let dropped = catalog.drop_dangling_references();
         if dropped > 0 {
             tracing::warn!(

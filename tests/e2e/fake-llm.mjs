@@ -5,11 +5,15 @@
 // finish_reason "stop", then `data: [DONE]`. The reply content follows descoberta's reply
 // contract, {"answer", "datasets": [{"dataset", "columns", "reason"}]}, naming the first dataset
 // of the prompt's catalog block (`### dataset: <name>` followed by `- <column> ...` lines).
+// An enrichment request (a prompt with one `<catalog-entry>{json}</catalog-entry>` block: the
+// dataset, its columns and the targets to describe) gets {"drafts": [{"target", "description",
+// "confidence"}]} instead: one deterministic draft per target (see `draftFor`).
 // Every request body is recorded: GET /prompts returns the message texts received, GET
 // /requests the whole bodies, DELETE /prompts forgets them.
 //
 // As a library: `const llm = await startFakeLlm(); llm.baseUrl; llm.prompts(); await llm.close()`.
-// Standalone: `node fake-llm.mjs [--port N]` prints the base URL.
+// Standalone: `node fake-llm.mjs [--port N]` prints `listening on http://127.0.0.1:N`, then the
+// base URL (`http://127.0.0.1:N/v1`) on a line of its own.
 
 import http from 'node:http';
 import { pathToFileURL } from 'node:url';
@@ -29,8 +33,77 @@ export function catalogEntries(prompt) {
   return entries;
 }
 
+/** The words of an identifier: split on `.`, `_`, `-`, spaces and camelCase, lowercased. */
+export function identifierWords(name) {
+  return String(name ?? '')
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
+    .split(/[\s._-]+/)
+    .filter(Boolean)
+    .map((w) => w.toLowerCase());
+}
+
+function sentence(words) {
+  const text = words.join(' ');
+  return text ? text[0].toUpperCase() + text.slice(1) : text;
+}
+
+/**
+ * The `<catalog-entry>` block of an enrichment prompt, parsed: the first such block whose body
+ * is a JSON object with a dataset (a system message that merely names the tag is skipped), or
+ * null when there is none.
+ */
+export function enrichmentEntry(prompt) {
+  const text = String(prompt);
+  const open = '<catalog-entry>';
+  for (let at = text.indexOf(open); at >= 0; at = text.indexOf(open, at + open.length)) {
+    const end = text.indexOf('</catalog-entry>', at + open.length);
+    if (end < 0) break;
+    try {
+      const entry = JSON.parse(text.slice(at + open.length, end).trim());
+      if (entry && typeof entry === 'object' && entry.dataset && typeof entry.dataset.name === 'string') return entry;
+    } catch {
+      // not the data block
+    }
+  }
+  return null;
+}
+
+/**
+ * The drafts for one catalog entry, deterministic: for each target, its name's words and the
+ * dataset's last name segment. Column `customer_id` of `crm.customers` gets "Customer id of
+ * the customers." ("Customer id de customers." when the entry's language is pt-BR); the dataset
+ * `crm.customer_churn_scores` itself gets "Customer churn scores of the crm domain." ("Customer
+ * churn scores do domínio crm."). Confidence 0.6 for each.
+ */
+export function draftFor(entry) {
+  const pt = /^pt/i.test(String(entry?.language ?? ''));
+  const datasetName = String(entry?.dataset?.name ?? '');
+  const segments = datasetName.split('.').filter(Boolean);
+  const last = identifierWords(segments.at(-1) ?? datasetName).join(' ');
+  const domain = segments.length > 1 ? segments.slice(0, -1).join('.') : '';
+  const targets = Array.isArray(entry?.targets) ? entry.targets : [];
+  const drafts = [];
+  for (const target of targets) {
+    if (!target || typeof target.id !== 'string') continue;
+    let description;
+    if (target.kind === 'dataset') {
+      const words = sentence(identifierWords(segments.at(-1) ?? target.name ?? datasetName));
+      if (pt) description = domain ? `${words} do domínio ${domain}.` : `${words}.`;
+      else description = domain ? `${words} of the ${domain} domain.` : `${words}.`;
+    } else {
+      const words = sentence(identifierWords(target.name ?? target.id.replace(/^column:/, '')));
+      description = pt ? `${words} de ${last}.` : `${words} of the ${last}.`;
+    }
+    drafts.push({ target: target.id, description, confidence: 0.6 });
+  }
+  return { drafts };
+}
+
 /** The reply content (a JSON string following the reply contract) for a prompt. */
 export function replyFor(prompt) {
+  const entry = enrichmentEntry(prompt);
+  if (entry) return JSON.stringify(draftFor(entry));
   const [first] = catalogEntries(prompt);
   if (!first) {
     return JSON.stringify({ answer: 'No catalog entry answers this question.', datasets: [] });
@@ -177,7 +250,8 @@ export async function startFakeLlm({ port = 0, chunkChars = 6, chunkDelayMs = 8 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const index = process.argv.indexOf('--port');
   const port = index > 0 ? Number(process.argv[index + 1]) : 0;
-  const llm = await startFakeLlm({ port });
+  const llm = await startFakeLlm({ port: Number.isFinite(port) ? port : 0 });
+  console.log(`listening on ${llm.origin}`);
   console.log(llm.baseUrl);
   const stop = () => llm.close().then(() => process.exit(0));
   process.on('SIGINT', stop);

@@ -1,5 +1,5 @@
 // End-to-end tests of the browser side: the <descoberta-search> widget on the demo portal page,
-// and the dataset page, in headless Chromium (Debian's /usr/bin/chromium driven by
+// the dataset page, and the stewardship pages (/admin/insights, /admin/review), in headless Chromium (Debian's /usr/bin/chromium driven by
 // playwright-core), against the real service (target/debug/descoberta, or DESCOBERTA_BIN) on
 // the demo catalog, with an OpenAI-compatible fake LLM (fake-llm.mjs) as its LLM.
 //
@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { replyFor } from './fake-llm.mjs';
+import { draftFor, enrichmentEntry, replyFor } from './fake-llm.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '..', '..');
@@ -27,10 +27,13 @@ const MODEL_DIR = path.join(REPO, 'data', 'models', 'multilingual-e5-small');
 // Screenshots go under target/ (ignored); `scripts/screenshots` refreshes the one in docs/.
 const SCREENSHOT_DIR = process.env.DESCOBERTA_SCREENSHOT_DIR || path.join(REPO, 'target', 'e2e');
 const SCREENSHOT = path.join(SCREENSHOT_DIR, 'widget.png');
+const INSIGHTS_SCREENSHOT = path.join(SCREENSHOT_DIR, 'insights.png');
 const STARTUP_TIMEOUT_MS = Number(process.env.DESCOBERTA_E2E_STARTUP_TIMEOUT_MS || 240_000);
 const RESTRICTED = 'hr.employee_compensation';
 const CHURN = 'crm.customer_churn_scores';
 const ADMIN_TOKEN = randomBytes(16).toString('hex');
+const ADMIN = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+const REVENUE = 'finance.daily_revenue';
 
 // ---- child processes: both are killed at the end, on failure, and if this process dies ----
 
@@ -291,6 +294,34 @@ async function fakeLlmPrompts() {
 
 function assertNoPageErrors() {
   assert.deepEqual(pageErrors, [], 'uncaught errors in the page');
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A request to the service from the test itself: {status, json (null if not JSON), text}. */
+async function api(pathname, { method = 'GET', body, headers = {} } = {}) {
+  const response = await fetch(`${service.base}${pathname}`, {
+    method,
+    headers: { Accept: 'application/json', ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}), ...headers },
+    body: body !== undefined ? JSON.stringify(body) : undefined,
+  });
+  const text = await response.text();
+  let json = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // not JSON
+  }
+  return { status: response.status, json, text };
+}
+
+/** Signs in on a stewardship page (its #signin form) with `token`. */
+async function signIn(page, token = ADMIN_TOKEN) {
+  await page.locator('#signin').waitFor();
+  await page.locator('#token').fill(token);
+  await page.locator('#signin [type="submit"]').click();
 }
 
 // ---- the tests ----
@@ -749,6 +780,243 @@ test('g. screenshot of the demo page with results', { timeout: 60_000 }, async (
   await mkdir(path.dirname(SCREENSHOT), { recursive: true });
   await page.screenshot({ path: SCREENSHOT });
   log(`screenshot saved to ${path.relative(REPO, SCREENSHOT)}`);
+  assertNoPageErrors();
+  await page.close();
+});
+
+test('k. insights page: sign-in, four charts, totals, tables, gaps, and its screenshot', { timeout: 120_000 }, async () => {
+  // Traffic of its own (so it also runs alone, as scripts/screenshots does): searches, one with
+  // no result, asks, and a vote.
+  for (const q of ['churn', 'pedidos faturados', 'xyzzy plugh']) {
+    const r = await api(`/v1/search?q=${encodeURIComponent(q)}`);
+    assert.equal(r.status, 200, `search ${q}: ${r.text}`);
+  }
+  for (const question of ['where is customer churn data?', 'onde estão as notas fiscais?']) {
+    const r = await api('/v1/ask', { method: 'POST', body: { question } });
+    assert.equal(r.status, 200, `ask ${question}: ${r.text}`);
+  }
+  const vote = await api('/v1/feedback', { method: 'POST', body: { question: 'where is customer churn data?', dataset: CHURN, helpful: true } });
+  assert.equal(vote.status, 201, vote.text);
+  // The question log may be written just behind the responses: wait until the report counts them.
+  let report;
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    report = await api('/v1/admin/insights?days=30', { headers: ADMIN });
+    assert.equal(report.status, 200, report.text);
+    if ((report.json.totals.questions >= 5 && report.json.totals.helpful >= 1) || Date.now() > deadline) break;
+    await sleep(250);
+  }
+  assert.ok(report.json.totals.questions >= 5, `questions counted: ${JSON.stringify(report.json.totals)}`);
+  assert.ok(report.json.totals.helpful >= 1, 'the vote is counted');
+  assert.equal(report.json.per_day.length, 30, 'one entry per day of the range');
+  assert.ok([401, 403].includes((await api('/v1/admin/insights?days=30')).status), 'admins only');
+
+  const page = await context.newPage();
+  const reads = [];
+  page.on('request', (r) => {
+    if (r.url().includes('/v1/admin/insights')) reads.push(r.url());
+  });
+  await page.goto(`${service.base}/admin/insights`);
+  assert.equal(await page.evaluate(() => typeof window.uPlot), 'function', 'the vendored uPlot is served at /vendor/');
+  // No token: the sign-in form, and not one number.
+  await page.locator('#signin').waitFor();
+  assert.equal(await page.locator('#content').isHidden(), true);
+  assert.equal(await page.locator('[data-total]').count(), 0);
+  assert.equal(await page.locator('[data-chart] canvas').count(), 0);
+  assert.deepEqual(reads, [], 'nothing is read without a token');
+  assert.ok(!(await page.locator('body').textContent()).includes('xyzzy plugh'));
+
+  // A wrong token is refused: the form again, with the error.
+  await signIn(page, 'not-the-admin-token');
+  await page.locator('#signin-error:not(:empty)').waitFor();
+  assert.match(await page.locator('#signin-error').textContent(), /HTTP 40[13]/);
+  assert.equal(await page.locator('#signin').isVisible(), true);
+  assert.equal(await page.locator('[data-total]').count(), 0);
+
+  await signIn(page);
+  for (const chart of ['questions', 'quality', 'votes', 'latency']) {
+    await page.locator(`[data-chart="${chart}"] canvas`).first().waitFor();
+  }
+  assert.equal(await page.locator('[data-chart="questions"]').getAttribute('data-points'), '30');
+  const total = page.locator('[data-total="questions"]');
+  assert.ok(Number(await total.getAttribute('data-value')) >= report.json.totals.questions, 'the question count');
+  assert.match(await total.textContent(), /\d/);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('descoberta.admin')), ADMIN_TOKEN);
+  const questions = await page.locator('[data-table="top-questions"] tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.question));
+  assert.ok(questions.length >= 1, 'top questions');
+  const datasets = page.locator('[data-table="top-datasets"] tbody tr[data-dataset]');
+  assert.ok((await datasets.count()) >= 1, 'top datasets');
+  const first = await datasets.first().getAttribute('data-dataset');
+  assert.equal(await datasets.first().locator('a').evaluate((a) => a.href), `${service.base}/datasets/${encodeURIComponent(first)}`);
+  // The question with no result is a gap, with its two ways forward.
+  const gap = page.locator('[data-gap]').filter({ hasText: 'xyzzy plugh' }).first();
+  await gap.waitFor();
+  assert.equal(await gap.locator('a[data-link="synonym"]').evaluate((a) => a.href), `${service.base}/admin/review?kind=synonym`);
+  assert.equal(await gap.locator('a[data-link="description"]').evaluate((a) => a.href), `${service.base}/admin/review?kind=description`);
+  assert.equal(await page.locator('a[data-pending="descriptions"]').evaluate((a) => a.href), `${service.base}/admin/review?kind=description`);
+  assert.equal(await page.locator('a[data-pending="synonyms"]').evaluate((a) => a.href), `${service.base}/admin/review?kind=synonym`);
+
+  // Another range.
+  await page.locator('[data-range="7"]').click();
+  await page.waitForFunction(() => document.querySelector('[data-chart="questions"]')?.dataset.points === '7');
+  assert.equal(await page.locator('[data-range="7"]').getAttribute('aria-pressed'), 'true');
+  assert.ok(reads.some((u) => u.includes('days=7')));
+  await page.locator('[data-range="30"]').click();
+  await page.waitForFunction(() => document.querySelector('[data-chart="questions"]')?.dataset.points === '30');
+  await page.locator('[data-chart="latency"] canvas').first().waitFor();
+
+  await page.evaluate(() => document.fonts.ready);
+  await page.mouse.move(0, 0);
+  await mkdir(path.dirname(INSIGHTS_SCREENSHOT), { recursive: true });
+  await page.screenshot({ path: INSIGHTS_SCREENSHOT, fullPage: true });
+  log(`screenshot saved to ${path.relative(REPO, INSIGHTS_SCREENSHOT)}`);
+
+  // Signing out forgets the token and every number.
+  await page.locator('[data-action="signout"]').click();
+  await page.locator('#signin').waitFor();
+  assert.equal(await page.locator('[data-total]').count(), 0);
+  assert.equal(await page.locator('[data-chart] canvas').count(), 0);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('descoberta.admin')), null);
+  assertNoPageErrors();
+  await page.close();
+});
+
+test('l. review queue: LLM-drafted descriptions, one accepted as edited, another rejected', { timeout: 180_000 }, async () => {
+  // Admins only.
+  assert.ok([401, 403].includes((await api('/v1/admin/proposals?status=pending')).status));
+  assert.ok([401, 403].includes((await api('/v1/admin/enrich', { method: 'POST', body: { limit: 1 } })).status));
+
+  const page = await context.newPage();
+  await page.goto(`${service.base}/admin/review?kind=description`);
+  await signIn(page);
+  await page.locator('#status[data-state="loaded"]').waitFor({ state: 'attached', timeout: 15_000 });
+  assert.equal(await page.locator('.tabs [data-kind="description"]').getAttribute('aria-pressed'), 'true', '?kind= picks the tab');
+
+  const before = (await fakeLlmPrompts()).length;
+  const enrichSent = page.waitForRequest((r) => r.url().endsWith('/v1/admin/enrich') && r.method() === 'POST');
+  await page.locator('[data-action="enrich"]').click();
+  assert.deepEqual(JSON.parse((await enrichSent).postData()), { limit: 20 });
+  await page.locator('#enrich-result[data-state="done"]').waitFor({ timeout: 120_000 });
+  const drafted = Number(await page.locator('#enrich-result').getAttribute('data-drafted'));
+  assert.ok(drafted >= 2, `drafted: ${await page.locator('#enrich-result').textContent()}`);
+  // Each enrichment request carried one catalog entry, and the drafts are the LLM's words.
+  const prompts = (await fakeLlmPrompts()).slice(before);
+  const entries = prompts.map(enrichmentEntry).filter(Boolean);
+  assert.ok(entries.length >= 1, 'the LLM was asked for drafts');
+
+  const pending = page.locator('[data-proposal-id][data-kind="description"][data-status="pending"]');
+  await pending.nth(1).waitFor();
+  assert.ok((await pending.first().locator('[data-badge="ai-drafted"]').count()) === 1, 'an AI-drafted badge');
+  const items = await pending.evaluateAll((nodes) =>
+    nodes.map((n) => ({ id: n.dataset.proposalId, dataset: n.dataset.dataset, column: n.dataset.column || null, text: n.querySelector('textarea').value })),
+  );
+  const target = items.find((x) => x.column);
+  assert.ok(target, `a column draft among ${JSON.stringify(items)}`);
+  const wording = (language) =>
+    draftFor({ language, dataset: { name: target.dataset }, targets: [{ id: `column:${target.column}`, kind: 'column', name: target.column }] }).drafts[0].description;
+  assert.ok([wording('en'), wording('pt-BR')].includes(target.text), `the draft is the fake LLM's: ${target.text}`);
+
+  // Accept it, edited.
+  const marked = `E2E reviewed ${randomBytes(4).toString('hex')}: ${target.column}, checked by a data steward.`;
+  const item = page.locator(`[data-proposal-id="${target.id}"]`);
+  await item.locator('textarea').fill(marked);
+  const acceptSent = page.waitForRequest((r) => r.url().endsWith(`/v1/admin/proposals/${encodeURIComponent(target.id)}/accept`));
+  await item.locator('[data-action="accept"]').click();
+  assert.deepEqual(JSON.parse((await acceptSent).postData()), { text: marked }, 'the edited text is sent');
+  await page.locator(`[data-proposal-id="${target.id}"][data-status="accepted"]`).waitFor();
+  const outcome = await item.locator('[data-outcome]').textContent();
+  const version = Number(outcome.match(/(?:versão do catálogo|catalog version) (\d+)/)?.[1]);
+  assert.ok(version > 0, `accepted with a catalog version: ${outcome}`);
+  const dataset = await api(`/v1/datasets/${encodeURIComponent(target.dataset)}`, { headers: ADMIN });
+  assert.equal(dataset.status, 200);
+  assert.equal(dataset.json.columns.find((c) => c.name === target.column)?.description, marked, 'the catalog has the edited text');
+  const accepted = await api('/v1/admin/proposals?status=accepted&kind=description', { headers: ADMIN });
+  const record = accepted.json.proposals.find((p) => p.id === target.id);
+  assert.ok(record, 'listed as accepted');
+  assert.equal(record.version, version);
+  assert.ok(record.reviewed_by && Number.isFinite(record.reviewed_at_ms), 'who reviewed it, when');
+
+  // Reject another: it leaves the pending list and changes nothing in the catalog.
+  const other = items.find((x) => x.id !== target.id);
+  const otherBefore = await api(`/v1/datasets/${encodeURIComponent(other.dataset)}`, { headers: ADMIN });
+  await page.locator(`[data-proposal-id="${other.id}"] [data-action="reject"]`).click();
+  await page.locator(`[data-proposal-id="${other.id}"][data-status="rejected"]`).waitFor();
+  const stillPending = (await api('/v1/admin/proposals?status=pending', { headers: ADMIN })).json.proposals.map((p) => p.id);
+  assert.ok(!stillPending.includes(other.id) && !stillPending.includes(target.id), 'neither is pending');
+  const rejected = (await api('/v1/admin/proposals?status=rejected', { headers: ADMIN })).json.proposals.map((p) => p.id);
+  assert.ok(rejected.includes(other.id), 'listed as rejected');
+  const otherAfter = await api(`/v1/datasets/${encodeURIComponent(other.dataset)}`, { headers: ADMIN });
+  const describe = (d) => (other.column ? d.json.columns.find((c) => c.name === other.column)?.description : d.json.description) ?? null;
+  assert.equal(describe(otherAfter), describe(otherBefore), 'a rejected draft changes nothing');
+
+  // Reloaded (the token stays for this tab), neither is in the queue any more.
+  await page.reload();
+  await page.locator('#status[data-state="loaded"]').waitFor({ state: 'attached', timeout: 15_000 });
+  assert.equal(await page.locator(`[data-proposal-id="${target.id}"]`).count(), 0);
+  assert.equal(await page.locator(`[data-proposal-id="${other.id}"]`).count(), 0);
+  // The read-only glossary, as an admin sees it.
+  await page.locator('#glossary [data-glossary-term="customer churn"]').waitFor();
+  assertNoPageErrors();
+  await page.close();
+});
+
+test('m. glossary: a Portuguese synonym finds the English dataset; hidden links never leave the service', { timeout: 60_000 }, async () => {
+  // "rotatividade" is only in the glossary (a synonym of "customer churn"), not in the dataset.
+  const churn = await api(`/v1/datasets/${CHURN}`);
+  assert.equal(churn.status, 200);
+  const { glossary: churnGlossary, ...own } = churn.json;
+  assert.ok(!JSON.stringify(own).toLowerCase().includes('rotatividade'), 'the word is not in the dataset itself');
+  assert.ok(Array.isArray(churnGlossary) && churnGlossary.some((g) => g.term === 'customer churn'), 'the dataset names its term');
+
+  const page = await openPage('/');
+  const input = page.locator(sel.input);
+  const question = 'onde estão os dados de rotatividade?';
+  await input.fill(question);
+  await input.press('Enter');
+  await settledStatus(page);
+  const hit = page.locator(`${sel.results} [data-dataset="${CHURN}"]`);
+  await hit.waitFor();
+  const line = hit.locator('[part~="glossary"] [data-glossary-term="customer churn"]');
+  assert.equal(await line.count(), 1, 'the hit says which glossary term it matched');
+  assert.equal((await line.textContent()).trim(), 'corresponde ao termo do glossário «customer churn»');
+  const search = await api(`/v1/search?q=${encodeURIComponent(question)}`);
+  const match = search.json.results.find((r) => r.dataset === CHURN)?.glossary?.find((g) => g.term === 'customer churn');
+  assert.ok(match && /rotatividade/i.test(match.matched), `matched through the synonym: ${JSON.stringify(match)}`);
+  await page.evaluate(() => document.querySelector('descoberta-search').setAttribute('lang', 'en'));
+  assert.equal((await line.textContent()).trim(), 'matches the glossary term «customer churn»');
+  await page.evaluate(() => document.querySelector('descoberta-search').setAttribute('lang', 'pt-BR'));
+
+  // "headcount cost" links the restricted HR dataset and a visible one: only the visible one shows.
+  await input.fill('custo de pessoal');
+  await input.press('Enter');
+  await settledStatus(page);
+  await page.locator(`${sel.results} [data-dataset="${REVENUE}"] [data-glossary-term="headcount cost"]`).waitFor();
+  const html = await shadowHtml(page);
+  assert.ok(!html.includes(RESTRICTED) && !html.includes('employee_compensation'), 'not in the results');
+
+  // GET /v1/glossary: anonymous callers get the term without the hidden link; admins get it all.
+  const anonymous = await api('/v1/glossary');
+  assert.equal(anonymous.status, 200);
+  assert.ok(!anonymous.text.includes(RESTRICTED) && !anonymous.text.includes('employee_compensation'), 'not in the glossary');
+  const churnTerm = anonymous.json.terms.find((t) => t.name === 'customer churn');
+  assert.ok(churnTerm?.synonyms.includes('rotatividade') && churnTerm.synonyms.includes('evasão'), 'English and Portuguese synonyms');
+  assert.ok(churnTerm.links.some((l) => l.dataset === CHURN && l.column === null));
+  assert.ok(churnTerm.links.some((l) => l.dataset === CHURN && l.column === 'churn_probability'), 'a column link (the dataset name has a dot)');
+  const cost = anonymous.json.terms.find((t) => t.name === 'headcount cost');
+  assert.ok(cost, 'the term itself is visible');
+  assert.deepEqual([...new Set(cost.links.map((l) => l.dataset))], [REVENUE]);
+  const asAdmin = await api('/v1/glossary', { headers: ADMIN });
+  assert.ok(asAdmin.json.terms.find((t) => t.name === 'headcount cost').links.some((l) => l.dataset === RESTRICTED), 'filtered, not missing');
+
+  // The dataset pages list their terms.
+  await page.goto(`${service.base}/datasets/${CHURN}`);
+  const entry = page.locator('#glossary-card [data-glossary-term="customer churn"]');
+  await entry.waitFor();
+  assert.equal(await page.locator('#glossary-card').isVisible(), true);
+  assert.match(await page.locator('#glossary-title').textContent(), /Glossário|Glossary/);
+  await page.goto(`${service.base}/datasets/${REVENUE}`);
+  await page.locator('#glossary-card [data-glossary-term="headcount cost"]').waitFor();
+  assert.ok(!(await page.locator('body').textContent()).includes(RESTRICTED));
   assertNoPageErrors();
   await page.close();
 });
