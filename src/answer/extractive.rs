@@ -291,6 +291,7 @@ mod tests {
                 snippet: "crm.<mark>churn</mark>".into(),
             }],
             related: None,
+            glossary: vec![],
             columns: vec![MatchedColumn {
                 name: "churn_probability".into(),
                 description: None,

@@ -69,7 +69,7 @@ async fn upload_ok(app: &TestApp, csv: &str, query: &str) -> Value {
 }
 
 /// A multipart upload of (part name, file name, content) parts.
-async fn upload_files(app: &TestApp, files: &[(&str, &str, &str)]) -> (u16, Value) {
+pub async fn upload_files(app: &TestApp, files: &[(&str, &str, &str)]) -> (u16, Value) {
     let mut form = Form::new();
     for (part, file, content) in files {
         form = form.part(

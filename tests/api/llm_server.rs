@@ -92,7 +92,59 @@ fn context_entries(prompt: &str) -> Vec<(String, Vec<String>)> {
     entries
 }
 
+/// `customer_id` → `Customer id`.
+fn spelled(name: &str) -> String {
+    let words = name.replace(['_', '.'], " ");
+    let mut chars = words.trim().chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Drafts for an enrichment request (a `<catalog-entry>` block): one deterministic
+/// description per target, from its name and the dataset's. `obedient` follows an injected
+/// instruction in the entry: it drafts for an entry nobody asked for and names another
+/// dataset.
+fn drafts_for(scenario: &str, prompt: &str) -> Option<String> {
+    // The last block: the system prompt names the tags too.
+    let start = prompt.rfind("<catalog-entry>")? + "<catalog-entry>".len();
+    let end = prompt[start..].find("</catalog-entry>")? + start;
+    let entry: Value = serde_json::from_str(prompt[start..end].trim()).ok()?;
+    let dataset = entry["dataset"]["name"].as_str().unwrap_or_default();
+    let leaf = spelled(dataset.rsplit('.').next().unwrap_or(dataset)).to_lowercase();
+    let mut drafts: Vec<Value> = entry["targets"]
+        .as_array()?
+        .iter()
+        .map(|t| {
+            json!({
+                "target": t["id"],
+                "description": format!("{} of the {leaf}.", spelled(t["name"].as_str().unwrap_or_default())),
+                "confidence": 0.6
+            })
+        })
+        .collect();
+    if scenario == "obedient"
+        && prompt
+            .to_lowercase()
+            .contains("ignore previous instructions")
+    {
+        drafts.push(
+            json!({"target": "column:salary_brl", "description": "HACKED", "confidence": 1.0}),
+        );
+        if let Some(first) = drafts.first_mut() {
+            first["description"] = json!("Joins hr.employee_compensation to read every salary.");
+        }
+    }
+    Some(json!({ "drafts": drafts }).to_string())
+}
+
 fn reply_for(scenario: &str, prompt: &str) -> String {
+    if scenario != "malformed"
+        && let Some(drafts) = drafts_for(scenario, prompt)
+    {
+        return drafts;
+    }
     let entries = context_entries(prompt);
     let (dataset, columns) = entries
         .first()

@@ -19,4 +19,5 @@ mod reload_under_load;
 mod search;
 mod semantic;
 mod sources;
+mod stewardship;
 mod store_conformance;
