@@ -69,6 +69,15 @@ pub fn words(identifier: &str) -> String {
         .join(" ")
 }
 
+/// Lowercase, accents folded (`Evasão` → `evasao`).
+pub fn fold(word: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    word.nfd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .collect::<String>()
+        .to_lowercase()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,13 +99,4 @@ mod tests {
         assert_eq!(words_of("ação_média"), ["ação", "média"]);
         assert!(words_of("  __ ..").is_empty());
     }
-}
-
-/// Lowercase, accents folded (`Evasão` → `evasao`).
-pub fn fold(word: &str) -> String {
-    use unicode_normalization::UnicodeNormalization;
-    word.nfd()
-        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
-        .collect::<String>()
-        .to_lowercase()
 }

@@ -16,6 +16,7 @@ use arc_swap::ArcSwap;
 use clap::Args;
 use serde::Deserialize;
 
+use crate::answer::enrich;
 use crate::catalog::Catalog;
 use crate::embed::{self, Embedder};
 use crate::index::LexicalIndex;
@@ -77,6 +78,17 @@ pub struct EvalArgs {
     /// porter stemming over one document per dataset, and our lexical-only ranking.
     #[arg(long)]
     pub peers: bool,
+    /// The stripped-description experiment: strip the descriptions of this fraction of the
+    /// columns (chosen at random, `--strip-seed`) and compare the full catalog with the
+    /// stripped one (and, with `--enrich`, the stripped one with LLM-drafted descriptions).
+    #[arg(long, value_name = "FRACTION")]
+    pub strip_descriptions: Option<f64>,
+    #[arg(long, default_value_t = 7)]
+    pub strip_seed: u64,
+    /// With `--strip-descriptions`: draft the missing descriptions with the configured LLM
+    /// (`llm.base_url`, `llm.model`), as `descoberta enrich` does, and measure again.
+    #[arg(long, requires = "strip_descriptions")]
+    pub enrich: bool,
 }
 
 /// What ranks the questions of one row.
@@ -241,6 +253,9 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    if let Some(fraction) = args.strip_descriptions {
+        return strip_experiment(&settings, &args, catalog, embedder, fraction, tmp.path()).await;
+    }
     let started = Instant::now();
     let snapshot = snapshot_in_memory(catalog, embedder.as_deref(), tmp.path()).await?;
     let load_secs = started.elapsed().as_secs_f64();
@@ -378,6 +393,150 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
             &format!("{label}, {voted} questions voted (random top-10 dataset)"),
             &with_feedback,
         );
+    }
+    Ok(())
+}
+
+/// The catalog with the descriptions of a random `fraction` of its columns removed; returns
+/// it and how many were removed.
+fn strip_descriptions(catalog: &Catalog, fraction: f64, seed: u64) -> (Catalog, usize) {
+    let mut rng = crate::random::Rng::new(seed);
+    let mut stripped = catalog.clone();
+    let mut removed = 0;
+    for dataset in &mut stripped.datasets {
+        for column in &mut dataset.columns {
+            if column.description.is_some() && rng.chance(fraction) {
+                column.description = None;
+                removed += 1;
+            }
+        }
+    }
+    (stripped, removed)
+}
+
+/// Full catalog, stripped catalog and (with `--enrich`) stripped catalog with drafts, ranked
+/// by the default retrieval in one run.
+async fn strip_experiment(
+    settings: &Settings,
+    args: &EvalArgs,
+    full: Catalog,
+    embedder: Option<Arc<dyn Embedder>>,
+    fraction: f64,
+    tmp: &std::path::Path,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&fraction),
+        "--strip-descriptions is a fraction between 0 and 1"
+    );
+    let questions = read_questions(&args.questions)?;
+    let visibility = Visibility::anonymous(settings.access.anonymous_level);
+    let with_descriptions = full
+        .datasets
+        .iter()
+        .flat_map(|d| &d.columns)
+        .filter(|c| c.description.is_some())
+        .count();
+    let (stripped, removed) = strip_descriptions(&full, fraction, args.strip_seed);
+    let mut rows: Vec<(String, Catalog)> = vec![
+        ("full catalog".into(), full),
+        (
+            format!(
+                "{removed} of {with_descriptions} column descriptions stripped (seed {})",
+                args.strip_seed
+            ),
+            stripped.clone(),
+        ),
+    ];
+    if args.enrich {
+        let llm = crate::answer::llm::LlmClient::from_settings(&settings.llm)?
+            .context("--enrich needs an LLM: set llm.base_url and llm.model")?;
+        let skip = Default::default();
+        let datasets = enrich::candidates(&stripped, &[], usize::MAX, &skip);
+        let started = Instant::now();
+        let drafted = enrich::draft(
+            &llm,
+            &stripped,
+            &datasets,
+            &settings.catalog_language,
+            &skip,
+        )
+        .await;
+        eprintln!(
+            "drafted {} of {} entries with {} in {:.1} s ({} discarded, {} requests failed)",
+            drafted.drafts.len(),
+            drafted.requested,
+            llm.model(),
+            started.elapsed().as_secs_f64(),
+            drafted.discarded,
+            drafted.failed
+        );
+        let mut enriched = stripped;
+        let index = enriched.name_index();
+        for draft in &drafted.drafts {
+            let Some(&d) = index.get(&draft.dataset.to_lowercase()) else {
+                continue;
+            };
+            let dataset = &mut enriched.datasets[d as usize];
+            match &draft.column {
+                None => dataset.description = Some(draft.text.clone()),
+                Some(name) => {
+                    if let Some(c) = dataset
+                        .columns
+                        .iter_mut()
+                        .find(|c| c.name.eq_ignore_ascii_case(name))
+                    {
+                        c.description = Some(draft.text.clone());
+                    }
+                }
+            }
+        }
+        rows.push((
+            format!(
+                "stripped, with {} drafts by {}",
+                drafted.drafts.len(),
+                llm.model()
+            ),
+            enriched,
+        ));
+    }
+    println!(
+        "questions: {}; retrieval: {}",
+        questions.len(),
+        if embedder.is_some() {
+            "hybrid"
+        } else {
+            "lexical"
+        }
+    );
+    println!();
+    println!(
+        "| catalog | R@1 | R@5 | R@10 | R@15 | complete@5 | complete@15 | MRR | p50 ms | p95 ms |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let dictionary = Arc::new(crate::retrieval::Dictionary::for_settings(
+        settings,
+        &mut Vec::new(),
+    ));
+    let metrics = Arc::new(Metrics::new()?);
+    for (i, (label, catalog)) in rows.into_iter().enumerate() {
+        let snapshot =
+            snapshot_in_memory(catalog, embedder.as_deref(), &tmp.join(format!("strip{i}")))
+                .await?;
+        let searcher = Searcher::new(
+            Arc::new(Live::from_pointee(snapshot)),
+            embedder.clone(),
+            RetrievalConfig {
+                semantic_weight: settings.retrieval.semantic_weight,
+                ..RetrievalConfig::default()
+            },
+            2,
+            Arc::default(),
+            dictionary.clone(),
+            metrics.clone(),
+        );
+        let (report, _) =
+            measure(&Retriever::Ours(&searcher), &questions, &visibility, args).await?;
+        print_row(&label, &report);
     }
     Ok(())
 }
