@@ -547,6 +547,9 @@ pub struct GapsResponse {
     pub groups: Vec<GapGroupView>,
     /// Questions examined.
     pub questions: usize,
+    /// Synonyms the failed questions and the votes that followed suggest, waiting for a
+    /// steward in the review queue (`/v1/admin/proposals`).
+    pub suggestions: Vec<super::stewardship::ProposalView>,
 }
 
 /// Questions the catalog answered badly (no visible result, low confidence, "not helpful"
@@ -575,8 +578,17 @@ pub async fn gaps(
         .governance
         .gaps(days, state.settings.low_confidence, limit)
         .await?;
+    let suggestions = state
+        .stewardship
+        .proposals(
+            Some(crate::stewardship::PENDING),
+            Some(crate::stewardship::SYNONYM),
+            limit,
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(GapsResponse {
         groups: report.groups.into_iter().map(Into::into).collect(),
         questions: report.questions,
+        suggestions: suggestions.into_iter().map(Into::into).collect(),
     }))
 }

@@ -500,6 +500,16 @@ async fn a_synonym_suggested_by_failed_questions_and_votes_is_applied_only_when_
         2
     );
     assert_eq!(proposal["evidence"]["votes"], 2);
+    // The gaps report lists it too.
+    let (_, gaps) = app.get_as_admin("/v1/admin/gaps").await;
+    assert!(
+        gaps["suggestions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["text"] == "holerite"),
+        "{gaps}"
+    );
     // Nothing is applied until accepted.
     let before = search(&app, "holerite").await;
     assert!(!result_names(&before).contains(&costs.to_string()));
