@@ -25,6 +25,9 @@ pub struct DiffCounts {
     pub columns_removed: usize,
     pub relationships_added: usize,
     pub relationships_removed: usize,
+    pub terms_added: usize,
+    pub terms_removed: usize,
+    pub terms_changed: usize,
 }
 
 /// Who may see a dataset.
@@ -88,6 +91,34 @@ pub struct CatalogDiff {
     /// `a.t.col → b.u.col` or `a.t ⇐ b.u`.
     pub relationships_added: Vec<String>,
     pub relationships_removed: Vec<String>,
+    /// Glossary terms, by name.
+    pub terms_added: Vec<String>,
+    pub terms_removed: Vec<String>,
+    pub terms_changed: Vec<String>,
+}
+
+/// Glossary terms added, removed and changed from `old` to `new`, by name.
+fn term_changes(old: &Catalog, new: &Catalog) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let key = |name: &str| name.trim().to_lowercase();
+    let before: HashMap<String, &super::Term> =
+        old.terms.iter().map(|t| (key(&t.name), t)).collect();
+    let after: HashSet<String> = new.terms.iter().map(|t| key(&t.name)).collect();
+    let mut added = Vec::new();
+    let mut changed = Vec::new();
+    for term in &new.terms {
+        match before.get(&key(&term.name)) {
+            None => added.push(term.name.clone()),
+            Some(previous) if *previous != term => changed.push(term.name.clone()),
+            Some(_) => {}
+        }
+    }
+    let removed = old
+        .terms
+        .iter()
+        .filter(|t| !after.contains(&key(&t.name)))
+        .map(|t| t.name.clone())
+        .collect();
+    (added, removed, changed)
 }
 
 impl CatalogDiff {
@@ -174,6 +205,7 @@ impl CatalogDiff {
         diff.relationships_removed = before.difference(&after).cloned().collect();
         diff.relationships_added.sort();
         diff.relationships_removed.sort();
+        (diff.terms_added, diff.terms_removed, diff.terms_changed) = term_changes(old, new);
         diff.counts = DiffCounts {
             datasets_added: diff.datasets_added.len(),
             datasets_removed: diff.datasets_removed.len(),
@@ -182,6 +214,9 @@ impl CatalogDiff {
             columns_removed: diff.columns_removed.len(),
             relationships_added: diff.relationships_added.len(),
             relationships_removed: diff.relationships_removed.len(),
+            terms_added: diff.terms_added.len(),
+            terms_removed: diff.terms_removed.len(),
+            terms_changed: diff.terms_changed.len(),
         };
         let c = diff.counts;
         diff.truncated = [

@@ -125,6 +125,9 @@ pub struct DiffCountsView {
     pub columns_removed: usize,
     pub relationships_added: usize,
     pub relationships_removed: usize,
+    pub terms_added: usize,
+    pub terms_removed: usize,
+    pub terms_changed: usize,
 }
 
 impl From<DiffCounts> for DiffCountsView {
@@ -137,6 +140,9 @@ impl From<DiffCounts> for DiffCountsView {
             columns_removed: c.columns_removed,
             relationships_added: c.relationships_added,
             relationships_removed: c.relationships_removed,
+            terms_added: c.terms_added,
+            terms_removed: c.terms_removed,
+            terms_changed: c.terms_changed,
         }
     }
 }
@@ -196,6 +202,10 @@ pub struct DiffView {
     /// lineage).
     pub relationships_added: Vec<String>,
     pub relationships_removed: Vec<String>,
+    /// Glossary terms added, removed, or whose definition, synonyms, links or owner changed.
+    pub terms_added: Vec<String>,
+    pub terms_removed: Vec<String>,
+    pub terms_changed: Vec<String>,
 }
 
 impl From<CatalogDiff> for DiffView {
@@ -211,6 +221,9 @@ impl From<CatalogDiff> for DiffView {
             columns_removed: d.columns_removed.into_iter().map(Into::into).collect(),
             relationships_added: d.relationships_added,
             relationships_removed: d.relationships_removed,
+            terms_added: d.terms_added,
+            terms_removed: d.terms_removed,
+            terms_changed: d.terms_changed,
         }
     }
 }

@@ -134,6 +134,12 @@ async fn a_portuguese_synonym_finds_an_english_dataset_and_rolls_back_with_its_v
     assert_eq!(status, 200, "{body}");
     let second = body["version"].as_i64().unwrap();
     assert!(second > first);
+    assert_eq!(
+        body["diff"]["terms_added"],
+        json!(["customer churn"]),
+        "{body}"
+    );
+    assert_eq!(body["diff"]["counts"]["datasets_changed"], 0);
 
     let after = search(&app, question).await;
     let top = &after["results"][0];
@@ -606,4 +612,44 @@ async fn insights_count_questions_modes_votes_and_results(backend: Backend) {
     }
     let res = app.get("/vendor/uPlot.iife.min.js").await;
     assert_eq!(res.status().as_u16(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn descoberta_enrich_on_the_command_line_fills_the_review_queue() {
+    let fake = spawn_fake_llm().await;
+    let app = app_with(Backend::Sqlite, None, |_| {}).await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_descoberta"))
+        .args(["enrich", "--dataset", "sales.orders", "--limit", "5"])
+        .env("DESCOBERTA_DATABASE_URL", &app.database_url)
+        .env("DESCOBERTA_METADATA_DIR", &app.settings.metadata_dir)
+        .env("DESCOBERTA_EMBEDDING_ENABLED", "false")
+        .env("DESCOBERTA_LLM_BASE_URL", &fake.base_url)
+        .env("DESCOBERTA_LLM_MODEL", "normal")
+        .env("DESCOBERTA_LLM_API_KEY", "sk-test")
+        .env("DESCOBERTA_CATALOG_LANGUAGE", "pt-BR")
+        .output()
+        .await
+        .expect("descoberta enrich runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(&stdout).expect("a JSON report");
+    assert_eq!(report["drafted"], 1, "{report}");
+    // The prompt asked for Brazilian Portuguese.
+    assert!(
+        fake.prompts()
+            .iter()
+            .any(|p| p.contains("\"language\":\"pt-BR\""))
+    );
+    // The running service sees the draft in its queue; the catalog did not change.
+    let (_, pending) = app.get_as_admin("/v1/admin/proposals").await;
+    let proposals = pending["proposals"].as_array().unwrap();
+    assert_eq!(proposals.len(), 1, "{pending}");
+    assert_eq!(proposals[0]["dataset"], "sales.orders");
+    assert_eq!(proposals[0]["column"], "gross_amt");
+    let (_, versions) = app.get_as_admin("/v1/admin/versions").await;
+    assert_eq!(versions["versions"].as_array().unwrap().len(), 1);
 }
