@@ -255,6 +255,34 @@ pub fn is_identifier(word: &str) -> bool {
 }
 
 pub fn detect_language(words: &[String]) -> Language {
+    // A sentence has enough text for a statistical detector; a few words do not (a short
+    // query is often just names), and there the word lists decide.
+    if words.len() >= STATISTICAL_MIN_WORDS {
+        static DETECTOR: std::sync::OnceLock<whatlang::Detector> = std::sync::OnceLock::new();
+        let detector = DETECTOR.get_or_init(|| {
+            whatlang::Detector::with_allowlist(vec![whatlang::Lang::Por, whatlang::Lang::Eng])
+        });
+        let plain: Vec<&str> = words
+            .iter()
+            .filter(|w| !is_identifier(w))
+            .map(String::as_str)
+            .collect();
+        if plain.len() >= STATISTICAL_MIN_WORDS {
+            match detector.detect_lang(&plain.join(" ")) {
+                Some(whatlang::Lang::Por) => return Language::Portuguese,
+                Some(whatlang::Lang::Eng) => return Language::English,
+                _ => {}
+            }
+        }
+    }
+    detect_by_words(words)
+}
+
+/// Words (identifiers aside) from which the statistical detector decides.
+const STATISTICAL_MIN_WORDS: usize = 4;
+
+/// The word-list detector: Portuguese and English marker words, and Portuguese accents.
+pub fn detect_by_words(words: &[String]) -> Language {
     let mut pt = 0;
     let mut en = 0;
     for word in words {
@@ -404,6 +432,36 @@ fn dedup(items: Vec<String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn split(text: &str) -> Vec<String> {
+        text.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn sentences_go_to_the_statistical_detector_and_short_queries_to_the_word_lists() {
+        // No accent and no marker word: the word lists cannot tell, the detector can.
+        let sentence = split("Quantas bandas cada gravadora administra?");
+        assert_eq!(detect_by_words(&sentence), Language::English);
+        assert_eq!(detect_language(&sentence), Language::Portuguese);
+        assert_eq!(
+            detect_language(&split("How many bands does each label manage?")),
+            Language::English
+        );
+        // Three words: the word lists decide (an accent here).
+        assert_eq!(
+            detect_language(&split("churn por região")),
+            Language::Portuguese
+        );
+        assert_eq!(
+            detect_language(&split("customer churn scores")),
+            Language::English
+        );
+        // Identifiers do not count as words of the sentence.
+        assert_eq!(
+            detect_language(&split("sales.orders customer_id crm.customers order_id")),
+            Language::English
+        );
+    }
 
     #[test]
     fn drops_question_filler_and_keeps_meaning() {
