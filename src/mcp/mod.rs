@@ -32,12 +32,14 @@ use tracing::Instrument;
 
 use crate::app::App;
 use crate::http::Caller;
-use crate::retrieval::present::DatasetView;
+use crate::retrieval::present::{DatasetView, GlossaryView};
 pub use tools::{NO_SUCH_DATASET, NO_SUCH_DOMAIN, ToolName, Tools};
 
 /// The URI scheme of dataset resources: `descoberta://dataset/{name}`.
 pub const DATASET_URI: &str = "descoberta://dataset/";
 const DATASET_TEMPLATE: &str = "descoberta://dataset/{name}";
+/// The business glossary, as the caller may see it (`GET /v1/glossary`).
+pub const GLOSSARY_URI: &str = "descoberta://glossary";
 /// The prompt template.
 pub const FIND_DATA_PROMPT: &str = "find_data";
 /// Resources per page of `resources/list`.
@@ -238,20 +240,32 @@ impl ServerHandler for Server {
         };
         let visibility = &caller.visibility;
         let ordinals: Vec<u32> = snapshot.visible_ordinals(visibility).collect();
-        let resources = ordinals
-            .iter()
-            .skip(offset)
-            .take(RESOURCES_PAGE)
-            .filter_map(|&ordinal| {
-                let d = snapshot.view(ordinal, visibility)?;
-                let mut resource = Resource::new(format!("{DATASET_URI}{}", d.name), &d.name)
-                    .with_mime_type("application/json");
-                if let Some(description) = &d.description {
-                    resource = resource.with_description(description);
-                }
-                Some(resource)
-            })
-            .collect();
+        let mut resources: Vec<Resource> = Vec::new();
+        if offset == 0 {
+            resources.push(
+                Resource::new(GLOSSARY_URI, "glossary")
+                    .with_description(
+                        "The business glossary: terms, their synonyms (English and Portuguese) \
+                         and the datasets and columns that implement them",
+                    )
+                    .with_mime_type("application/json"),
+            );
+        }
+        resources.extend(
+            ordinals
+                .iter()
+                .skip(offset)
+                .take(RESOURCES_PAGE)
+                .filter_map(|&ordinal| {
+                    let d = snapshot.view(ordinal, visibility)?;
+                    let mut resource = Resource::new(format!("{DATASET_URI}{}", d.name), &d.name)
+                        .with_mime_type("application/json");
+                    if let Some(description) = &d.description {
+                        resource = resource.with_description(description);
+                    }
+                    Some(resource)
+                }),
+        );
         let mut result = ListResourcesResult::with_all_items(resources)
             .with_ttl_ms(0)
             .with_cache_scope(CacheScope::Private);
@@ -283,11 +297,16 @@ impl ServerHandler for Server {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         let caller = self.caller(&context)?;
-        let name = dataset_of_uri(&request.uri).ok_or_else(resource_not_found)?;
         let snapshot = self.app.search.snapshot().ok_or_else(resource_not_found)?;
-        let view = DatasetView::visible(&snapshot, &name, &caller.visibility)
-            .ok_or_else(resource_not_found)?;
-        let text = serde_json::to_string_pretty(&view).map_err(|e| {
+        let text = if request.uri == GLOSSARY_URI {
+            serde_json::to_string_pretty(&GlossaryView::new(&snapshot, &caller.visibility))
+        } else {
+            let name = dataset_of_uri(&request.uri).ok_or_else(resource_not_found)?;
+            let view = DatasetView::visible(&snapshot, &name, &caller.visibility)
+                .ok_or_else(resource_not_found)?;
+            serde_json::to_string_pretty(&view)
+        };
+        let text = text.map_err(|e| {
             tracing::error!(error = ?e, "a dataset view did not serialize");
             ErrorData::internal_error("internal error; the details are in the service log", None)
         })?;

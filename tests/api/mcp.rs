@@ -220,7 +220,7 @@ fn parity_work() -> Value {
             {"tool": "list_domains", "arguments": {}},
             {"tool": "browse", "arguments": {"domain": "crm"}},
         ],
-        "reads": ["descoberta://dataset/crm.customers"],
+        "reads": ["descoberta://dataset/crm.customers", "descoberta://glossary"],
         "completions": [{"uri": "descoberta://dataset/{name}", "argument": "name", "value": "crm"}],
         "prompts": [{"name": "find_data", "arguments": {"question": "where is churn data?"}}],
     })
@@ -348,15 +348,21 @@ async fn assert_matches_rest(app: &TestApp, out: &Value) {
         .iter()
         .filter_map(|r| r["name"].as_str())
         .collect();
+    // The glossary first, then the visible datasets.
+    assert_eq!(resources.first(), Some(&"glossary"));
     let mut expected: Vec<&str> = visible.iter().map(|(n, _)| *n).collect();
     expected.sort();
-    let mut got = resources.clone();
+    let mut got = resources[1..].to_vec();
     got.sort();
     assert_eq!(got, expected);
     let read = &out["reads"][0]["result"]["contents"][0];
     let page: Value = serde_json::from_str(read["text"].as_str().unwrap()).unwrap();
     let (_, rest) = app.get_json("/v1/datasets/crm.customers").await;
     assert_eq!(page, rest);
+    let read = &out["reads"][1]["result"]["contents"][0];
+    let glossary: Value = serde_json::from_str(read["text"].as_str().unwrap()).unwrap();
+    let (_, rest) = app.get_json("/v1/glossary").await;
+    assert_eq!(glossary, rest);
     // Completion of a dataset name.
     assert_eq!(
         out["completions"][0]["result"]["completion"]["values"],
