@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::grounding::AllowedNames;
 use super::llm::{LlmClient, ReplyContract};
-use crate::catalog::{Catalog, Sensitivity};
+use crate::catalog::{Catalog, Relationship, Sensitivity};
 
 /// Columns drafted per LLM request (a wide table takes several).
 const TARGETS_PER_REQUEST: usize = 30;
@@ -187,11 +187,11 @@ fn missing(
     out
 }
 
-/// The names of the datasets related to `ordinal` (foreign keys and lineage, either way).
-fn related_names(catalog: &Catalog, ordinal: usize) -> Vec<String> {
-    let mut names: Vec<String> = catalog
-        .relationships()
-        .into_iter()
+/// The names of the datasets related to `ordinal` (foreign keys and lineage, either way), from
+/// the catalog's resolved `relationships`.
+fn related_names(catalog: &Catalog, relationships: &[Relationship], ordinal: usize) -> Vec<String> {
+    let mut names: Vec<String> = relationships
+        .iter()
         .filter_map(|r| {
             let other = if r.from as usize == ordinal {
                 r.to
@@ -243,11 +243,13 @@ pub async fn draft(
     skip: &HashSet<(String, Option<String>)>,
 ) -> Drafted {
     let mut out = Drafted::default();
+    // Resolved once: it walks the whole catalog.
+    let relationships = catalog.relationships();
     for &ordinal in datasets {
         let Some(dataset) = catalog.datasets.get(ordinal) else {
             continue;
         };
-        let related = related_names(catalog, ordinal);
+        let related = related_names(catalog, &relationships, ordinal);
         let targets = missing(catalog, ordinal, skip);
         for chunk in targets.chunks(TARGETS_PER_REQUEST) {
             out.requested += chunk.len();
@@ -402,7 +404,13 @@ mod tests {
         let targets = missing(&c, 0, &HashSet::new());
         let ids: Vec<&str> = targets.iter().map(|t| t.id.as_str()).collect();
         assert_eq!(ids, ["dataset", "column:customer_id"]);
-        let doc = entry(&c, 0, &targets, &related_names(&c, 0), "pt-BR");
+        let doc = entry(
+            &c,
+            0,
+            &targets,
+            &related_names(&c, &c.relationships(), 0),
+            "pt-BR",
+        );
         assert!(doc.starts_with("<catalog-entry>\n") && doc.ends_with("\n</catalog-entry>"));
         let json: serde_json::Value = serde_json::from_str(
             doc.trim_start_matches("<catalog-entry>")
@@ -423,7 +431,7 @@ mod tests {
     #[test]
     fn drafts_that_name_another_dataset_or_break_bounds_are_not_kept() {
         let c = catalog();
-        let related = related_names(&c, 0);
+        let related = related_names(&c, &c.relationships(), 0);
         assert!(names_other_dataset(
             &c,
             0,

@@ -48,6 +48,15 @@ impl std::fmt::Display for InvalidCatalog {
 
 impl std::error::Error for InvalidCatalog {}
 
+impl InvalidCatalog {
+    /// A rejection for one problem.
+    pub fn one(file: &str, line: u64, field: Option<&str>, message: impl Into<String>) -> Self {
+        let mut problems = Problems::default();
+        problems.add(file, line, field, message);
+        problems.into_invalid()
+    }
+}
+
 /// Collects problems: the first [`MAX_PROBLEMS`] in detail, all of them counted.
 #[derive(Debug, Default)]
 pub struct Problems {
@@ -70,6 +79,14 @@ impl Problems {
 
     pub fn is_empty(&self) -> bool {
         self.total == 0
+    }
+
+    /// The rejection, whatever was found (for a caller that already knows something was).
+    pub fn into_invalid(self) -> InvalidCatalog {
+        InvalidCatalog {
+            problems: self.kept,
+            total_problems: self.total,
+        }
     }
 
     /// `Ok` when nothing was found, otherwise the rejection.

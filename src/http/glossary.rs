@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use super::admin::{Admin, LoadResponse};
 use super::error::ApiError;
 use super::{AppState, Caller};
-use crate::catalog::{Catalog, Problems, Term};
+use crate::catalog::{Catalog, InvalidCatalog, Term};
 use crate::retrieval::present::GlossaryView;
 use crate::versions::LoadError;
 
@@ -208,11 +208,12 @@ pub async fn delete_term(
                 .terms
                 .retain(|t| !t.name.trim().eq_ignore_ascii_case(&name));
             if catalog.terms.len() == before {
-                let mut problems = Problems::default();
-                problems.add("the glossary", 0, Some("term"), format!("no term `{name}`"));
-                if let Err(invalid) = problems.into_result() {
-                    return Err(LoadError::Invalid(invalid));
-                }
+                return Err(LoadError::Invalid(InvalidCatalog::one(
+                    "the glossary",
+                    0,
+                    Some("term"),
+                    format!("no term `{name}`"),
+                )));
             }
             Ok(catalog)
         })

@@ -417,7 +417,7 @@ impl Row {
     }
 }
 
-fn split_list(value: Option<&str>) -> Vec<String> {
+pub(super) fn split_list(value: Option<&str>) -> Vec<String> {
     let mut items: Vec<String> = Vec::new();
     for item in value.unwrap_or("").split(';') {
         let item = item.trim();

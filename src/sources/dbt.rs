@@ -182,10 +182,7 @@ fn json_problem(file: &str, error: &serde_json::Error, what: &str) -> InvalidCat
 }
 
 fn invalid(problems: Problems) -> InvalidCatalog {
-    problems.into_result().err().unwrap_or(InvalidCatalog {
-        problems: Vec::new(),
-        total_problems: 0,
-    })
+    problems.into_invalid()
 }
 
 /// Parses a manifest (and optionally the warehouse catalog `dbt docs generate` wrote).

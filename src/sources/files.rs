@@ -220,10 +220,7 @@ fn read_glossaries(
 }
 
 fn invalid(problems: Problems) -> InvalidCatalog {
-    problems.into_result().err().unwrap_or(InvalidCatalog {
-        problems: Vec::new(),
-        total_problems: 0,
-    })
+    problems.into_invalid()
 }
 
 /// Patches of different inputs as one; a dataset in two of them is a problem.

@@ -46,12 +46,7 @@ fn field(header: &str) -> Option<Field> {
 }
 
 fn split_list(value: &str) -> Vec<String> {
-    value
-        .split(';')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
+    super::csv::split_list(Some(value))
 }
 
 fn non_empty(value: &str) -> Option<String> {
@@ -70,7 +65,7 @@ pub fn parse_csv<R: Read>(file: &str, reader: R) -> Result<ParsedTerms, InvalidC
         Ok(h) => h.clone(),
         Err(e) => {
             problems.add(file, 1, None, format!("unreadable header: {e}"));
-            return Err(problems.into_result().err().unwrap_or_else(empty));
+            return Err(problems.into_invalid());
         }
     };
     let mut fields = Vec::with_capacity(headers.len());
@@ -99,7 +94,7 @@ pub fn parse_csv<R: Read>(file: &str, reader: R) -> Result<ParsedTerms, InvalidC
     }
     if !fields.contains(&Some(Field::Term)) {
         problems.add(file, 1, None, "a glossary needs a `term` column");
-        return Err(problems.into_result().err().unwrap_or_else(empty));
+        return Err(problems.into_invalid());
     }
     let mut terms = Vec::new();
     let mut sites = Vec::new();
@@ -142,13 +137,6 @@ pub fn parse_csv<R: Read>(file: &str, reader: R) -> Result<ParsedTerms, InvalidC
     Ok((terms, sites))
 }
 
-fn empty() -> InvalidCatalog {
-    InvalidCatalog {
-        problems: Vec::new(),
-        total_problems: 0,
-    }
-}
-
 /// Parses a glossary YAML file.
 pub fn parse_yaml(file: &str, text: &str) -> Result<ParsedTerms, InvalidCatalog> {
     let mut problems = Problems::default();
@@ -157,7 +145,7 @@ pub fn parse_yaml(file: &str, text: &str) -> Result<ParsedTerms, InvalidCatalog>
         Err(e) => {
             let line = e.location().map_or(0, |l| l.line() as u64);
             problems.add(file, line, None, format!("malformed YAML: {e}"));
-            return Err(problems.into_result().err().unwrap_or_else(empty));
+            return Err(problems.into_invalid());
         }
     };
     let list = value
@@ -166,7 +154,7 @@ pub fn parse_yaml(file: &str, text: &str) -> Result<ParsedTerms, InvalidCatalog>
         .and_then(Value::as_sequence);
     let Some(list) = list else {
         problems.add(file, 1, None, "a glossary file needs a `terms:` list");
-        return Err(problems.into_result().err().unwrap_or_else(empty));
+        return Err(problems.into_invalid());
     };
     let as_text = |v: Option<&Value>| -> Option<String> {
         match v? {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::answer::Answerer;
 use crate::answer::enrich;
-use crate::catalog::{Catalog, Problems};
+use crate::catalog::{Catalog, InvalidCatalog};
 use crate::clock::now_ms;
 use crate::retrieval::Searcher;
 use crate::settings::Settings;
@@ -189,9 +189,9 @@ impl Stewardship {
     /// Stores the synonyms the question log suggests now (each once: a rejected one is not
     /// suggested again). Returns how many are new.
     pub async fn refresh_suggestions(&self) -> Result<usize, StewardshipError> {
-        let Some(snapshot) = self.search.snapshot() else {
+        if self.search.snapshot().is_none() {
             return Ok(0);
-        };
+        }
         let days = suggest::WINDOW_DAYS;
         let since = now_ms() - days * 86_400_000;
         let questions = self.store.questions_since(since, 100_000).await?;
@@ -208,10 +208,8 @@ impl Stewardship {
             .await
             .map_err(|e| StewardshipError::Internal(anyhow::anyhow!("{e}")))?;
         let now = now_ms();
-        let proposals: Vec<ProposalRecord> = found
-            .into_iter()
-            .map(|s| s.into_record(now, snapshot.version))
-            .collect();
+        let proposals: Vec<ProposalRecord> =
+            found.into_iter().map(|s| s.into_record(now)).collect();
         Ok(self.store.put_proposals(&proposals).await?)
     }
 
@@ -327,14 +325,8 @@ fn apply(
     edited: bool,
 ) -> Result<Catalog, LoadError> {
     let mut catalog = live.clone();
-    let gone = |what: String| {
-        let mut problems = Problems::default();
-        problems.add("the review queue", 0, None, what);
-        match problems.into_result() {
-            Err(invalid) => LoadError::Invalid(invalid),
-            Ok(()) => LoadError::Internal(anyhow::anyhow!("no problem recorded")),
-        }
-    };
+    let gone =
+        |what: String| LoadError::Invalid(InvalidCatalog::one("the review queue", 0, None, what));
     let Some(dataset) = catalog
         .datasets
         .iter_mut()

@@ -40,7 +40,7 @@ pub struct Suggestion {
 
 impl Suggestion {
     /// The proposal: its id is fixed by what it proposes, so it is stored once.
-    pub fn into_record(self, now_ms: i64, _version: i64) -> ProposalRecord {
+    pub fn into_record(self, now_ms: i64) -> ProposalRecord {
         let identity = format!(
             "{}\u{0}{}\u{0}{}",
             self.word,

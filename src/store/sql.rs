@@ -20,6 +20,10 @@ use super::{
 };
 use crate::catalog::{Catalog, Column, Dataset};
 
+/// The columns of a proposal row, in [`ProposalRecord`]'s order.
+const PROPOSAL_COLUMNS: &str = "id, kind, dataset, column_name, term, text, current_text, \
+     confidence, model, evidence, status, created_at_ms, reviewed_by, reviewed_at_ms, version";
+
 /// Rows per multi-row INSERT (12 binds per dataset row stays far below both backends' limits).
 const INSERT_BATCH: usize = 1000;
 
@@ -526,12 +530,11 @@ where
         kind: Option<&str>,
         limit: usize,
     ) -> anyhow::Result<Vec<ProposalRecord>> {
-        let rows: Vec<ProposalRecord> = sqlx::query_as(
-            "SELECT id, kind, dataset, column_name, term, text, current_text, confidence, \
-             model, evidence, status, created_at_ms, reviewed_by, reviewed_at_ms, version \
-             FROM proposals WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR kind = $2) \
-             ORDER BY created_at_ms DESC, id LIMIT $3",
-        )
+        let rows: Vec<ProposalRecord> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {PROPOSAL_COLUMNS} FROM proposals \
+                 WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR kind = $2) \
+                 ORDER BY created_at_ms DESC, id LIMIT $3"
+        )))
         .bind(status.map(str::to_string))
         .bind(kind.map(str::to_string))
         .bind(limit as i64)
@@ -542,11 +545,9 @@ where
     }
 
     pub async fn proposal(&self, id: &str) -> anyhow::Result<Option<ProposalRecord>> {
-        let row: Option<ProposalRecord> = sqlx::query_as(
-            "SELECT id, kind, dataset, column_name, term, text, current_text, confidence, \
-             model, evidence, status, created_at_ms, reviewed_by, reviewed_at_ms, version \
-             FROM proposals WHERE id = $1",
-        )
+        let row: Option<ProposalRecord> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {PROPOSAL_COLUMNS} FROM proposals WHERE id = $1"
+        )))
         .bind(id.to_string())
         .fetch_optional(&self.pool)
         .await

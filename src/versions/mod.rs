@@ -749,11 +749,10 @@ impl Versions {
             .iter()
             .map(|t| t.name.trim().to_lowercase())
             .collect();
-        let exact = options.mode == LoadMode::Exact;
         let mut catalog = match options.mode {
             // An input without a glossary keeps the live one (a steward's terms survive a
             // reload of the datasets).
-            LoadMode::Replace if stated.is_empty() && !exact => Catalog {
+            LoadMode::Replace if stated.is_empty() => Catalog {
                 terms: old.terms.clone(),
                 ..patch.catalog
             },
