@@ -93,10 +93,7 @@ impl App {
             store.clone(),
             settings.question_retention_days,
         ));
-        let config = RetrievalConfig {
-            semantic_weight: settings.retrieval.semantic_weight,
-            ..RetrievalConfig::default()
-        };
+        let config = RetrievalConfig::from_settings(&settings);
         let dictionary = Arc::new(Dictionary::for_settings(&settings, &mut warnings));
         let search = Arc::new(Searcher::new(
             live.clone(),

@@ -45,6 +45,9 @@ pub struct EvalArgs {
     /// Print each question whose gold datasets are not all in the top 15.
     #[arg(long)]
     pub show_misses: bool,
+    /// Write each question's top 15 (JSON lines: question, gold, ranked) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub rankings: Option<PathBuf>,
     /// Lexical retrieval only (no embedding model).
     #[arg(long)]
     pub lexical_only: bool,
@@ -63,6 +66,10 @@ pub struct EvalArgs {
     /// Rank without relationship expansion (foreign keys, lineage).
     #[arg(long)]
     pub no_relationships: bool,
+    /// Fuse without scaling the lexical side by the question's word coverage (questions in
+    /// another language than the catalog's).
+    #[arg(long)]
+    pub no_coverage_fusion: bool,
     /// Override the lift of linked datasets (share of their seed's score).
     #[arg(long)]
     pub link_lift: Option<f32>,
@@ -261,10 +268,8 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
     let load_secs = started.elapsed().as_secs_f64();
     let live = Arc::new(Live::from_pointee(snapshot));
     let votes: Arc<ArcSwap<Votes>> = Arc::default();
-    let mut config = RetrievalConfig {
-        semantic_weight: settings.retrieval.semantic_weight,
-        ..RetrievalConfig::default()
-    };
+    let mut config = RetrievalConfig::from_settings(&settings);
+    config.coverage_fusion = !args.no_coverage_fusion;
     if let Some(lift) = args.link_lift {
         config.link_lift = lift;
     }
@@ -321,6 +326,9 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| format!("descoberta, {retriever}"));
     let ours = Retriever::Ours(&searcher);
     let (report, rankings) = measure(&ours, &questions, &visibility, &args).await?;
+    if let Some(path) = &args.rankings {
+        write_rankings(path, &questions, &rankings)?;
+    }
     println!(
         "catalog: {} datasets, {} columns (loaded and indexed in {load_secs:.1} s); questions: {}{}",
         datasets,
@@ -525,10 +533,7 @@ async fn strip_experiment(
         let searcher = Searcher::new(
             Arc::new(Live::from_pointee(snapshot)),
             embedder.clone(),
-            RetrievalConfig {
-                semantic_weight: settings.retrieval.semantic_weight,
-                ..RetrievalConfig::default()
-            },
+            RetrievalConfig::from_settings(settings),
             2,
             Arc::default(),
             dictionary.clone(),
@@ -704,6 +709,21 @@ fn print_row(label: &str, report: &EvalReport) {
         report.p50_ms,
         report.p95_ms
     );
+}
+
+/// One JSON line per question: its text, its gold datasets and our top 15.
+fn write_rankings(
+    path: &std::path::Path,
+    questions: &[Question],
+    rankings: &[Vec<String>],
+) -> anyhow::Result<()> {
+    let mut out = String::new();
+    for (q, ranked) in questions.iter().zip(rankings) {
+        let line = serde_json::json!({"question": q.question, "gold": q.gold, "ranked": ranked});
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
 }
 
 /// Runs every question through the `/v1/search` retrieval; the figures and each ranking.

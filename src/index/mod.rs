@@ -448,6 +448,33 @@ impl LexicalIndex {
         Box::new(BooleanQuery::new(clauses))
     }
 
+    /// Whether any of `terms` is in the vocabulary of the names, descriptions or column
+    /// text (a word of the query that reaches the catalog in either language).
+    pub fn knows(&self, terms: &LexicalQuery) -> anyhow::Result<bool> {
+        let f = &self.fields;
+        let searcher = self.reader.searcher();
+        let groups: [(&[String], [Field; 3]); 4] = [
+            (&terms.en, [f.name_en, f.desc_en, f.ctx_en]),
+            (&terms.translated_en, [f.name_en, f.desc_en, f.ctx_en]),
+            (&terms.pt, [f.name_pt, f.desc_pt, f.ctx_pt]),
+            (&terms.translated_pt, [f.name_pt, f.desc_pt, f.ctx_pt]),
+        ];
+        for (words, fields) in groups {
+            for word in words {
+                for field in fields {
+                    if searcher
+                        .doc_freq(&Term::from_field_text(field, word))
+                        .context("term frequency")?
+                        > 0
+                    {
+                        return Ok(true);
+                    }
+                }
+            }
+        }
+        Ok(false)
+    }
+
     fn kind_filter(&self, kind: &str) -> Box<dyn Query> {
         let term = Term::from_field_text(self.fields.kind, kind);
         Box::new(ConstScoreQuery::new(

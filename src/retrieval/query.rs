@@ -217,6 +217,10 @@ pub struct QueryPlan {
     /// The keywords' translations into the other language (English names for Portuguese
     /// words, Portuguese words for English ones).
     pub translations: Vec<String>,
+    /// For each keyword that is a plain word (not an identifier or a quoted name): its
+    /// analyzed terms with those of its translations, in both analyzers. A word reaches the
+    /// catalog when one of them is in its vocabulary (see [`crate::index::LexicalIndex::knows`]).
+    pub word_terms: Vec<LexicalQuery>,
 }
 
 impl QueryPlan {
@@ -229,10 +233,16 @@ impl QueryPlan {
         terms.join(" ")
     }
 
-    /// The text to embed for semantic retrieval: the question as asked (sentence-embedding
-    /// models are trained on whole sentences, and the default one reads Portuguese).
+    /// The text to embed for semantic retrieval: the question's meaningful words, in their
+    /// order (the question as asked when it has none). Measured against embedding the whole
+    /// question (`descoberta eval`, 2026-12-01): R@1 53.8 → 56.0 and complete@15 95.6 → 96.5
+    /// on Spider, BIRD level, the Portuguese sets within a question either way; and a third
+    /// fewer tokens to embed.
     pub fn semantic_text(&self) -> String {
-        self.original.clone()
+        if self.keywords.is_empty() {
+            return self.original.clone();
+        }
+        self.keywords.join(" ")
     }
 }
 
@@ -360,6 +370,9 @@ pub fn understand_with(text: &str, dictionary: &Dictionary) -> QueryPlan {
     }
     let quoted = quoted_words(&original);
     let mut translations: Vec<String> = Vec::new();
+    let mut en = analyzer::english();
+    let mut pt = analyzer::portuguese();
+    let mut word_terms = Vec::new();
     for word in keywords
         .iter()
         .filter(|w| !is_identifier(w) && !quoted.contains(*w))
@@ -368,6 +381,17 @@ pub fn understand_with(text: &str, dictionary: &Dictionary) -> QueryPlan {
             Language::Portuguese => dictionary.to_english(word),
             Language::English => dictionary.to_portuguese(word),
         };
+        let mut terms = LexicalQuery {
+            en: analyzer::terms(&mut en, word),
+            pt: analyzer::terms(&mut pt, word),
+            ..LexicalQuery::default()
+        };
+        let found_text = found.join(" ");
+        match language {
+            Language::Portuguese => terms.translated_en = analyzer::terms(&mut en, &found_text),
+            Language::English => terms.translated_pt = analyzer::terms(&mut pt, &found_text),
+        }
+        word_terms.push(terms);
         for t in found {
             if !translations.contains(&t) && !keywords.iter().any(|k| k.eq_ignore_ascii_case(&t)) {
                 translations.push(t);
@@ -376,8 +400,6 @@ pub fn understand_with(text: &str, dictionary: &Dictionary) -> QueryPlan {
     }
     let kept = keywords.join(" ");
     let translated = translations.join(" ");
-    let mut en = analyzer::english();
-    let mut pt = analyzer::portuguese();
     let (translated_en, translated_pt) = match language {
         Language::Portuguese => (analyzer::terms(&mut en, &translated), Vec::new()),
         Language::English => (Vec::new(), analyzer::terms(&mut pt, &translated)),
@@ -418,6 +440,7 @@ pub fn understand_with(text: &str, dictionary: &Dictionary) -> QueryPlan {
         lexical,
         language,
         translations,
+        word_terms,
     }
 }
 

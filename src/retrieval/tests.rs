@@ -273,6 +273,7 @@ fn fuse_mixes_normalized_lexical_and_similarity_by_the_weight() {
         &Visibility::All,
         &config,
         None,
+        1.0,
     );
     // The best similarity on the calibrated scale: (0.9 − 0.2) / 0.4 for MiniLM.
     assert!(close(best.unwrap(), SimilarityScale::MINILM.calibrate(0.9)));
@@ -292,6 +293,43 @@ fn fuse_mixes_normalized_lexical_and_similarity_by_the_weight() {
         3,
         "no dataset joins that was not already there"
     );
+}
+
+#[test]
+fn a_question_in_the_other_language_weighs_its_lexical_side_by_the_words_that_got_through() {
+    let (_tmp, snap) = snapshot(
+        vec![
+            dataset("sales.orders", Some("Orders placed"), &[]),
+            dataset("pets.dogs", Some("Dogs"), &[]),
+            dataset("ops.misc", Some("Misc"), &[]),
+        ],
+        Some(vec![at(0.3), at(0.9), at(0.1)]),
+    );
+    let semantic = snap.semantic().unwrap();
+    let signals = Signals {
+        semantic: Some((&semantic, &QUERY)),
+        feedback: &[],
+    };
+    // "pedidos" reaches the catalog through its translation (order), "cachorros" does not
+    // (the built-in words have no dog): half the question's words got through.
+    let question = "pedidos dos cachorros";
+    assert_eq!(understand(question).language, Language::Portuguese);
+    let off = RetrievalConfig {
+        coverage_fusion: false,
+        ..RetrievalConfig::default()
+    };
+    let ranked = rank_with(&snap, question, signals, &Visibility::All, &off);
+    // 0.5 × 1 (the only lexical match) + 0.5 × (0.3 − 0.1) / 0.8, against 0.5 × 1.
+    assert_eq!(names(&snap, &ranked)[..2], ["sales.orders", "pets.dogs"]);
+    assert!(close(ranked.datasets[0].score, 0.625));
+    let on = RetrievalConfig::default();
+    let ranked = rank_with(&snap, question, signals, &Visibility::All, &on);
+    assert_eq!(names(&snap, &ranked)[..2], ["pets.dogs", "sales.orders"]);
+    assert!(close(ranked.datasets[1].score, 0.5 * 0.5 + 0.125));
+    // A question in the catalog's language is fused as before, whatever its words.
+    let ranked = rank_with(&snap, "orders of unicorns", signals, &Visibility::All, &on);
+    assert_eq!(names(&snap, &ranked)[0], "sales.orders");
+    assert!(close(ranked.datasets[0].score, 0.625));
 }
 
 #[test]

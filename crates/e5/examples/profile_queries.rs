@@ -1,0 +1,50 @@
+//! Embeds questions one at a time on one thread, for a profiler (`perf record -g`):
+//! `cargo run --release -p descoberta-e5 --example profile_queries -- MODEL.bin QUESTIONS.jsonl [REPS]`
+//! prints the mean token count and the p50 / p90 latency.
+use std::time::Instant;
+
+use anyhow::Context;
+
+fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let usage = "usage: profile_queries MODEL.bin QUESTIONS.jsonl [REPS]";
+    let model_path = args.next().context(usage)?;
+    let questions_path = args.next().context(usage)?;
+    let reps: usize = match args.next() {
+        Some(r) => r.parse().context("REPS must be a number")?,
+        None => 3,
+    };
+    let model = descoberta_e5::E5Model::load(std::path::Path::new(&model_path))?;
+    let text = std::fs::read_to_string(&questions_path)
+        .with_context(|| format!("reading {questions_path}"))?;
+    // The "question" string of each JSON line (a plain scan: the example has no JSON parser).
+    let questions: Vec<String> = text
+        .lines()
+        .filter_map(|l| {
+            let rest = &l[l.find("\"question\"")? + 10..];
+            let a = rest.find('"')? + 1;
+            let b = rest[a..].find('"')? + a;
+            Some(format!("{}{}", descoberta_e5::QUERY_PREFIX, &rest[a..b]))
+        })
+        .collect();
+    anyhow::ensure!(!questions.is_empty(), "no questions in {questions_path}");
+    let mut times = Vec::new();
+    let mut tokens = 0usize;
+    for _ in 0..reps.max(1) {
+        for q in &questions {
+            tokens += model.token_count(q);
+            let started = Instant::now();
+            std::hint::black_box(model.embed(&[q.as_str()], 1)?);
+            times.push(started.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "{} queries, mean tokens {:.1}, p50 {:.2} ms, p90 {:.2} ms",
+        times.len(),
+        tokens as f64 / times.len() as f64,
+        times[times.len() / 2],
+        times[times.len() * 9 / 10]
+    );
+    Ok(())
+}
