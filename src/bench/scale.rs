@@ -550,9 +550,11 @@ pub async fn run(settings: Settings, args: ScaleArgs) -> anyhow::Result<()> {
                 if i >= 200 {
                     return None;
                 }
+                // A number no other phase appends (the service embeds a question's
+                // meaningful words, so "(5)" and "(5.)" would be the same query).
                 let res = c
                     .get(format!("{b}/v1/search"))
-                    .query(&[("q", format!("{} ({i}.)", q[i % q.len()]))])
+                    .query(&[("q", format!("{} ({})", q[i % q.len()], 100_000 + i))])
                     .send()
                     .await;
                 Some(matches!(res, Ok(r) if r.status().is_success()))
