@@ -3,10 +3,11 @@
 //! are part of a catalog version: a load or an admin edit writes them with the datasets, and
 //! a rollback rolls them back too.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
+use super::relationships::Names;
 use super::{Catalog, InvalidCatalog, Problems};
 
 /// One business term.
@@ -52,54 +53,41 @@ const MAX_PHRASE_CHARS: usize = 200;
 /// Longest definition, in characters.
 const MAX_DEFINITION_CHARS: usize = 4000;
 
-/// Resolves links against one catalog, by a name index built once.
-struct LinkResolver<'a> {
-    catalog: &'a Catalog,
-    names: HashMap<String, u32>,
-}
-
-impl<'a> LinkResolver<'a> {
-    fn new(catalog: &'a Catalog) -> LinkResolver<'a> {
-        LinkResolver {
-            catalog,
-            names: catalog.name_index(),
-        }
-    }
-
-    fn resolve(&self, link: &str) -> Option<TermLink> {
-        let link = link.trim();
-        if let Some(&dataset) = self.names.get(&link.to_lowercase()) {
-            return Some(TermLink {
-                dataset,
-                column: None,
-            });
-        }
-        let (name, column) = link.rsplit_once('.')?;
-        let &dataset = self.names.get(&name.to_lowercase())?;
-        let column = self.catalog.datasets[dataset as usize]
-            .columns
-            .iter()
-            .position(|c| c.name.eq_ignore_ascii_case(column.trim()))?;
-        Some(TermLink {
+/// Resolves a link (`dataset` or `dataset.column`; dataset names may contain dots, so the
+/// whole text is tried as a dataset first).
+fn resolve_link(names: &Names<'_>, link: &str) -> Option<TermLink> {
+    if let Some(dataset) = names.dataset(link) {
+        return Some(TermLink {
             dataset,
-            column: Some(column as u32),
-        })
+            column: None,
+        });
     }
+    let (name, column) = link.trim().rsplit_once('.')?;
+    let dataset = names.dataset(name)?;
+    Some(TermLink {
+        dataset,
+        column: Some(names.column(dataset, column)?),
+    })
 }
 
 impl Catalog {
     /// Resolves a link (`dataset` or `dataset.column`, case-insensitively; dataset names may
     /// contain dots, so the whole text is tried as a dataset first).
     pub fn resolve_term_link(&self, link: &str) -> Option<TermLink> {
-        LinkResolver::new(self).resolve(link)
+        resolve_link(&Names::new(self), link)
     }
 
     /// The resolved links of every term (unresolvable ones left out), by term ordinal.
     pub fn term_links(&self) -> Vec<Vec<TermLink>> {
-        let resolver = LinkResolver::new(self);
+        let names = Names::new(self);
         self.terms
             .iter()
-            .map(|t| t.links.iter().filter_map(|l| resolver.resolve(l)).collect())
+            .map(|t| {
+                t.links
+                    .iter()
+                    .filter_map(|l| resolve_link(&names, l))
+                    .collect()
+            })
             .collect()
     }
 
@@ -108,13 +96,13 @@ impl Catalog {
     pub fn drop_dangling_term_links(&mut self, checked: &HashSet<String>) -> usize {
         let mut dropped = 0;
         let mut terms = std::mem::take(&mut self.terms);
-        let resolver = LinkResolver::new(self);
+        let names = Names::new(self);
         for term in &mut terms {
             if checked.contains(&term.name.trim().to_lowercase()) {
                 continue;
             }
             let before = term.links.len();
-            term.links.retain(|l| resolver.resolve(l).is_some());
+            term.links.retain(|l| resolve_link(&names, l).is_some());
             dropped += before - term.links.len();
         }
         self.terms = terms;
@@ -139,7 +127,7 @@ pub fn check_glossary(
     origin: &str,
 ) -> Result<(), InvalidCatalog> {
     let mut problems = Problems::default();
-    let resolver = LinkResolver::new(catalog);
+    let names = Names::new(catalog);
     let mut seen: HashSet<String> = HashSet::new();
     for (i, term) in catalog.terms.iter().enumerate() {
         let site = sites
@@ -202,7 +190,7 @@ pub fn check_glossary(
             );
         }
         for link in &term.links {
-            if resolver.resolve(link).is_none() {
+            if resolve_link(&names, link).is_none() {
                 problems.add(
                     file,
                     line,

@@ -97,25 +97,26 @@ pub fn split_reference(reference: &str) -> Option<(&str, &str)> {
     (!dataset.is_empty() && !column.is_empty()).then_some((dataset, column))
 }
 
-/// Looks datasets and their columns up by name, case-insensitively.
-struct Names<'a> {
+/// Looks datasets and their columns up by name, case-insensitively (by a name index built
+/// once: relationships and glossary links resolve through it).
+pub(super) struct Names<'a> {
     catalog: &'a Catalog,
     datasets: HashMap<String, u32>,
 }
 
 impl<'a> Names<'a> {
-    fn new(catalog: &'a Catalog) -> Names<'a> {
+    pub(super) fn new(catalog: &'a Catalog) -> Names<'a> {
         Names {
             catalog,
             datasets: catalog.name_index(),
         }
     }
 
-    fn dataset(&self, name: &str) -> Option<u32> {
+    pub(super) fn dataset(&self, name: &str) -> Option<u32> {
         self.datasets.get(&name.trim().to_lowercase()).copied()
     }
 
-    fn column(&self, dataset: u32, name: &str) -> Option<u32> {
+    pub(super) fn column(&self, dataset: u32, name: &str) -> Option<u32> {
         let d = self.catalog.datasets.get(dataset as usize)?;
         d.columns
             .iter()

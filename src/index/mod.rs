@@ -448,31 +448,34 @@ impl LexicalIndex {
         Box::new(BooleanQuery::new(clauses))
     }
 
-    /// Whether any of `terms` is in the vocabulary of the names, descriptions or column
-    /// text (a word of the query that reaches the catalog in either language).
-    pub fn knows(&self, terms: &LexicalQuery) -> anyhow::Result<bool> {
+    /// How many of `words` reach the catalog: a word does when one of its terms is in the
+    /// vocabulary of the names, descriptions or column text (in either language).
+    pub fn known_words(&self, words: &[LexicalQuery]) -> anyhow::Result<usize> {
         let f = &self.fields;
         let searcher = self.reader.searcher();
-        let groups: [(&[String], [Field; 3]); 4] = [
-            (&terms.en, [f.name_en, f.desc_en, f.ctx_en]),
-            (&terms.translated_en, [f.name_en, f.desc_en, f.ctx_en]),
-            (&terms.pt, [f.name_pt, f.desc_pt, f.ctx_pt]),
-            (&terms.translated_pt, [f.name_pt, f.desc_pt, f.ctx_pt]),
-        ];
-        for (words, fields) in groups {
-            for word in words {
-                for field in fields {
-                    if searcher
-                        .doc_freq(&Term::from_field_text(field, word))
-                        .context("term frequency")?
-                        > 0
-                    {
-                        return Ok(true);
+        let en = [f.name_en, f.desc_en, f.ctx_en];
+        let pt = [f.name_pt, f.desc_pt, f.ctx_pt];
+        let mut known = 0;
+        'words: for terms in words {
+            let groups = [
+                (&terms.en, en),
+                (&terms.translated_en, en),
+                (&terms.pt, pt),
+                (&terms.translated_pt, pt),
+            ];
+            for (texts, fields) in groups {
+                for text in texts {
+                    for field in fields {
+                        let term = Term::from_field_text(field, text);
+                        if searcher.doc_freq(&term).context("term frequency")? > 0 {
+                            known += 1;
+                            continue 'words;
+                        }
                     }
                 }
             }
         }
-        Ok(false)
+        Ok(known)
     }
 
     fn kind_filter(&self, kind: &str) -> Box<dyn Query> {

@@ -384,12 +384,7 @@ fn lexical_coverage(snapshot: &Snapshot, plan: &QueryPlan) -> anyhow::Result<f32
     if plan.word_terms.is_empty() {
         return Ok(1.0);
     }
-    let mut known = 0usize;
-    for terms in &plan.word_terms {
-        if snapshot.lexical.knows(terms)? {
-            known += 1;
-        }
-    }
+    let known = snapshot.lexical.known_words(&plan.word_terms)?;
     Ok(known as f32 / plan.word_terms.len() as f32)
 }
 

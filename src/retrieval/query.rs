@@ -219,7 +219,8 @@ pub struct QueryPlan {
     pub translations: Vec<String>,
     /// For each keyword that is a plain word (not an identifier or a quoted name): its
     /// analyzed terms with those of its translations, in both analyzers. A word reaches the
-    /// catalog when one of them is in its vocabulary (see [`crate::index::LexicalIndex::knows`]).
+    /// catalog when one of them is in its vocabulary (see
+    /// [`crate::index::LexicalIndex::known_words`]).
     pub word_terms: Vec<LexicalQuery>,
 }
 

