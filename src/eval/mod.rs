@@ -70,9 +70,16 @@ pub struct EvalArgs {
     /// another language than the catalog's).
     #[arg(long)]
     pub no_coverage_fusion: bool,
-    /// Override the lift of linked datasets (share of their seed's score).
+    /// Override the lift of a dataset a seed refers to (share of the seed's score).
     #[arg(long)]
     pub link_lift: Option<f32>,
+    /// Override the lift of a dataset that refers to a seed.
+    #[arg(long)]
+    pub link_lift_referencing: Option<f32>,
+    /// Override the calibrated similarity at which a linked dataset the question's words miss
+    /// still matches it by meaning (`inf`: never).
+    #[arg(long)]
+    pub link_min_similarity: Option<f32>,
     /// Override how many top results are seeds of the expansion.
     #[arg(long)]
     pub link_seeds: Option<usize>,
@@ -272,6 +279,12 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
     config.coverage_fusion = !args.no_coverage_fusion;
     if let Some(lift) = args.link_lift {
         config.link_lift = lift;
+    }
+    if let Some(lift) = args.link_lift_referencing {
+        config.link_lift_referencing = lift;
+    }
+    if let Some(similarity) = args.link_min_similarity {
+        config.link_min_similarity = similarity;
     }
     if let Some(seeds) = args.link_seeds {
         config.link_seeds = seeds;

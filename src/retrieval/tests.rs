@@ -589,3 +589,99 @@ fn the_only_semantic_candidate_counts_as_the_most_similar() {
         ranked.datasets[0].score
     );
 }
+
+/// `net.likes` refers to `net.students`, `net.notes` refers to `net.likes`, and
+/// `net.clubs` stands alone; each dataset at the given similarity to [`QUERY`].
+fn linked_snapshot(similarities: [f32; 4]) -> (tempfile::TempDir, Snapshot) {
+    let refer = |mut d: Dataset, column: usize, target: &str| {
+        d.columns[column].references = vec![target.to_string()];
+        d
+    };
+    snapshot(
+        vec![
+            refer(
+                dataset("net.likes", Some("Likes"), &[("student_id", "who")]),
+                0,
+                "net.students.id",
+            ),
+            dataset("net.students", Some("High schoolers"), &[("id", "student")]),
+            dataset("net.clubs", Some("Clubs"), &[("id", "club")]),
+            refer(
+                dataset("net.notes", Some("Notes"), &[("like_id", "on what")]),
+                0,
+                "net.likes.student_id",
+            ),
+        ],
+        Some(similarities.map(at).to_vec()),
+    )
+}
+
+#[test]
+fn a_dataset_the_seed_refers_to_is_lifted_to_just_below_it_when_close_in_meaning() {
+    // The ranking holds the seed (likes) and a weaker direct match (clubs); the students
+    // table matched no word and is not among the nearest, but is close in meaning.
+    let (_tmp, snap) = linked_snapshot([0.9, 0.5, 0.3, 0.1]);
+    let semantic = snap.semantic().unwrap();
+    let config = RetrievalConfig::default();
+    let mut datasets = ranked(&[(0, 1.0), (2, 0.6)]);
+    expand_links(
+        &mut datasets,
+        Some((&semantic, &QUERY)),
+        &snap,
+        |_| true,
+        &config,
+    );
+    top_sorted(&mut datasets, 10);
+    assert_eq!(order(&datasets)[..3], [0, 1, 2]);
+    assert!(close(datasets[1].score, 0.98), "never past its seed");
+    assert_eq!(datasets[1].via, Some(0));
+    // Far in meaning (calibrated below the bar), it only joins below every direct match.
+    let (_tmp, far) = linked_snapshot([0.9, 0.3, 0.3, 0.1]);
+    let semantic = far.semantic().unwrap();
+    let mut datasets = ranked(&[(0, 1.0), (2, 0.6)]);
+    expand_links(
+        &mut datasets,
+        Some((&semantic, &QUERY)),
+        &far,
+        |_| true,
+        &config,
+    );
+    top_sorted(&mut datasets, 10);
+    assert_eq!(order(&datasets)[..2], [0, 2]);
+    assert!(datasets.iter().skip(2).all(|d| d.score < 0.6));
+    // Outside the ranked subset (another domain, a hidden dataset), it is never added.
+    let mut datasets = ranked(&[(0, 1.0), (2, 0.6)]);
+    expand_links(
+        &mut datasets,
+        Some((&semantic, &QUERY)),
+        &far,
+        |d| d != 1,
+        &config,
+    );
+    assert!(!order(&datasets).contains(&1));
+}
+
+#[test]
+fn a_dataset_that_refers_to_the_seed_is_lifted_by_less_than_one_it_refers_to() {
+    let (_tmp, snap) = linked_snapshot([0.9, 0.3, 0.3, 0.3]);
+    let semantic = snap.semantic().unwrap();
+    let config = RetrievalConfig::default();
+    // Both linked datasets matched weakly (0.1): students is referred to by the seed,
+    // notes refers to it.
+    let mut datasets = ranked(&[(0, 1.0), (2, 0.5), (1, 0.1), (3, 0.1)]);
+    expand_links(
+        &mut datasets,
+        Some((&semantic, &QUERY)),
+        &snap,
+        |_| true,
+        &config,
+    );
+    top_sorted(&mut datasets, 10);
+    assert_eq!(order(&datasets), [0, 1, 2, 3]);
+    assert!(close(datasets[1].score, 0.98));
+    assert!(close(
+        datasets[3].score,
+        0.1 + config.link_lift_referencing * 1.0
+    ));
+    assert_eq!(datasets[3].via, Some(0));
+}
