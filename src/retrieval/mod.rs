@@ -128,6 +128,19 @@ pub struct RankedDataset {
     pub terms: Vec<TermMatch>,
 }
 
+impl RankedDataset {
+    /// A dataset that joins the ranking through a relationship of `seed`'s.
+    fn linked(dataset: u32, score: f32, seed: u32) -> RankedDataset {
+        RankedDataset {
+            dataset,
+            score,
+            columns: Vec::new(),
+            via: Some(seed),
+            terms: Vec::new(),
+        }
+    }
+}
+
 /// A ranking: how many visible datasets match, and the best `depth` of them, best first.
 #[derive(Debug, Clone)]
 pub struct Ranked {
@@ -271,6 +284,10 @@ pub fn rank_within(
         })
         .collect();
     let top_lexical = datasets.iter().map(|d| d.score).fold(0.0f32, f32::max);
+    // What may be added to the ranking: visible, and within the subset.
+    let allow = |ordinal: u32| {
+        snapshot.is_visible(ordinal, visibility) && within.is_none_or(|w| w.contains(&ordinal))
+    };
     let mut top_similarity = None;
     if let Some((semantic, query)) = signals.semantic
         && config.semantic_weight > 0.0
@@ -283,24 +300,12 @@ pub fn rank_within(
         } else {
             1.0
         };
-        top_similarity = fuse(
-            &mut datasets,
-            semantic,
-            query,
-            snapshot,
-            visibility,
-            config,
-            within,
-            coverage,
-        );
+        top_similarity = fuse(&mut datasets, semantic, query, allow, config, coverage);
     }
     apply_feedback(&mut datasets, signals.feedback);
     let terms = snapshot.glossary.matches(&plan.original);
     let by_glossary = apply_glossary(&mut datasets, &terms, snapshot, visibility, within);
     if config.link_lift > 0.0 && !snapshot.links.is_empty() {
-        let allow = |ordinal: u32| {
-            snapshot.is_visible(ordinal, visibility) && within.is_none_or(|w| w.contains(&ordinal))
-        };
         expand_links(&mut datasets, signals.semantic, snapshot, allow, config);
     }
     // How sure retrieval is that something answers: a strong lexical match, or a close
@@ -419,15 +424,10 @@ fn fuse(
     datasets: &mut Vec<RankedDataset>,
     semantic: &SemanticIndex,
     query: &[f32],
-    snapshot: &Snapshot,
-    visibility: &Visibility,
+    allow: impl Fn(u32) -> bool,
     config: &RetrievalConfig,
-    within: Option<&HashSet<u32>>,
     coverage: f32,
 ) -> Option<f32> {
-    let allow = |ordinal: u32| {
-        snapshot.is_visible(ordinal, visibility) && within.is_none_or(|w| w.contains(&ordinal))
-    };
     let nearest = semantic.top(query, allow, config.semantic_candidates);
     // Similarities are rescaled to [0, 1] over the nearest candidates (best → 1, the
     // `semantic_candidates`-th → 0), as lexical scores are by their maximum, so the two
@@ -559,27 +559,18 @@ fn expand_links(
             }
             None => {
                 added.remove(&dataset);
-                datasets.push(RankedDataset {
-                    dataset,
-                    score,
-                    columns: Vec::new(),
-                    via: Some(seed),
-                    terms: Vec::new(),
-                });
+                datasets.push(RankedDataset::linked(dataset, score, seed));
             }
         }
     }
     let mut added: Vec<(u32, (f32, u32))> = added.into_iter().collect();
     added.sort_by(|a, b| b.1.0.total_cmp(&a.1.0).then(a.0.cmp(&b.0)));
-    for (dataset, (score, seed)) in added.into_iter().take(config.link_added) {
-        datasets.push(RankedDataset {
-            dataset,
-            score,
-            columns: Vec::new(),
-            via: Some(seed),
-            terms: Vec::new(),
-        });
-    }
+    datasets.extend(
+        added
+            .into_iter()
+            .take(config.link_added)
+            .map(|(dataset, (score, seed))| RankedDataset::linked(dataset, score, seed)),
+    );
 }
 
 fn lexical_score(m: DatasetMatch, column_weights: &[f32]) -> RankedDataset {

@@ -265,16 +265,7 @@ fn fuse_mixes_normalized_lexical_and_similarity_by_the_weight() {
         ..RetrievalConfig::default()
     };
     let mut datasets = ranked(&[(0, 8.0), (1, 4.0), (2, 2.0)]);
-    let best = fuse(
-        &mut datasets,
-        &semantic,
-        &QUERY,
-        &snap,
-        &Visibility::All,
-        &config,
-        None,
-        1.0,
-    );
+    let best = fuse(&mut datasets, &semantic, &QUERY, |_| true, &config, 1.0);
     // The best similarity on the calibrated scale: (0.9 − 0.2) / 0.4 for MiniLM.
     assert!(close(best.unwrap(), SimilarityScale::MINILM.calibrate(0.9)));
     assert!(close(best.unwrap(), 1.75));
