@@ -428,7 +428,8 @@ fn fuse(
     config: &RetrievalConfig,
     coverage: f32,
 ) -> Option<f32> {
-    let nearest = semantic.top(query, allow, config.semantic_candidates);
+    let similarities = semantic.score_all(query);
+    let nearest = similarities.top(allow, config.semantic_candidates);
     // Similarities are rescaled to [0, 1] over the nearest candidates (best → 1, the
     // `semantic_candidates`-th → 0), as lexical scores are by their maximum, so the two
     // sides weigh the same whatever the spread of a model's cosines.
@@ -445,15 +446,18 @@ fn fuse(
     };
     let max_lexical = datasets.iter().map(|d| d.score).fold(0.0f32, f32::max);
     let w = config.semantic_weight.clamp(0.0, 1.0);
-    let mut present: HashSet<u32> = HashSet::with_capacity(datasets.len());
+    // Ranked already, by ordinal (a search can match every dataset: no hashing each one).
+    let mut present = vec![false; semantic.len()];
     for d in datasets.iter_mut() {
-        present.insert(d.dataset);
+        if let Some(p) = present.get_mut(d.dataset as usize) {
+            *p = true;
+        }
         let lexical = if max_lexical > 0.0 {
             d.score / max_lexical
         } else {
             0.0
         };
-        let similarity = semantic.similarity(d.dataset, query);
+        let similarity = similarities.get(d.dataset);
         d.score = (1.0 - w) * coverage * lexical + w * norm(similarity);
     }
     let best = nearest.first().map(|n| semantic.scale.calibrate(n.1));
@@ -463,7 +467,9 @@ fn fuse(
         config.min_similarity
     };
     for (ordinal, similarity) in nearest {
-        if semantic.scale.calibrate(similarity) >= min_similarity && !present.contains(&ordinal) {
+        if semantic.scale.calibrate(similarity) >= min_similarity
+            && !present.get(ordinal as usize).copied().unwrap_or(false)
+        {
             datasets.push(RankedDataset {
                 dataset: ordinal,
                 score: w * norm(similarity),
