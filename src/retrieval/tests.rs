@@ -48,7 +48,9 @@ fn snapshot(
     (tmp, Snapshot::new(1, catalog, lexical, semantic))
 }
 
-/// A unit vector at `similarity` (cosine) to the query `[1, 0]`.
+/// A unit vector at `similarity` (cosine) to the query `[1, 0]`. The index stores vectors in
+/// half precision: tests that check exact scores use multiples of 1/16, which it stores
+/// exactly.
 fn at(similarity: f32) -> [f32; 2] {
     [similarity, (1.0 - similarity * similarity).sqrt()]
 }
@@ -233,7 +235,7 @@ fn fusion_with_semantic_weight_0_keeps_the_lexical_order() {
 
 #[test]
 fn fusion_with_semantic_weight_1_follows_similarity() {
-    let (_tmp, snap) = snapshot(orders_catalog(), Some(vec![at(0.1), at(0.5), at(0.9)]));
+    let (_tmp, snap) = snapshot(orders_catalog(), Some(vec![at(0.125), at(0.5), at(0.875)]));
     let semantic = snap.semantic().unwrap();
     let config = RetrievalConfig {
         semantic_weight: 1.0,
@@ -258,7 +260,7 @@ fn fusion_with_semantic_weight_1_follows_similarity() {
 
 #[test]
 fn fuse_mixes_normalized_lexical_and_similarity_by_the_weight() {
-    let (_tmp, snap) = snapshot(orders_catalog(), Some(vec![at(0.1), at(0.5), at(0.9)]));
+    let (_tmp, snap) = snapshot(orders_catalog(), Some(vec![at(0.125), at(0.5), at(0.875)]));
     let semantic = snap.semantic().unwrap();
     let config = RetrievalConfig {
         semantic_weight: 0.25,
@@ -266,10 +268,13 @@ fn fuse_mixes_normalized_lexical_and_similarity_by_the_weight() {
     };
     let mut datasets = ranked(&[(0, 8.0), (1, 4.0), (2, 2.0)]);
     let best = fuse(&mut datasets, &semantic, &QUERY, |_| true, &config, 1.0);
-    // The best similarity on the calibrated scale: (0.9 − 0.2) / 0.4 for MiniLM.
-    assert!(close(best.unwrap(), SimilarityScale::MINILM.calibrate(0.9)));
-    assert!(close(best.unwrap(), 1.75));
-    // 0.75 × lexical / 8 + 0.25 × (similarity − 0.1) / 0.8
+    // The best similarity on the calibrated scale: (0.875 − 0.2) / 0.4 for MiniLM.
+    assert!(close(
+        best.unwrap(),
+        SimilarityScale::MINILM.calibrate(0.875)
+    ));
+    assert!(close(best.unwrap(), 1.6875));
+    // 0.75 × lexical / 8 + 0.25 × (similarity − 0.125) / 0.75
     let expected = [0.75, 0.75 * 0.5 + 0.25 * 0.5, 0.75 * 0.25 + 0.25];
     for (d, e) in datasets.iter().zip(expected) {
         assert!(
@@ -294,7 +299,7 @@ fn a_question_in_the_other_language_weighs_its_lexical_side_by_the_words_that_go
             dataset("pets.dogs", Some("Dogs"), &[]),
             dataset("ops.misc", Some("Misc"), &[]),
         ],
-        Some(vec![at(0.3), at(0.9), at(0.1)]),
+        Some(vec![at(0.3125), at(0.875), at(0.125)]),
     );
     let semantic = snap.semantic().unwrap();
     let signals = Signals {
@@ -310,7 +315,7 @@ fn a_question_in_the_other_language_weighs_its_lexical_side_by_the_words_that_go
         ..RetrievalConfig::default()
     };
     let ranked = rank_with(&snap, question, signals, &Visibility::All, &off);
-    // 0.5 × 1 (the only lexical match) + 0.5 × (0.3 − 0.1) / 0.8, against 0.5 × 1.
+    // 0.5 × 1 (the only lexical match) + 0.5 × (0.3125 − 0.125) / 0.75, against 0.5 × 1.
     assert_eq!(names(&snap, &ranked)[..2], ["sales.orders", "pets.dogs"]);
     assert!(close(ranked.datasets[0].score, 0.625));
     let on = RetrievalConfig::default();

@@ -57,8 +57,18 @@ pub async fn upload(app: &TestApp, csv: &str, query: &str) -> (u16, Value) {
         .send()
         .await
         .unwrap();
+    json_of(res).await
+}
+
+/// The status and JSON body of a response; a body that is not JSON fails with the status
+/// and the raw text, so that a failure shows what the server really sent.
+async fn json_of(res: reqwest::Response) -> (u16, Value) {
     let status = res.status().as_u16();
-    (status, res.json().await.unwrap())
+    let text = res.text().await.unwrap_or_default();
+    match serde_json::from_str(&text) {
+        Ok(body) => (status, body),
+        Err(e) => panic!("status {status}: the body is not JSON ({e}): {text:?}"),
+    }
 }
 
 /// Uploads `csv` and checks it was accepted; returns the response.
@@ -85,8 +95,7 @@ pub async fn upload_files(app: &TestApp, files: &[(&str, &str, &str)]) -> (u16, 
         .send()
         .await
         .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap())
+    json_of(res).await
 }
 
 async fn admin_post(app: &TestApp, path: &str) -> (u16, Value) {
@@ -97,8 +106,7 @@ async fn admin_post(app: &TestApp, path: &str) -> (u16, Value) {
         .send()
         .await
         .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap())
+    json_of(res).await
 }
 
 async fn versions(app: &TestApp) -> Vec<Value> {
