@@ -605,8 +605,10 @@ async fn confidences(
             .embed(vec![q.question.clone()], crate::embed::TextKind::Query)
             .await?;
         let Some(query) = query.first() else { continue };
+        // One pass over the vectors serves every measure below.
+        let all = semantic.score_all(query);
         // How far the nearest stands out from the 50th (calibrated), as the fusion sees it.
-        let nearest = semantic.top(query, |_| true, 50);
+        let nearest = all.top(|_| true, 50);
         if let (Some(first), Some(last)) = (nearest.first(), nearest.last()) {
             spread.push(f64::from(
                 semantic.scale.calibrate(first.1) - semantic.scale.calibrate(last.1),
@@ -615,22 +617,17 @@ async fn confidences(
         // What an unrelated dataset scores: the mean similarity to every dataset.
         let n = semantic.len() as u32;
         if n > 0 {
-            let sum: f64 = (0..n)
-                .map(|o| f64::from(semantic.similarity(o, query)))
-                .sum();
+            let sum: f64 = (0..n).map(|o| f64::from(all.get(o))).sum();
             unrelated.push(sum / f64::from(n));
         }
         let best = if gold {
             q.gold
                 .iter()
                 .filter_map(|g| snapshot.ordinal(g))
-                .map(|o| semantic.similarity(o, query))
+                .map(|o| all.get(o))
                 .fold(f32::MIN, f32::max)
         } else {
-            semantic
-                .top(query, |_| true, 1)
-                .first()
-                .map_or(f32::MIN, |t| t.1)
+            nearest.first().map_or(f32::MIN, |t| t.1)
         };
         if best > f32::MIN {
             similarity.push(f64::from(best));

@@ -5,7 +5,7 @@ use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 
 use crate::helpers::{
-    ADMIN_TOKEN, Backend, TestApp, error_code, result_names, spawn_custom, spawn_with,
+    ADMIN_TOKEN, Backend, TestApp, error_code, json_of, result_names, spawn_custom, spawn_with,
 };
 use crate::on_both_backends;
 
@@ -58,17 +58,6 @@ pub async fn upload(app: &TestApp, csv: &str, query: &str) -> (u16, Value) {
         .await
         .unwrap();
     json_of(res).await
-}
-
-/// The status and JSON body of a response; a body that is not JSON fails with the status
-/// and the raw text, so that a failure shows what the server really sent.
-async fn json_of(res: reqwest::Response) -> (u16, Value) {
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap_or_default();
-    match serde_json::from_str(&text) {
-        Ok(body) => (status, body),
-        Err(e) => panic!("status {status}: the body is not JSON ({e}): {text:?}"),
-    }
 }
 
 /// Uploads `csv` and checks it was accepted; returns the response.

@@ -174,10 +174,7 @@ impl TestApp {
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
-        let res = self.get(path).await;
-        let status = res.status().as_u16();
-        let body = res.json().await.expect("JSON body");
-        (status, body)
+        json_of(self.get(path).await).await
     }
 
     pub async fn post_json(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
@@ -188,8 +185,7 @@ impl TestApp {
             .send()
             .await
             .expect("request sent");
-        let status = res.status().as_u16();
-        (status, res.json().await.expect("JSON body"))
+        json_of(res).await
     }
 
     pub async fn get_as_admin(&self, path: &str) -> (u16, serde_json::Value) {
@@ -200,8 +196,7 @@ impl TestApp {
             .send()
             .await
             .expect("request sent");
-        let status = res.status().as_u16();
-        (status, res.json().await.expect("JSON body"))
+        json_of(res).await
     }
 
     /// Stops serving and hands back what a restart needs, once the stopped app is gone (it
@@ -224,6 +219,17 @@ impl TestApp {
 }
 
 /// Dataset names of a search response, in order.
+/// The status and JSON body of a response; a body that is not JSON fails with the status
+/// and the raw text, so that a failure shows what the server really sent.
+pub async fn json_of(res: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap_or_default();
+    match serde_json::from_str(&text) {
+        Ok(body) => (status, body),
+        Err(e) => panic!("status {status}: the body is not JSON ({e}): {text:?}"),
+    }
+}
+
 pub fn result_names(body: &serde_json::Value) -> Vec<String> {
     body["results"]
         .as_array()
