@@ -213,6 +213,13 @@ pub struct EmbeddingSettings {
     /// For `e5`: `symmetric` (`query: ` on questions and catalog entries; the default,
     /// measured better) or `asymmetric` (`query: ` / `passage: `).
     pub e5_prefixes: E5Prefixes,
+    /// For `e5`: the share of the cross-lingual companion model (Universal Sentence Encoder
+    /// Multilingual v3) in the similarity of a question asked in another language than the
+    /// catalog's; 0 turns it off. Questions in the catalog's language use e5 alone.
+    pub cross_lingual_share: f32,
+    /// For `e5`: the companion's directory (`weights.npz`, `sp.model`). Default:
+    /// `use-multilingual-v3` beside the e5 model directory.
+    pub cross_lingual_dir: Option<PathBuf>,
     /// A load that must embed at most this many datasets embeds them before switching;
     /// above it, the new version goes live with lexical search at once and its semantic
     /// index follows in the background.
@@ -239,6 +246,8 @@ impl Default for EmbeddingSettings {
             kind: EmbeddingKind::E5,
             e5_file: None,
             e5_prefixes: E5Prefixes::Symmetric,
+            cross_lingual_share: 0.2,
+            cross_lingual_dir: None,
             sync_limit: 300,
             model_dir: None,
             base_url: None,
@@ -522,6 +531,10 @@ impl Settings {
             );
         }
         anyhow::ensure!(
+            (0.0..1.0).contains(&self.embedding.cross_lingual_share),
+            "embedding.cross_lingual_share must be at least 0 and below 1"
+        );
+        anyhow::ensure!(
             self.limits.max_limit > 0,
             "limits.max_limit must be positive"
         );
@@ -617,6 +630,16 @@ impl Settings {
                 EmbeddingKind::Transformer | EmbeddingKind::Static => "all-MiniLM-L6-v2",
             };
             self.data_dir.join("models").join(name)
+        })
+    }
+
+    /// The cross-lingual companion model's directory (see `embedding.cross_lingual_dir`).
+    pub fn cross_lingual_dir(&self) -> PathBuf {
+        self.embedding.cross_lingual_dir.clone().unwrap_or_else(|| {
+            let e5 = self.model_dir();
+            e5.parent()
+                .map_or_else(|| e5.clone(), PathBuf::from)
+                .join("use-multilingual-v3")
         })
     }
 

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::Context;
 use async_trait::async_trait;
-use descoberta_e5::{E5Model, PASSAGE_PREFIX, QUERY_PREFIX};
+use descoberta_e5::{E5Model, PASSAGE_PREFIX, QUERY_PREFIX, UseModel};
 
 use super::{Embedder, SimilarityScale, TextKind};
 
@@ -35,6 +35,20 @@ struct Shared {
 }
 
 static LOADED: OnceLock<Mutex<HashMap<PathBuf, Arc<Shared>>>> = OnceLock::new();
+static COMPANIONS: OnceLock<Mutex<HashMap<PathBuf, Arc<UseModel>>>> = OnceLock::new();
+
+/// The cross-lingual companion: Universal Sentence Encoder Multilingual v3, trained on
+/// translation pairs, which puts a Portuguese phrase next to its English translation where
+/// e5-small often does not ("companhia aérea", "airline"). A catalog entry's vector is
+/// `[√(1-s)·e5, √s·use]` (unit length); a question in another language than the catalog's
+/// gets the same form, so its similarity is `(1-s)·cos_e5 + s·cos_use`; a question in the
+/// catalog's language gets `[e5 / √(1-s), 0]`, so its similarity is e5's cosine alone, as
+/// without the companion (its ranking and calibration are unchanged, and it costs no USE
+/// pass). The share s = 0.2 was measured on the dev sets (README, "Portuguese questions").
+struct Companion {
+    model: Arc<UseModel>,
+    share: f32,
+}
 
 pub struct E5Embedder {
     shared: Arc<Shared>,
@@ -42,6 +56,7 @@ pub struct E5Embedder {
     threads: usize,
     /// `query: ` on catalog entries too (see the module notes).
     symmetric: bool,
+    companion: Option<Companion>,
 }
 
 impl E5Embedder {
@@ -85,7 +100,38 @@ impl E5Embedder {
             model_id,
             threads,
             symmetric,
+            companion: None,
         })
+    }
+
+    /// Adds the cross-lingual companion from `dir` with `share` (0: none). Without its
+    /// files the embedder stays e5 alone, with a warning in the log.
+    pub fn with_companion(mut self, dir: &Path, share: f32) -> E5Embedder {
+        if share <= 0.0 {
+            return self;
+        }
+        let loaded = COMPANIONS.get_or_init(Mutex::default);
+        let mut loaded = loaded.lock().unwrap_or_else(|p| p.into_inner());
+        let model = match loaded.get(dir) {
+            Some(m) => m.clone(),
+            None => match UseModel::load(dir) {
+                Ok(m) => {
+                    let m = Arc::new(m);
+                    loaded.insert(dir.to_path_buf(), m.clone());
+                    m
+                }
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "no cross-lingual companion model \
+                        (run scripts/setup): questions in another language than the catalog's \
+                        use e5 alone");
+                    return self;
+                }
+            },
+        };
+        self.model_id = format!("{}+usem3:{}:{share}", self.model_id, &model.sha256()[..12]);
+        tracing::info!(model = %self.model_id, "cross-lingual companion ready");
+        self.companion = Some(Companion { model, share });
+        self
     }
 }
 
@@ -127,22 +173,52 @@ impl Embedder for E5Embedder {
             return Ok(Vec::new());
         }
         let (prefix, threads) = match (kind, self.symmetric) {
-            (TextKind::Query, _) => (QUERY_PREFIX, 1),
+            (TextKind::Query | TextKind::ForeignQuery, _) => (QUERY_PREFIX, 1),
             (TextKind::Passage, true) => (QUERY_PREFIX, self.threads),
             (TextKind::Passage, false) => (PASSAGE_PREFIX, self.threads),
         };
-        let prefixed: Vec<String> = texts.iter().map(|t| format!("{prefix}{t}")).collect();
-        let mut out: Vec<Option<Vec<f32>>> = prefixed
+        // The companion reads catalog entries and foreign questions.
+        let companion = self
+            .companion
+            .as_ref()
+            .filter(|_| kind != TextKind::Query)
+            .map(|c| (c.model.clone(), c.share));
+        let tag = match (&self.companion, kind) {
+            (None, _) | (Some(_), TextKind::Passage) => "",
+            (Some(_), TextKind::Query) => "native ",
+            (Some(_), TextKind::ForeignQuery) => "foreign ",
+        };
+        let keys: Vec<String> = texts.iter().map(|t| format!("{tag}{prefix}{t}")).collect();
+        let mut out: Vec<Option<Vec<f32>>> = keys
             .iter()
-            .map(|t| self.shared.memo.get(t).map(|v| v.as_ref().clone()))
+            .map(|k| self.shared.memo.get(k).map(|v| v.as_ref().clone()))
             .collect();
         let missing: Vec<usize> = (0..out.len()).filter(|&i| out[i].is_none()).collect();
         if !missing.is_empty() {
             let shared = self.shared.clone();
-            let todo: Vec<String> = missing.iter().map(|&i| prefixed[i].clone()).collect();
+            let todo: Vec<String> = missing.iter().map(|&i| texts[i].clone()).collect();
+            let native_share = self.companion.as_ref().map(|c| c.share);
             let vectors = crate::telemetry::blocking(move || {
-                let refs: Vec<&str> = todo.iter().map(String::as_str).collect();
-                shared.model.embed(&refs, threads)
+                let prefixed: Vec<String> = todo.iter().map(|t| format!("{prefix}{t}")).collect();
+                let refs: Vec<&str> = prefixed.iter().map(String::as_str).collect();
+                let mut e5 = shared.model.embed(&refs, threads)?;
+                if let Some((model, share)) = companion {
+                    let plain: Vec<&str> = todo.iter().map(String::as_str).collect();
+                    let use_vectors = model.embed(&plain, threads)?;
+                    let (a, b) = ((1.0 - share).sqrt(), share.sqrt());
+                    for (v, u) in e5.iter_mut().zip(use_vectors) {
+                        v.iter_mut().for_each(|x| *x *= a);
+                        v.extend(u.into_iter().map(|x| x * b));
+                    }
+                } else if let Some(share) = native_share {
+                    // A question in the catalog's language: e5's cosine alone.
+                    let a = 1.0 / (1.0 - share).sqrt();
+                    for v in &mut e5 {
+                        v.iter_mut().for_each(|x| *x *= a);
+                        v.resize(v.len() + descoberta_e5::usem::DIM, 0.0);
+                    }
+                }
+                anyhow::Ok(e5)
             })
             .await
             .context("embedding task panicked")??;
@@ -153,7 +229,7 @@ impl Embedder for E5Embedder {
             for (&i, vector) in missing.iter().zip(vectors) {
                 self.shared
                     .memo
-                    .insert(prefixed[i].clone(), Arc::new(vector.clone()));
+                    .insert(keys[i].clone(), Arc::new(vector.clone()));
                 out[i] = Some(vector);
             }
         }

@@ -32,6 +32,9 @@ pub use remote::RemoteEmbedder;
 pub enum TextKind {
     /// A question or search words.
     Query,
+    /// A question in another language than the catalog's: a model with a cross-lingual
+    /// companion weighs it in (the others embed it as a [`TextKind::Query`]).
+    ForeignQuery,
     /// A catalog entry.
     Passage,
 }
@@ -100,7 +103,10 @@ pub fn from_settings(settings: &Settings) -> Result<Option<Arc<dyn Embedder>>, S
         EmbeddingKind::E5 => {
             let file = settings.embedding.e5_file.as_deref();
             let symmetric = settings.embedding.e5_prefixes == E5Prefixes::Symmetric;
-            E5Embedder::load(&dir, file, symmetric).map(|e| Arc::new(e) as _)
+            E5Embedder::load(&dir, file, symmetric).map(|e| {
+                let share = settings.embedding.cross_lingual_share;
+                Arc::new(e.with_companion(&settings.cross_lingual_dir(), share)) as _
+            })
         }
         EmbeddingKind::Transformer => BertEmbedder::load(&dir).map(|e| Arc::new(e) as _),
         EmbeddingKind::Static => DistilledEmbedder::load(&dir).map(|e| Arc::new(e) as _),

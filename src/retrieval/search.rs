@@ -99,10 +99,12 @@ impl Searcher {
         if embedder.model_id() != semantic.model_id {
             return None;
         }
-        match embedder
-            .embed(vec![plan.semantic_text()], TextKind::Query)
-            .await
-        {
+        let kind = if plan.language == self.config.catalog_language {
+            TextKind::Query
+        } else {
+            TextKind::ForeignQuery
+        };
+        match embedder.embed(vec![plan.semantic_text()], kind).await {
             Ok(mut vectors) => vectors.pop(),
             Err(e) => {
                 tracing::warn!(error = ?e, "query embedding failed; lexical only");

