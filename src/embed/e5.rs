@@ -183,10 +183,11 @@ impl Embedder for E5Embedder {
             .as_ref()
             .filter(|_| kind != TextKind::Query)
             .map(|c| (c.model.clone(), c.share));
-        let tag = match (&self.companion, kind) {
-            (None, _) | (Some(_), TextKind::Passage) => "",
-            (Some(_), TextKind::Query) => "native ",
-            (Some(_), TextKind::ForeignQuery) => "foreign ",
+        // The memo is shared by every embedder of this e5 file in the process, with or
+        // without a companion, at any share: the key says which vector form it holds.
+        let tag = match &self.companion {
+            None => String::new(),
+            Some(c) => format!("usem3 {} {kind:?} ", c.share),
         };
         let keys: Vec<String> = texts.iter().map(|t| format!("{tag}{prefix}{t}")).collect();
         let mut out: Vec<Option<Vec<f32>>> = keys
@@ -236,5 +237,45 @@ impl Embedder for E5Embedder {
         out.into_iter()
             .map(|v| v.context("an embedding is missing"))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The memo is shared by every embedder of one e5 file: an embedder with the companion
+    /// and one without must not read each other's vectors.
+    #[tokio::test]
+    async fn embedders_with_and_without_the_companion_keep_their_own_vectors() {
+        let dir = std::env::var_os("E5_MODEL_DIR").map_or_else(
+            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("data/models/multilingual-e5-small"),
+            PathBuf::from,
+        );
+        let companion = dir.parent().unwrap_or(&dir).join("use-multilingual-v3");
+        if !companion.join(descoberta_e5::usem::WEIGHTS_FILE).exists() {
+            eprintln!(
+                "SKIPPED: no models in {} (run scripts/setup)",
+                dir.display()
+            );
+            return;
+        }
+        let text = || vec!["pedidos de clientes".to_string()];
+        let with = E5Embedder::load(&dir, None, true)
+            .unwrap()
+            .with_companion(&companion, 0.2);
+        let plain = E5Embedder::load(&dir, None, true).unwrap();
+        let wide = with.embed(text(), TextKind::Passage).await.unwrap();
+        let narrow = plain.embed(text(), TextKind::Passage).await.unwrap();
+        assert_eq!(wide[0].len(), 384 + descoberta_e5::usem::DIM);
+        assert_eq!(narrow[0].len(), 384);
+        // A question in the catalog's language scores e5's cosine alone.
+        let native = with.embed(text(), TextKind::Query).await.unwrap();
+        let e5_query = plain.embed(text(), TextKind::Query).await.unwrap();
+        let dot: f32 = native[0].iter().zip(&wide[0]).map(|(a, b)| a * b).sum();
+        let cos: f32 = e5_query[0].iter().zip(&narrow[0]).map(|(a, b)| a * b).sum();
+        assert!((dot - cos).abs() < 1e-5, "{dot} vs {cos}");
+        let foreign = with.embed(text(), TextKind::ForeignQuery).await.unwrap();
+        assert_ne!(foreign[0], native[0]);
     }
 }

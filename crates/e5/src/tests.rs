@@ -695,15 +695,19 @@ fn heavy_corruption_never_panics() {
 // ------------------------------------------------------------ USE multilingual v3
 
 /// The USE files: `$USE_MODEL_DIR`, else `use-multilingual-v3` beside the e5 directory.
-fn use_model() -> Option<&'static UseModel> {
-    use std::sync::OnceLock;
-    static MODEL: OnceLock<Option<UseModel>> = OnceLock::new();
-    let dir = std::env::var_os("USE_MODEL_DIR")
+fn use_dir() -> PathBuf {
+    std::env::var_os("USE_MODEL_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             let e5 = model_dir();
             e5.parent().unwrap_or(&e5).join("use-multilingual-v3")
-        });
+        })
+}
+
+fn use_model() -> Option<&'static UseModel> {
+    use std::sync::OnceLock;
+    static MODEL: OnceLock<Option<UseModel>> = OnceLock::new();
+    let dir = use_dir();
     let m = MODEL.get_or_init(|| {
         dir.join(usem::WEIGHTS_FILE)
             .exists()
@@ -778,12 +782,7 @@ fn use_batches_and_kernels_agree_with_one_text_at_a_time() {
             "a packed batch changes {t:?}"
         );
     }
-    let mut other = UseModel::load(
-        &std::env::var_os("USE_MODEL_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| model_dir().parent().unwrap().join("use-multilingual-v3")),
-    )
-    .unwrap();
+    let mut other = UseModel::load(&use_dir()).unwrap();
     for k in Kernel::available() {
         other.set_kernel(k).unwrap();
         assert_eq!(
