@@ -2,7 +2,9 @@
 //! (one question at a time, each question once, so no memo helps), bulk throughput over a
 //! catalog's dataset texts (the indexing path, every core), and fidelity: for e5, the mean
 //! cosine of the engine's vectors against the crate's f32 reference path over the same 4-bit
-//! weights; for the static table, against the transformer it was distilled from.
+//! weights; for the static table, against the transformer it was distilled from. The e5 +
+//! companion row times the questions as a question in another language than the catalog's
+//! (both models run), and catalog entries as the index embeds them (both models).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -105,6 +107,36 @@ pub async fn run(settings: Settings, args: EmbedBenchArgs) -> anyhow::Result<()>
         row.fidelity = Some((fidelity, "f32 reference path, same weights"));
         rows.push(row);
     }
+    // The default embedder as the service builds it: catalog entries and questions in
+    // another language than the catalog's also go through the cross-lingual companion.
+    let share = settings.embedding.cross_lingual_share;
+    let companion = E5Embedder::load(&e5_dir, None, true)
+        .map(|e| e.with_companion(&settings.cross_lingual_dir(), share));
+    match companion {
+        Ok(embedder) if embedder.model_id().contains("+usem3") => {
+            let embedder = Arc::new(embedder);
+            let mut row = measure_as(
+                format!("e5 + USE multilingual v3 companion (share {share})"),
+                embedder.as_ref(),
+                questions,
+                &texts,
+                TextKind::ForeignQuery,
+            )
+            .await?;
+            let (e, sample) = (embedder.clone(), fidelity_texts.clone());
+            let fidelity = crate::telemetry::blocking(move || {
+                let e5 = e.reference_fidelity(&sample)?;
+                let companion = e.companion_fidelity(&sample)?;
+                anyhow::Ok(companion.map(|(s, c)| (1.0 - f64::from(s)) * e5 + f64::from(s) * c))
+            })
+            .await
+            .context("fidelity task panicked")??;
+            row.fidelity = fidelity.map(|f| (f, "f32 reference paths of both, same weights"));
+            rows.push(row);
+        }
+        Ok(_) => eprintln!("skipping the companion: no USE model (run scripts/setup)"),
+        Err(e) => eprintln!("skipping the companion: {e:#}"),
+    }
     match BertEmbedder::load(&minilm_dir) {
         Ok(bert) => {
             let bert: Arc<dyn Embedder> = Arc::new(bert);
@@ -177,11 +209,15 @@ struct Questions<'a> {
 }
 
 /// Sorted latencies (ms) of embedding each text alone.
-async fn one_at_a_time(embedder: &dyn Embedder, texts: &[String]) -> anyhow::Result<Vec<f64>> {
+async fn one_at_a_time(
+    embedder: &dyn Embedder,
+    texts: &[String],
+    kind: TextKind,
+) -> anyhow::Result<Vec<f64>> {
     let mut latencies = Vec::with_capacity(texts.len());
     for q in texts {
         let started = Instant::now();
-        embedder.embed(vec![q.clone()], TextKind::Query).await?;
+        embedder.embed(vec![q.clone()], kind).await?;
         latencies.push(started.elapsed().as_secs_f64() * 1e3);
     }
     latencies.sort_by(f64::total_cmp);
@@ -194,12 +230,23 @@ async fn measure(
     questions: Questions<'_>,
     texts: &[String],
 ) -> anyhow::Result<Row> {
+    measure_as(model, embedder, questions, texts, TextKind::Query).await
+}
+
+/// [`measure`], with the questions embedded as `kind`.
+async fn measure_as(
+    model: String,
+    embedder: &dyn Embedder,
+    questions: Questions<'_>,
+    texts: &[String],
+    kind: TextKind,
+) -> anyhow::Result<Row> {
     // One warm-up text that is neither a question nor a dataset text.
     embedder
-        .embed(vec!["warm up the model".into()], TextKind::Query)
+        .embed(vec!["warm up the model".into()], kind)
         .await?;
-    let latencies = one_at_a_time(embedder, questions.embedded).await?;
-    let asked = one_at_a_time(embedder, questions.asked).await?;
+    let latencies = one_at_a_time(embedder, questions.embedded, kind).await?;
+    let asked = one_at_a_time(embedder, questions.asked, kind).await?;
     let started = Instant::now();
     embedder.embed(texts.to_vec(), TextKind::Passage).await?;
     let bulk_per_sec = texts.len() as f64 / started.elapsed().as_secs_f64();

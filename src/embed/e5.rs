@@ -156,6 +156,20 @@ impl E5Embedder {
         anyhow::ensure!(!fast.is_empty(), "no texts to compare");
         Ok(super::mean_cosine(&fast, &reference))
     }
+
+    /// The companion's share and the mean cosine between its vectors of `texts` and its f32
+    /// path (no integer kernels); `None` without a companion. A catalog entry's vector
+    /// `[√(1-s)·e5, √s·use]` then has fidelity `(1-s)·e5's + s·this` exactly (all unit).
+    pub fn companion_fidelity(&self, texts: &[String]) -> anyhow::Result<Option<(f32, f64)>> {
+        let Some(c) = &self.companion else {
+            return Ok(None);
+        };
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let fast = c.model.embed(&refs, self.threads)?;
+        let reference = c.model.embed_reference(&refs);
+        anyhow::ensure!(!fast.is_empty(), "no texts to compare");
+        Ok(Some((c.share, super::mean_cosine(&fast, &reference))))
+    }
 }
 
 #[async_trait]

@@ -201,18 +201,25 @@ impl SemanticIndex {
     /// `query`'s cosine similarity with every dataset, in one pass over the vectors (at
     /// 20,000 datasets they are 30 MB: a second pass for the lexical matches' similarities
     /// doubled what a search reads from memory; in half precision, it reads half of that).
+    ///
+    /// Only the query's leading components up to its last nonzero one are read (rounded up
+    /// to [`DOT_LANES`]): a question in the catalog's language has zeros across the whole
+    /// cross-lingual half (`embed::e5`), and the scan then reads 384 of each row's 896
+    /// components. The products skipped are zeros that each lane would add to itself, so the
+    /// similarities are the same bits as over the whole row.
     pub fn score_all(&self, query: &[f32]) -> Similarities {
         if query.len() != self.dim || self.dim == 0 {
             return Similarities(Vec::new());
         }
+        let active = active_len(query);
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2")
             && std::arch::is_x86_feature_detected!("f16c")
         {
-            // SAFETY: AVX2 and F16C are present; `query` has `dim` components.
-            return Similarities(unsafe { scan_f16c(&self.vectors, self.dim, query) });
+            // SAFETY: AVX2 and F16C are present; `active <= dim`, the query's length.
+            return Similarities(unsafe { scan_f16c(&self.vectors, self.dim, &query[..active]) });
         }
-        Similarities(scan(&self.vectors, self.dim, query))
+        Similarities(scan(&self.vectors, self.dim, &query[..active]))
     }
 
     /// Cosine similarity of `query` with one dataset.
@@ -220,7 +227,10 @@ impl SemanticIndex {
         let start = ordinal as usize * self.dim;
         match self.vectors.get(start..start + self.dim) {
             // Widened element by element (exactly): no buffer for one row.
-            Some(v) if query.len() == self.dim => dot(v, query),
+            Some(v) if query.len() == self.dim => {
+                let active = active_len(query);
+                dot(&v[..active], &query[..active])
+            }
             _ => 0.0,
         }
     }
@@ -265,14 +275,23 @@ impl Similarities {
     }
 }
 
-/// Every vector's similarity with `query`. Each row is widened to f32 (exactly; F16C
-/// instructions when the CPU has them) into a buffer that stays in L1, then multiplied.
+/// How many leading components of `query` a product must read: up to its last nonzero one,
+/// rounded up to whole [`DOT_LANES`] (so each lane sums the same terms, zeros aside).
+fn active_len(query: &[f32]) -> usize {
+    let last = query.iter().rposition(|x| *x != 0.0).map_or(0, |i| i + 1);
+    last.next_multiple_of(DOT_LANES).min(query.len())
+}
+
+/// Every vector's similarity with `query`, over each row's first `query.len()` components
+/// (rows are `dim` long). Each row is widened to f32 (exactly; F16C instructions when the
+/// CPU has them) into a buffer that stays in L1, then multiplied.
 #[inline(always)]
 fn scan(vectors: &[f16], dim: usize, query: &[f32]) -> Vec<f32> {
+    let len = query.len().min(dim);
     let mut out = Vec::with_capacity(vectors.len() / dim.max(1));
-    let mut row = vec![0f32; dim];
+    let mut row = vec![0f32; len];
     for half_row in vectors.chunks_exact(dim) {
-        half_row.convert_to_f32_slice(&mut row);
+        half_row[..len].convert_to_f32_slice(&mut row);
         out.push(dot(&row, query));
     }
     out
@@ -282,7 +301,7 @@ fn scan(vectors: &[f16], dim: usize, query: &[f32]) -> Vec<f32> {
 /// in [`dot`]'s lanes, in its order (no fused multiply-add), so the same bits as [`scan`].
 ///
 /// # Safety
-/// The CPU has AVX2 and F16C, and `query.len() == dim`.
+/// The CPU has AVX2 and F16C, and `query.len() <= dim`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,f16c")]
 unsafe fn scan_f16c(vectors: &[f16], dim: usize, query: &[f32]) -> Vec<f32> {
@@ -290,19 +309,19 @@ unsafe fn scan_f16c(vectors: &[f16], dim: usize, query: &[f32]) -> Vec<f32> {
         __m128i, _mm_loadu_si128, _mm256_add_ps, _mm256_cvtph_ps, _mm256_loadu_ps, _mm256_mul_ps,
         _mm256_setzero_ps, _mm256_storeu_ps,
     };
-    debug_assert_eq!(query.len(), dim);
-    let body = dim - dim % DOT_LANES;
+    let len = query.len().min(dim);
+    let body = len - len % DOT_LANES;
     let mut out = Vec::with_capacity(vectors.len() / dim.max(1));
     for row in vectors.chunks_exact(dim) {
         let mut tail = 0f32;
-        for j in body..dim {
+        for j in body..len {
             tail += row[j].to_f32() * query[j];
         }
         let (mut low, mut high) = (_mm256_setzero_ps(), _mm256_setzero_ps());
         let (r, q) = (row.as_ptr(), query.as_ptr());
         let mut j = 0;
         while j < body {
-            // SAFETY: j + 16 <= body <= dim, the length of `row` and of `query`.
+            // SAFETY: j + 16 <= body <= len: `query` has `len` components, `row` `dim`.
             unsafe {
                 let x0 = _mm256_cvtph_ps(_mm_loadu_si128(r.add(j).cast::<__m128i>()));
                 let x1 = _mm256_cvtph_ps(_mm_loadu_si128(r.add(j + 8).cast::<__m128i>()));
@@ -490,6 +509,32 @@ mod tests {
             return;
         }
         eprintln!("no AVX2 and F16C here: only the portable scan runs");
+    }
+
+    /// A question in the catalog's language has zeros across the cross-lingual half: the scan
+    /// skips them, and must give the bits of the product over the whole row.
+    #[test]
+    fn a_query_with_trailing_zeros_scores_the_bits_of_the_whole_row() {
+        for (dim, nonzero) in [(896, 384), (385, 100), (64, 1), (40, 33), (32, 0)] {
+            let vectors = unit_vectors(60, dim, dim as u64);
+            let index = SemanticIndex::new("m".into(), SimilarityScale::MINILM, dim, vectors);
+            let mut query = unit_vectors(1, dim, 5 + dim as u64);
+            query[nonzero..].iter_mut().for_each(|x| *x = 0.0);
+            let skipped = index.score_all(&query);
+            // The whole row, through the portable scan (no prefix cut).
+            let whole = scan(&index.vectors, dim, &query);
+            for (i, w) in whole.iter().enumerate() {
+                let got = skipped.get(i as u32);
+                assert_eq!(got.to_bits(), w.to_bits(), "dimension {dim}, dataset {i}");
+                assert_eq!(index.similarity(i as u32, &query).to_bits(), w.to_bits());
+            }
+            let ranked = |s: &Similarities| s.top(|_| true, 60).into_iter().map(|t| t.0);
+            assert!(ranked(&skipped).eq(ranked(&Similarities(whole))));
+            assert_eq!(
+                active_len(&query),
+                nonzero.next_multiple_of(DOT_LANES).min(dim)
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Embeds questions one at a time on one thread, for a profiler (`perf record -g`):
-//! `cargo run --release -p descoberta-e5 --example profile_queries -- MODEL.bin QUESTIONS.jsonl [REPS]`
-//! prints the mean token count and the p50 / p90 latency.
+//! `cargo run --release -p descoberta-e5 --example profile_queries -- MODEL QUESTIONS.jsonl [REPS]`
+//! prints the mean token count and the p50 / p90 latency. MODEL is an e5 file, or the
+//! directory of the USE companion (its questions have no prefix).
 use std::time::Instant;
 
 use anyhow::Context;
@@ -14,7 +15,17 @@ fn main() -> anyhow::Result<()> {
         Some(r) => r.parse().context("REPS must be a number")?,
         None => 3,
     };
-    let model = descoberta_e5::E5Model::load(std::path::Path::new(&model_path))?;
+    let path = std::path::Path::new(&model_path);
+    let model: Box<dyn Fn(&str) -> anyhow::Result<(usize, Vec<Vec<f32>>)>> = if path.is_dir() {
+        let m = descoberta_e5::UseModel::load(path)?;
+        Box::new(move |q| Ok((m.token_ids(q).len(), m.embed(&[q], 1)?)))
+    } else {
+        let m = descoberta_e5::E5Model::load(path)?;
+        Box::new(move |q| {
+            let q = format!("{}{q}", descoberta_e5::QUERY_PREFIX);
+            Ok((m.token_count(&q), m.embed(&[q.as_str()], 1)?))
+        })
+    };
     let text = std::fs::read_to_string(&questions_path)
         .with_context(|| format!("reading {questions_path}"))?;
     // The "question" string of each JSON line (a plain scan: the example has no JSON parser).
@@ -24,7 +35,7 @@ fn main() -> anyhow::Result<()> {
             let rest = &l[l.find("\"question\"")? + 10..];
             let a = rest.find('"')? + 1;
             let b = rest[a..].find('"')? + a;
-            Some(format!("{}{}", descoberta_e5::QUERY_PREFIX, &rest[a..b]))
+            Some(rest[a..b].to_string())
         })
         .collect();
     anyhow::ensure!(!questions.is_empty(), "no questions in {questions_path}");
@@ -32,10 +43,11 @@ fn main() -> anyhow::Result<()> {
     let mut tokens = 0usize;
     for _ in 0..reps.max(1) {
         for q in &questions {
-            tokens += model.token_count(q);
             let started = Instant::now();
-            std::hint::black_box(model.embed(&[q.as_str()], 1)?);
+            let (n, v) = model(q)?;
             times.push(started.elapsed().as_secs_f64() * 1e3);
+            tokens += n;
+            std::hint::black_box(v);
         }
     }
     times.sort_by(f64::total_cmp);

@@ -15,6 +15,7 @@
 //! as `transformers` does with `truncation=True`. The caller adds the `query: ` /
 //! `passage: ` prefix.
 
+mod batch;
 mod format;
 mod kernels;
 mod model;
@@ -27,8 +28,6 @@ mod tokenizer;
 pub mod usem;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
@@ -70,7 +69,7 @@ pub struct E5Model {
     sha256: String,
     path: PathBuf,
     /// Reusable per-worker buffers (saves page faults on every call).
-    pool: Mutex<Vec<Workspace>>,
+    pool: batch::Pool<Workspace>,
 }
 
 impl E5Model {
@@ -104,7 +103,7 @@ impl E5Model {
             max_tokens,
             sha256,
             path: PathBuf::new(),
-            pool: Mutex::new(Vec::new()),
+            pool: batch::Pool::new(),
         })
     }
 
@@ -187,77 +186,15 @@ impl E5Model {
         let threads = threads.max(1);
         if texts.len() == 1 {
             let ids = self.token_ids(texts[0]);
-            let mut ws = self.take_workspace();
+            let mut ws = self.pool.take();
             let out = model::forward(&self.weights, self.kernel, &[&ids], &mut ws);
-            self.put_workspace(ws);
+            self.pool.put(ws);
             return Ok(out);
         }
         let ids = self.tokenize_all(texts, threads)?;
-        // Longest first: big batches start early, the short tail balances the workers.
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
-        let mut batches: Vec<Vec<usize>> = Vec::new();
-        let mut cur: Vec<usize> = Vec::new();
-        let mut cur_tokens = 0;
-        for i in order {
-            let n = ids[i].len();
-            if !cur.is_empty() && cur_tokens + n > BATCH_TOKENS {
-                batches.push(std::mem::take(&mut cur));
-                cur_tokens = 0;
-            }
-            cur.push(i);
-            cur_tokens += n;
-        }
-        if !cur.is_empty() {
-            batches.push(cur);
-        }
-
-        let run = |ws: &mut Workspace, batch: &[usize]| -> Vec<(usize, Vec<f32>)> {
-            let seqs: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
-            let embs = model::forward(&self.weights, self.kernel, &seqs, ws);
-            batch.iter().copied().zip(embs).collect()
-        };
-        let mut out = vec![Vec::new(); texts.len()];
-        let workers = threads.min(batches.len());
-        if workers <= 1 {
-            let mut ws = self.take_workspace();
-            for b in &batches {
-                for (i, e) in run(&mut ws, b) {
-                    out[i] = e;
-                }
-            }
-            self.put_workspace(ws);
-            return Ok(out);
-        }
-        let next = AtomicUsize::new(0);
-        type Done = Vec<(usize, Vec<f32>)>;
-        let results: Vec<std::thread::Result<Done>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..workers)
-                .map(|_| {
-                    s.spawn(|| {
-                        let mut ws = self.take_workspace();
-                        let mut done = Vec::new();
-                        loop {
-                            let b = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(batch) = batches.get(b) else { break };
-                            done.extend(run(&mut ws, batch));
-                        }
-                        self.put_workspace(ws);
-                        done
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join()).collect()
-        });
-        for r in results {
-            let Ok(done) = r else {
-                bail!("an embedding worker thread panicked");
-            };
-            for (i, e) in done {
-                out[i] = e;
-            }
-        }
-        Ok(out)
+        batch::embed_packed(&ids, BATCH_TOKENS, threads, &self.pool, |seqs, ws| {
+            model::forward(&self.weights, self.kernel, seqs, ws)
+        })
     }
 
     /// The same computation in plain f32 (weights dequantized to f32, no activation
@@ -268,18 +205,6 @@ impl E5Model {
             .iter()
             .map(|t| reference::embed_ids(&self.weights, &self.token_ids(t)))
             .collect())
-    }
-
-    fn take_workspace(&self) -> Workspace {
-        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
-        pool.pop().unwrap_or_default()
-    }
-
-    fn put_workspace(&self, ws: Workspace) {
-        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
-        if pool.len() < 8 {
-            pool.push(ws);
-        }
     }
 
     fn tokenize_all(&self, texts: &[&str], threads: usize) -> Result<Vec<Vec<u32>>> {

@@ -25,6 +25,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail, ensure};
 use sha2::{Digest, Sha256};
 
+use super::batch;
 use super::format::VocabData;
 use super::kernels::Kernel;
 use super::quant::{PackedMatrix, QuantActs};
@@ -152,6 +153,7 @@ pub struct UseModel {
     eps: f32,
     kernel: Kernel,
     sha256: String,
+    pool: batch::Pool<Scratch>,
 }
 
 /// How a forward pass multiplies: the integer kernels, or f32 throughout.
@@ -161,7 +163,7 @@ enum Arith {
     Exact,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Scratch {
     x: Vec<f32>,
     window: Vec<f32>,
@@ -312,6 +314,7 @@ impl UseModel {
             eps,
             kernel: Kernel::detect(),
             sha256,
+            pool: batch::Pool::new(),
         })
     }
 
@@ -358,64 +361,9 @@ impl UseModel {
     /// One L2-normalized vector per text; `threads` workers for a batch (1 for a query).
     pub fn embed(&self, texts: &[&str], threads: usize) -> Result<Vec<Vec<f32>>> {
         let ids: Vec<Vec<u32>> = texts.iter().map(|t| self.token_ids(t)).collect();
-        let mut batches: Vec<Vec<usize>> = Vec::new();
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
-        let mut tokens = 0;
-        for i in order {
-            if batches.is_empty() || tokens + ids[i].len() > BATCH_TOKENS {
-                batches.push(Vec::new());
-                tokens = 0;
-            }
-            tokens += ids[i].len();
-            if let Some(b) = batches.last_mut() {
-                b.push(i);
-            }
-        }
-        let run = |batch: &[usize], s: &mut Scratch| -> Vec<(usize, Vec<f32>)> {
-            let seqs: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
-            let out = self.forward(&seqs, Arith::Fast(self.kernel), s);
-            batch.iter().copied().zip(out).collect()
-        };
-        let mut out = vec![Vec::new(); texts.len()];
-        let workers = threads.max(1).min(batches.len());
-        if workers <= 1 {
-            let mut s = Scratch::default();
-            for b in &batches {
-                for (i, v) in run(b, &mut s) {
-                    out[i] = v;
-                }
-            }
-            return Ok(out);
-        }
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        type Done = Vec<(usize, Vec<f32>)>;
-        let results: Vec<std::thread::Result<Done>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers)
-                .map(|_| {
-                    scope.spawn(|| {
-                        let mut s = Scratch::default();
-                        let mut done = Vec::new();
-                        loop {
-                            let b = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let Some(batch) = batches.get(b) else { break };
-                            done.extend(run(batch, &mut s));
-                        }
-                        done
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join()).collect()
-        });
-        for r in results {
-            let Ok(done) = r else {
-                bail!("a USE worker thread panicked");
-            };
-            for (i, v) in done {
-                out[i] = v;
-            }
-        }
-        Ok(out)
+        batch::embed_packed(&ids, BATCH_TOKENS, threads, &self.pool, |seqs, s| {
+            self.forward(seqs, Arith::Fast(self.kernel), s)
+        })
     }
 
     /// The same in f32 throughout (no activation or weight quantization), one text at a
