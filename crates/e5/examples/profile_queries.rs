@@ -16,7 +16,9 @@ fn main() -> anyhow::Result<()> {
         None => 3,
     };
     let path = std::path::Path::new(&model_path);
-    let model: Box<dyn Fn(&str) -> anyhow::Result<(usize, Vec<Vec<f32>>)>> = if path.is_dir() {
+    // A question's token count and its vector.
+    type Embed = Box<dyn Fn(&str) -> anyhow::Result<(usize, Vec<Vec<f32>>)>>;
+    let model: Embed = if path.is_dir() {
         let m = descoberta_e5::UseModel::load(path)?;
         Box::new(move |q| Ok((m.token_ids(q).len(), m.embed(&[q], 1)?)))
     } else {
