@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::embed::SemanticIndex;
 pub use crate::index::suggest::SuggestHit;
-use crate::index::{Boosts, DatasetMatch};
+use crate::index::{Boosts, DatasetMatch, LexicalQuery};
 use glossary::TermMatch;
 pub use query::{Language, QueryPlan, understand, understand_with};
 pub use search::{SearchError, Searcher, Votes};
@@ -408,6 +408,36 @@ fn apply_glossary(
 
 /// The share of the question's plain words that reach the catalog's vocabulary, as typed or
 /// through a translation (1 when it has none).
+/// The share of a question's plain words that reach the catalog as typed, analyzed in the
+/// catalog's language (no translation): 1 for a Portuguese sentence around English names
+/// ("onde estão os dados de client da atlas?"), low for a question in Portuguese throughout.
+/// 1 when the question has no plain words (identifiers only).
+pub(crate) fn typed_share(
+    snapshot: &Snapshot,
+    plan: &QueryPlan,
+    catalog_language: Language,
+) -> anyhow::Result<f32> {
+    if plan.word_terms.is_empty() {
+        return Ok(1.0);
+    }
+    let typed: Vec<LexicalQuery> = plan
+        .word_terms
+        .iter()
+        .map(|w| match catalog_language {
+            Language::English => LexicalQuery {
+                en: w.en.clone(),
+                ..LexicalQuery::default()
+            },
+            Language::Portuguese => LexicalQuery {
+                pt: w.pt.clone(),
+                ..LexicalQuery::default()
+            },
+        })
+        .collect();
+    let known = snapshot.lexical.known_words(&typed)?;
+    Ok(known as f32 / typed.len() as f32)
+}
+
 fn lexical_coverage(snapshot: &Snapshot, plan: &QueryPlan) -> anyhow::Result<f32> {
     if plan.word_terms.is_empty() {
         return Ok(1.0);

@@ -681,3 +681,28 @@ fn a_dataset_that_refers_to_the_seed_is_lifted_by_less_than_one_it_refers_to() {
     ));
     assert_eq!(datasets[3].via, Some(0));
 }
+
+#[test]
+fn a_portuguese_sentence_around_the_catalogs_english_names_counts_as_typed_in_its_language() {
+    let (_tmp, snap) = snapshot(
+        vec![dataset(
+            "sales.orders",
+            Some("Orders placed"),
+            &[("customer_id", "Customer"), ("placed_at", "When")],
+        )],
+        None,
+    );
+    let share = |q: &str| {
+        let plan = understand(q);
+        assert_eq!(plan.language, Language::Portuguese, "{q}");
+        typed_share(&snap, &plan, Language::English).unwrap()
+    };
+    // Every plain word is an English name of the catalog: embedded as English.
+    assert!(share("onde estão os dados de orders, com o customer?") > 0.5);
+    // Portuguese throughout: nothing reaches the catalog as typed.
+    assert_eq!(share("onde estão os pedidos dos clientes?"), 0.0);
+    // Half and half is still the other language.
+    assert!(share("quais pedidos têm customer?") <= 0.5);
+    // Identifiers alone have no plain word to tell by.
+    assert_eq!(share("onde está customer_id?"), 1.0);
+}
