@@ -78,6 +78,13 @@ pub trait Embedder: Send + Sync {
     /// Where this model's similarities lie (see [`SimilarityScale`]).
     fn scale(&self) -> SimilarityScale;
 
+    /// Where a question's similarities lie when it is embedded as `kind` (a model whose
+    /// questions in another language go through another space has another scale for them).
+    fn scale_for(&self, kind: TextKind) -> SimilarityScale {
+        let _ = kind;
+        self.scale()
+    }
+
     /// One L2-normalized vector per text.
     async fn embed(&self, texts: Vec<String>, kind: TextKind) -> anyhow::Result<Vec<Vec<f32>>>;
 }

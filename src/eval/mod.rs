@@ -380,7 +380,6 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
         let negatives = read_questions(path)?;
         gap_report(
             &searcher,
-            embedder.as_deref(),
             &questions,
             &negatives,
             &visibility,
@@ -579,7 +578,6 @@ fn read_questions(path: &std::path::Path) -> anyhow::Result<Vec<Question>> {
 /// dataset (`gold`: the best gold dataset; otherwise the best of all).
 async fn confidences(
     searcher: &Searcher,
-    embedder: Option<&dyn Embedder>,
     questions: &[Question],
     visibility: &Visibility,
     gold: bool,
@@ -589,6 +587,7 @@ async fn confidences(
     let mut confidence = Vec::with_capacity(questions.len());
     let mut similarity = Vec::with_capacity(questions.len());
     let mut unrelated = Vec::with_capacity(questions.len());
+    let mut foreign = 0usize;
     for q in questions {
         let (snapshot, ranked) = searcher
             .search(&q.question, visibility, 15)
@@ -598,13 +597,18 @@ async fn confidences(
         if ranked.datasets.is_empty() {
             empty += 1;
         }
-        let (Some(embedder), Some(semantic)) = (embedder, snapshot.semantic()) else {
+        let Some(semantic) = snapshot.semantic() else {
             continue;
         };
-        let query = embedder
-            .embed(vec![q.question.clone()], crate::embed::TextKind::Query)
-            .await?;
-        let Some(query) = query.first() else { continue };
+        // As the search embeds it: its meaningful words, and through the cross-lingual
+        // companion when it is in another language than the catalog's.
+        let Some((query, kind)) = searcher.embed_question(&snapshot, &q.question).await else {
+            continue;
+        };
+        if kind == crate::embed::TextKind::ForeignQuery {
+            foreign += 1;
+        }
+        let query = &query;
         // One pass over the vectors serves every measure below.
         let all = semantic.score_all(query);
         // How far the nearest stands out from the 50th (calibrated), as the fusion sees it.
@@ -643,6 +647,7 @@ async fn confidences(
         unrelated,
         spread,
         empty: 100.0 * empty as f64 / questions.len().max(1) as f64,
+        foreign,
     })
 }
 
@@ -655,19 +660,20 @@ struct Confidences {
     spread: Vec<f64>,
     /// Share of the questions with no result, in %.
     empty: f64,
+    /// Questions embedded as another language's (through the cross-lingual companion).
+    foreign: usize,
 }
 
 /// How the confidence separates the catalog's questions from `negatives`.
 async fn gap_report(
     searcher: &Searcher,
-    embedder: Option<&dyn Embedder>,
     questions: &[Question],
     negatives: &[Question],
     visibility: &Visibility,
     threshold: f64,
 ) -> anyhow::Result<()> {
-    let pos = confidences(searcher, embedder, questions, visibility, true).await?;
-    let neg = confidences(searcher, embedder, negatives, visibility, false).await?;
+    let pos = confidences(searcher, questions, visibility, true).await?;
+    let neg = confidences(searcher, negatives, visibility, false).await?;
     let below = |v: &[f64]| {
         100.0 * v.iter().filter(|c| **c < threshold).count() as f64 / v.len().max(1) as f64
     };
@@ -681,16 +687,17 @@ async fn gap_report(
     };
     println!();
     println!(
-        "| questions | n | confidence p10 / p50 / p90 | below low_confidence {threshold:.2} (gaps) | no result | similarity p10 / p50 / p90 | nearest's lead over the 50th, calibrated |"
+        "| questions | n | embedded as another language | confidence p10 / p50 / p90 | below low_confidence {threshold:.2} (gaps) | no result | similarity p10 / p50 / p90 | nearest's lead over the 50th, calibrated |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     for (label, c) in [
         ("the catalog's own (similarity to the gold dataset)", &pos),
         ("negatives (similarity to the best dataset)", &neg),
     ] {
         println!(
-            "| {label} | {} | {} | {:.1} % | {:.1} % | {} | {} |",
+            "| {label} | {} | {} | {} | {:.1} % | {:.1} % | {} | {} |",
             c.confidence.len(),
+            c.foreign,
             q(&c.confidence),
             below(&c.confidence),
             c.empty,
@@ -699,8 +706,9 @@ async fn gap_report(
         );
     }
     println!(
-        "| the catalog's own (mean similarity to every dataset) | {} | | | | {} | |",
+        "| the catalog's own (mean similarity to every dataset) | {} | {} | | | | {} | |",
         pos.unrelated.len(),
+        pos.foreign,
         q(&pos.unrelated)
     );
     Ok(())

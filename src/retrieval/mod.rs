@@ -78,6 +78,9 @@ pub struct RetrievalConfig {
     /// translation). Measured on the dev sets (`descoberta eval --no-coverage-fusion`):
     /// Portuguese R@5 +3.8 on Spider, BIRD unchanged (complete@15 +3.3); English questions are not affected.
     pub coverage_fusion: bool,
+    /// The similarity scale of this search's question, when it is not the index's (a
+    /// question embedded through the cross-lingual companion: [`crate::embed::Embedder::scale_for`]).
+    pub query_scale: Option<crate::embed::SimilarityScale>,
 }
 
 impl RetrievalConfig {
@@ -111,6 +114,7 @@ impl Default for RetrievalConfig {
             link_added: 10,
             catalog_language: Language::English,
             coverage_fusion: true,
+            query_scale: None,
         }
     }
 }
@@ -490,14 +494,15 @@ fn fuse(
         let similarity = similarities.get(d.dataset);
         d.score = (1.0 - w) * coverage * lexical + w * norm(similarity);
     }
-    let best = nearest.first().map(|n| semantic.scale.calibrate(n.1));
+    let scale = config.query_scale.unwrap_or(semantic.scale);
+    let best = nearest.first().map(|n| scale.calibrate(n.1));
     let min_similarity = if datasets.is_empty() {
         config.min_similarity.max(config.min_similarity_alone)
     } else {
         config.min_similarity
     };
     for (ordinal, similarity) in nearest {
-        if semantic.scale.calibrate(similarity) >= min_similarity
+        if scale.calibrate(similarity) >= min_similarity
             && !present.get(ordinal as usize).copied().unwrap_or(false)
         {
             datasets.push(RankedDataset {
@@ -547,7 +552,8 @@ fn expand_links(
     // A linked dataset outside the ranking that is close enough in meaning.
     let by_meaning = |dataset: u32| {
         semantic.is_some_and(|(index, query)| {
-            index.scale.calibrate(index.similarity(dataset, query)) >= config.link_min_similarity
+            let scale = config.query_scale.unwrap_or(index.scale);
+            scale.calibrate(index.similarity(dataset, query)) >= config.link_min_similarity
         })
     };
     // Lifted scores are computed from the scores before any lift (order-independent).

@@ -118,8 +118,13 @@ impl Searcher {
         }
     }
 
-    /// The query's vector, when the live snapshot has a semantic index of this model.
-    async fn query_vector(&self, snapshot: &Snapshot, plan: &QueryPlan) -> Option<Vec<f32>> {
+    /// The query's vector, when the live snapshot has a semantic index of this model, and how
+    /// the question was embedded (in the catalog's language or through the companion).
+    async fn query_vector(
+        &self,
+        snapshot: &Snapshot,
+        plan: &QueryPlan,
+    ) -> Option<(Vec<f32>, TextKind)> {
         let embedder = self.embedder.as_ref()?;
         let semantic = snapshot.semantic()?;
         if embedder.model_id() != semantic.model_id {
@@ -131,12 +136,23 @@ impl Searcher {
             TextKind::Query
         };
         match embedder.embed(vec![plan.semantic_text()], kind).await {
-            Ok(mut vectors) => vectors.pop(),
+            Ok(mut vectors) => vectors.pop().map(|v| (v, kind)),
             Err(e) => {
                 tracing::warn!(error = ?e, "query embedding failed; lexical only");
                 None
             }
         }
+    }
+
+    /// `text`'s vector as a search embeds it, and how (a question in the catalog's language
+    /// or in another): for measuring similarity scales (`descoberta eval --negatives`).
+    pub async fn embed_question(
+        &self,
+        snapshot: &Snapshot,
+        text: &str,
+    ) -> Option<(Vec<f32>, TextKind)> {
+        let plan = self.understand(text);
+        self.query_vector(snapshot, &plan).await
     }
 
     /// Ranks datasets for `text` off the async runtime, bounded by the search permits.
@@ -170,8 +186,14 @@ impl Searcher {
             .map_err(|_| SearchError::Closed)?;
         let plan = self.understand(text);
         let timer = self.metrics.retrieval_duration.start_timer();
-        let query_vector = self.query_vector(&snapshot, &plan).await;
-        let config = self.config.clone();
+        let query = self.query_vector(&snapshot, &plan).await;
+        let mut config = self.config.clone();
+        if let (Some((_, kind)), Some(embedder)) = (&query, &self.embedder)
+            && *kind == TextKind::ForeignQuery
+        {
+            config.query_scale = Some(embedder.scale_for(*kind));
+        }
+        let query_vector = query.map(|(v, _)| v);
         let visibility = visibility.clone();
         let snap = snapshot.clone();
         let feedback = self.feedback_for(&snapshot, &plan);

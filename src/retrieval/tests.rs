@@ -387,6 +387,36 @@ fn without_a_word_match_only_a_close_neighbour_joins() {
 }
 
 #[test]
+fn a_question_on_another_similarity_scale_is_calibrated_on_its_own() {
+    let (_tmp, snap) = snapshot(
+        vec![
+            dataset("sales.orders", Some("Orders"), &[]),
+            dataset("web.sessions", Some("Web sessions"), &[]),
+        ],
+        Some(vec![at(0.3), at(0.5)]),
+    );
+    let semantic = snap.semantic().unwrap();
+    let signals = Signals {
+        semantic: Some((&semantic, &QUERY)),
+        feedback: &[],
+    };
+    // On the index's scale (MiniLM: 0.6 = related) 0.5 is no close neighbour ...
+    let config = RetrievalConfig::default();
+    let ranked = rank_with(&snap, "xyzzy plugh", signals, &Visibility::All, &config);
+    assert!(names(&snap, &ranked).is_empty());
+    // ... but for a question whose similarities lie lower (the cross-lingual companion's), it is.
+    let config = RetrievalConfig {
+        query_scale: Some(SimilarityScale {
+            unrelated: 0.2,
+            related: 0.45,
+        }),
+        ..RetrievalConfig::default()
+    };
+    let ranked = rank_with(&snap, "xyzzy plugh", signals, &Visibility::All, &config);
+    assert_eq!(names(&snap, &ranked), ["web.sessions"]);
+}
+
+#[test]
 fn a_hidden_dataset_never_joins_on_similarity() {
     let mut hidden = dataset("hr.salaries", Some("Salaries"), &[]);
     hidden.sensitivity = Sensitivity::Restricted;
