@@ -159,6 +159,23 @@ const PT_FILLER: &[&str] = &[
     "buscar",
     "procuro",
     "procurar",
+    // The counterparts of the English list's "is, was, were, be, this, that, it".
+    "foi",
+    "foram",
+    "era",
+    "eram",
+    "estava",
+    "estavam",
+    "ser",
+    "estar",
+    "este",
+    "estes",
+    "esse",
+    "essa",
+    "esses",
+    "essas",
+    "isso",
+    "isto",
 ];
 
 /// Words that suggest a Portuguese question (accents folded).

@@ -14,7 +14,7 @@ use crate::index::analyzer;
 use crate::text::fold;
 
 /// Translations kept per word.
-const PER_WORD: usize = 3;
+const PER_WORD: usize = 4;
 
 /// Catalog words the dictionaries miss or translate poorly (Portuguese, accents folded).
 const BUILT_IN: &[(&str, &str)] = &[
@@ -131,10 +131,12 @@ pub struct Dictionary {
     pub loaded: usize,
 }
 
-/// A folded word and its likely singulars (Portuguese and English plural endings).
+/// A folded word and its likely singulars (Portuguese and English plural endings), then its
+/// masculine (a Portuguese adjective's headword: "rápida" is under "rápido").
 fn singular_forms(folded: &str) -> impl Iterator<Item = String> + '_ {
-    const ENDINGS: [(&str, &str); 8] = [
+    const ENDINGS: [(&str, &str); 11] = [
         ("coes", "cao"),
+        ("ns", "m"),
         ("oes", "ao"),
         ("aes", "ao"),
         ("ais", "al"),
@@ -142,6 +144,8 @@ fn singular_forms(folded: &str) -> impl Iterator<Item = String> + '_ {
         ("ies", "y"),
         ("es", ""),
         ("s", ""),
+        ("as", "o"),
+        ("a", "o"),
     ];
     std::iter::once(folded.to_string()).chain(
         ENDINGS
@@ -281,5 +285,23 @@ mod tests {
         assert_eq!(d.loaded, 2);
         assert_eq!(d.to_english("regentes"), ["conductor", "director"]);
         assert_eq!(d.to_portuguese("singers"), ["cantor"]);
+    }
+
+    #[test]
+    fn a_feminine_or_an_m_plural_finds_its_headword() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("pt-en.tsv"),
+            "homem\tman\nrápido\tfast;quick;rapid;speedy\n",
+        )
+        .unwrap();
+        let d = Dictionary::load(dir.path()).unwrap();
+        assert_eq!(d.to_english("homens"), ["man"]);
+        // Found as a word, before any stem (stems collide: in FreeDict's table "rápida" has
+        // the stem of words meaning "scrape").
+        assert_eq!(
+            d.to_english("rápidas"),
+            ["fast", "quick", "rapid", "speedy"]
+        );
     }
 }
