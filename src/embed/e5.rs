@@ -234,16 +234,41 @@ impl Embedder for E5Embedder {
             let vectors = crate::telemetry::blocking(move || {
                 let prefixed: Vec<String> = todo.iter().map(|t| format!("{prefix}{t}")).collect();
                 let refs: Vec<&str> = prefixed.iter().map(String::as_str).collect();
-                let mut e5 = shared.model.embed(&refs, threads)?;
                 if let Some((model, share)) = companion {
                     let plain: Vec<&str> = todo.iter().map(String::as_str).collect();
-                    let use_vectors = model.embed(&plain, threads)?;
+                    // A question (one thread each) runs both models side by side: on a
+                    // second core the companion costs no wait. Bulk work already fills
+                    // every core with each model in turn.
+                    let (e5, use_vectors) = if threads == 1 {
+                        let span = tracing::Span::current();
+                        std::thread::scope(|scope| {
+                            let companion = scope.spawn(|| {
+                                let _span = span.enter();
+                                model.embed(&plain, 1)
+                            });
+                            let e5 = shared.model.embed(&refs, 1);
+                            let use_vectors = companion
+                                .join()
+                                .map_err(|_| anyhow::anyhow!("the companion's thread panicked"));
+                            (e5, use_vectors)
+                        })
+                    } else {
+                        (
+                            shared.model.embed(&refs, threads),
+                            Ok(model.embed(&plain, threads)),
+                        )
+                    };
+                    let mut e5 = e5?;
+                    let use_vectors = use_vectors??;
                     let (a, b) = ((1.0 - share).sqrt(), share.sqrt());
                     for (v, u) in e5.iter_mut().zip(use_vectors) {
                         v.iter_mut().for_each(|x| *x *= a);
                         v.extend(u.into_iter().map(|x| x * b));
                     }
-                } else if let Some(share) = native_share {
+                    return anyhow::Ok(e5);
+                }
+                let mut e5 = shared.model.embed(&refs, threads)?;
+                if let Some(share) = native_share {
                     // A question in the catalog's language: e5's cosine alone.
                     let a = 1.0 / (1.0 - share).sqrt();
                     for v in &mut e5 {
@@ -309,5 +334,25 @@ mod tests {
         assert!((dot - cos).abs() < 1e-5, "{dot} vs {cos}");
         let foreign = with.embed(text(), TextKind::ForeignQuery).await.unwrap();
         assert_ne!(foreign[0], native[0]);
+        // A question in another language: e5's query vector and the companion's, each by
+        // the square root of its share (the two run side by side, on two threads).
+        let use_vector = with
+            .companion
+            .as_ref()
+            .unwrap()
+            .model
+            .embed(&["pedidos de clientes"], 1)
+            .unwrap();
+        let (e5_part, use_part) = foreign[0].split_at(384);
+        let expected_e5 = e5_query[0].iter().map(|x| x * 0.8f32.sqrt());
+        let expected_use = use_vector[0].iter().map(|x| x * 0.2f32.sqrt());
+        for (got, want) in e5_part
+            .iter()
+            .zip(expected_e5)
+            .chain(use_part.iter().zip(expected_use))
+        {
+            assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+        }
+        assert_eq!(use_part.len(), descoberta_e5::usem::DIM);
     }
 }
