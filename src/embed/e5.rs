@@ -247,19 +247,18 @@ impl Embedder for E5Embedder {
                                 model.embed(&plain, 1)
                             });
                             let e5 = shared.model.embed(&refs, 1);
-                            let use_vectors = companion
-                                .join()
-                                .map_err(|_| anyhow::anyhow!("the companion's thread panicked"));
+                            let use_vectors = companion.join().unwrap_or_else(|_| {
+                                Err(anyhow::anyhow!("the companion's thread panicked"))
+                            });
                             (e5, use_vectors)
                         })
                     } else {
                         (
                             shared.model.embed(&refs, threads),
-                            Ok(model.embed(&plain, threads)),
+                            model.embed(&plain, threads),
                         )
                     };
-                    let mut e5 = e5?;
-                    let use_vectors = use_vectors??;
+                    let (mut e5, use_vectors) = (e5?, use_vectors?);
                     let (a, b) = ((1.0 - share).sqrt(), share.sqrt());
                     for (v, u) in e5.iter_mut().zip(use_vectors) {
                         v.iter_mut().for_each(|x| *x *= a);
@@ -344,6 +343,7 @@ mod tests {
             .embed(&["pedidos de clientes"], 1)
             .unwrap();
         let (e5_part, use_part) = foreign[0].split_at(384);
+        assert_eq!(use_part.len(), descoberta_e5::usem::DIM);
         let expected_e5 = e5_query[0].iter().map(|x| x * 0.8f32.sqrt());
         let expected_use = use_vector[0].iter().map(|x| x * 0.2f32.sqrt());
         for (got, want) in e5_part
@@ -353,6 +353,5 @@ mod tests {
         {
             assert!((got - want).abs() < 1e-6, "{got} vs {want}");
         }
-        assert_eq!(use_part.len(), descoberta_e5::usem::DIM);
     }
 }
