@@ -151,6 +151,9 @@ impl LoadError {
     }
 }
 
+/// How long a load waits for the load lock before it is refused as concurrent.
+pub const LOAD_LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Proof that the load lock is held.
 pub struct LoadGuard(#[allow(dead_code)] tokio::sync::OwnedMutexGuard<()>);
 
@@ -472,7 +475,20 @@ impl Versions {
         Ok(())
     }
 
-    /// Takes the load lock, or says another load is running. Loads never interleave.
+    /// Takes the load lock for a load someone asked for. Loads never interleave: when another
+    /// load holds the lock this says so (409), after waiting at most [`LOAD_LOCK_WAIT`] for
+    /// it. The wait is for the follower's and the repair's own checks, which take the lock for
+    /// a store query or two (on PostgreSQL, the notification of a load's own activation wakes
+    /// the follower just as the load returns): a back-to-back load must not fail on them.
+    pub async fn begin_load(&self) -> Result<LoadGuard, LoadError> {
+        tokio::time::timeout(LOAD_LOCK_WAIT, self.load_lock.clone().lock_owned())
+            .await
+            .map(LoadGuard)
+            .map_err(|_| LoadError::Busy)
+    }
+
+    /// Takes the load lock if it is free at once, or says another load is running (the
+    /// follower and the repair, which skip their turn rather than wait).
     pub fn try_begin_load(&self) -> Result<LoadGuard, LoadError> {
         self.load_lock
             .clone()
@@ -564,7 +580,7 @@ impl Versions {
                 LoadMode::Merge => "merge",
             };
             let result = async {
-                let guard = this.try_begin_load()?;
+                let guard = this.begin_load().await?;
                 let max = this.settings.limits.max_upload_bytes;
                 let patch = crate::telemetry::blocking(move || sources::read_input(&input, max))
                     .await
@@ -605,7 +621,7 @@ impl Versions {
         let actor = actor.to_string();
         self.detached(async move {
             let result = async {
-                let guard = this.try_begin_load()?;
+                let guard = this.begin_load().await?;
                 let current = this.snapshot();
                 let empty = Catalog::default();
                 let live = current.as_ref().map_or(&empty, |s| &s.catalog);
@@ -654,7 +670,7 @@ impl Versions {
         force: bool,
         allow_declassify: bool,
     ) -> Result<LoadOutcome, LoadError> {
-        let guard = self.try_begin_load()?;
+        let guard = self.begin_load().await?;
         let dir = self.settings.metadata_dir.clone();
         let max = self.settings.limits.max_upload_bytes;
         let (patch, hash) = crate::telemetry::blocking(move || sources::read_directory(&dir, max))
@@ -703,7 +719,7 @@ impl Versions {
     }
 
     async fn activate_now(&self, version: i64) -> Result<LoadOutcome, LoadError> {
-        let _guard = self.try_begin_load()?;
+        let _guard = self.begin_load().await?;
         let Some(mut info) = self.store.version(version).await? else {
             return Err(LoadError::NotFound(version));
         };

@@ -224,7 +224,7 @@ impl Versions {
                     .await?
                     .ok_or_else(|| LoadError::UnknownSource(id.clone()))?;
                 let spec = decode(record, None)?.spec;
-                let guard = this.try_begin_load()?;
+                let guard = this.begin_load().await?;
                 let max = this.settings.limits.max_upload_bytes;
                 let read = spec.read(max).await.map_err(|e| match e.named(&id) {
                     SourceError::Invalid(invalid) => LoadError::SourceInvalid {
@@ -262,7 +262,7 @@ impl Versions {
         let name = name.to_string();
         self.detached(async move {
             let result = async {
-                let guard = this.try_begin_load()?;
+                let guard = this.begin_load().await?;
                 this.apply_sync(&guard, &actor, &name, read, options).await
             }
             .await;

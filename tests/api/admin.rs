@@ -22,6 +22,7 @@ on_both_backends!(
     activating_an_unknown_version_gets_404,
     an_invalid_upload_changes_nothing_and_is_audited,
     a_load_during_another_gets_409_and_is_audited,
+    a_load_waits_out_a_brief_hold_of_the_lock,
     reload_of_an_unchanged_directory_changes_nothing,
     reload_of_a_changed_directory_serves_a_new_version,
     an_upload_survives_a_restart,
@@ -445,7 +446,8 @@ async fn an_unknown_upload_mode_gets_400() {
 
 async fn a_load_during_another_gets_409_and_is_audited(backend: Backend) {
     let (app, v1) = app_on_a(backend).await;
-    // Another load holds the lock: 409 at once, no queueing.
+    // Another load holds the lock: 409 once the short wait for it (LOAD_LOCK_WAIT) is over,
+    // no queueing.
     let guard = app.app.versions.try_begin_load().unwrap();
     let (status, body) = upload(&app, CATALOG_B, "").await;
     assert_eq!(error_code(status, &body, 409), "conflict");
@@ -455,6 +457,21 @@ async fn a_load_during_another_gets_409_and_is_audited(backend: Backend) {
         audit_outcomes(&app).await.contains(&"busy".to_string()),
         "the conflict is in the audit log"
     );
+}
+
+async fn a_load_waits_out_a_brief_hold_of_the_lock(backend: Backend) {
+    // The follower takes the lock for a store query when a load's own activation wakes it:
+    // the next load, sent at once, waits for it instead of failing.
+    let (app, v1) = app_on_a(backend).await;
+    let guard = app.app.versions.try_begin_load().unwrap();
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(descoberta::versions::LOAD_LOCK_WAIT / 10).await;
+        drop(guard);
+    });
+    let (status, body) = upload(&app, CATALOG_B, "").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["version"].as_i64().unwrap() > v1);
+    release.await.unwrap();
 }
 
 // ---- Reload and restart ----
