@@ -20,7 +20,7 @@ use tantivy::query::{
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STRING, Schema, TextFieldIndexing, TextOptions,
 };
-use tantivy::{Index, IndexReader, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term};
 
 use crate::catalog::Catalog;
 pub use collector::{DatasetCollector, DatasetMatch};
@@ -412,7 +412,15 @@ impl LexicalIndex {
         ]))
     }
 
-    fn text_query(&self, query: &LexicalQuery, boosts: &Boosts) -> Box<dyn Query> {
+    /// The query's terms as weighted clauses. A translation that no document holds in its
+    /// field is left out (an English question's Portuguese translations on an English
+    /// catalog, mostly): it could not match, and each clause costs a scorer per segment.
+    fn text_query(
+        &self,
+        searcher: &Searcher,
+        query: &LexicalQuery,
+        boosts: &Boosts,
+    ) -> Box<dyn Query> {
         let f = &self.fields;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let mut term_clause = |field: Field, text: &str, boost: f32| {
@@ -435,15 +443,26 @@ impl LexicalIndex {
         for t in &query.exact {
             term_clause(f.exact, t, boosts.exact);
         }
+        // A failed frequency lookup keeps the clause (the search itself then reports it).
+        let held = |field: Field, text: &str| {
+            searcher
+                .doc_freq(&Term::from_field_text(field, text))
+                .map_or(true, |n| n > 0)
+        };
+        let mut translated_clause = |field: Field, text: &str, boost: f32| {
+            if held(field, text) {
+                term_clause(field, text, boost);
+            }
+        };
         for t in &query.translated_en {
-            term_clause(f.name_en, t, boosts.name * boosts.translated);
-            term_clause(f.desc_en, t, boosts.desc * boosts.translated);
-            term_clause(f.ctx_en, t, boosts.ctx * boosts.translated);
+            translated_clause(f.name_en, t, boosts.name * boosts.translated);
+            translated_clause(f.desc_en, t, boosts.desc * boosts.translated);
+            translated_clause(f.ctx_en, t, boosts.ctx * boosts.translated);
         }
         for t in &query.translated_pt {
-            term_clause(f.name_pt, t, boosts.name * boosts.translated * boosts.pt);
-            term_clause(f.desc_pt, t, boosts.desc * boosts.translated * boosts.pt);
-            term_clause(f.ctx_pt, t, boosts.ctx * boosts.translated * boosts.pt);
+            translated_clause(f.name_pt, t, boosts.name * boosts.translated * boosts.pt);
+            translated_clause(f.desc_pt, t, boosts.desc * boosts.translated * boosts.pt);
+            translated_clause(f.ctx_pt, t, boosts.ctx * boosts.translated * boosts.pt);
         }
         Box::new(BooleanQuery::new(clauses))
     }
@@ -499,13 +518,13 @@ impl LexicalIndex {
         if query.is_empty() {
             return Ok(Vec::new());
         }
+        let searcher = self.reader.searcher();
         let datasets_only: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
-            (Occur::Must, self.text_query(query, boosts)),
+            (Occur::Must, self.text_query(&searcher, query, boosts)),
             (Occur::Must, self.kind_filter(KIND_DATASET)),
         ]));
         let query = self.with_filter(datasets_only, acl);
-        self.reader
-            .searcher()
+        searcher
             .search(query.as_ref(), &DatasetCollector)
             .context("lexical search")
     }
@@ -523,16 +542,16 @@ impl LexicalIndex {
         let ids = datasets
             .iter()
             .map(|&d| Term::from_field_u64(self.fields.ds, d as u64));
+        let searcher = self.reader.searcher();
         let query = BooleanQuery::new(vec![
-            (Occur::Must, self.text_query(query, boosts)),
+            (Occur::Must, self.text_query(&searcher, query, boosts)),
             (Occur::Must, self.kind_filter(KIND_COLUMN)),
             (
                 Occur::Must,
                 Box::new(ConstScoreQuery::new(Box::new(TermSetQuery::new(ids)), 0.0)),
             ),
         ]);
-        self.reader
-            .searcher()
+        searcher
             .search(&query, &DatasetCollector)
             .context("column search")
     }
@@ -619,4 +638,78 @@ pub fn dir_size(path: &Path) -> u64 {
             Err(_) => 0,
         })
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Column, Dataset};
+
+    fn index() -> (tempfile::TempDir, LexicalIndex) {
+        let mut orders = Dataset::new("sales.orders");
+        orders.description = Some("Orders placed by customers".into());
+        orders.columns = vec![Column {
+            name: "amount".into(),
+            description: Some("Total paid".into()),
+            data_type: None,
+            tags: Vec::new(),
+            properties: Default::default(),
+            references: Vec::new(),
+        }];
+        let tmp = tempfile::tempdir().unwrap();
+        let index = LexicalIndex::build(
+            &tmp.path().join("v1"),
+            1,
+            &Catalog::new(vec![orders]),
+            &Unfiltered,
+        )
+        .unwrap();
+        (tmp, index)
+    }
+
+    fn clauses(index: &LexicalIndex, query: &LexicalQuery) -> usize {
+        let built = index.text_query(&index.reader.searcher(), query, &Boosts::default());
+        built
+            .downcast_ref::<BooleanQuery>()
+            .unwrap()
+            .clauses()
+            .len()
+    }
+
+    #[test]
+    fn translations_no_document_holds_are_left_out_and_change_no_score() {
+        let (_tmp, index) = index();
+        let boosts = Boosts::default();
+        let held = LexicalQuery {
+            translated_en: vec!["order".into()],
+            ..Default::default()
+        };
+        let mixed = LexicalQuery {
+            translated_en: vec!["order".into(), "zzqx".into()],
+            translated_pt: vec!["pedid".into()],
+            ..Default::default()
+        };
+        let absent = LexicalQuery {
+            translated_en: vec!["zzqx".into()],
+            ..Default::default()
+        };
+        // "order" is in the name and the description, not in the column context.
+        assert_eq!(clauses(&index, &held), 2);
+        assert_eq!(clauses(&index, &mixed), 2);
+        assert_eq!(clauses(&index, &absent), 0);
+        // The words as typed are never left out, held or not.
+        let typed = LexicalQuery {
+            en: vec!["zzqx".into()],
+            ..Default::default()
+        };
+        assert_eq!(clauses(&index, &typed), 3);
+
+        let score = |q: &LexicalQuery| {
+            let found = index.search_datasets(q, None, &boosts).unwrap();
+            found.first().map(|m| m.dataset_score)
+        };
+        assert!(score(&held).is_some_and(|s| s > 0.0));
+        assert_eq!(score(&mixed), score(&held));
+        assert_eq!(score(&absent), None);
+    }
 }
