@@ -131,15 +131,16 @@ def triangulated(src, source, target):
     return out
 
 
-def shadows(word, table):
+def shadows(word, direct):
     """Whether a pivot-only headword would hide a direct headword the lookup finds from it."""
     return any(word.endswith(p) and len(word) - len(p) + len(s) >= 3
-               and word[: len(word) - len(p)] + s in table for p, s in ENDINGS)
+               and word[: len(word) - len(p)] + s in direct for p, s in ENDINGS)
 
 
 def top_up(table, extra):
+    direct = set(table)
     for word, translations in extra.items():
-        if word not in table and shadows(word, table):
+        if word not in direct and shadows(word, direct):
             continue
         for t in translations:
             add(table, word, t)

@@ -461,11 +461,12 @@ async fn a_load_during_another_gets_409_and_is_audited(backend: Backend) {
 
 async fn a_load_waits_out_a_brief_hold_of_the_lock(backend: Backend) {
     // The follower takes the lock for a store query when a load's own activation wakes it:
-    // the next load, sent at once, waits for it instead of failing.
+    // the next load, sent at once, waits for it instead of failing. The lock is held for half
+    // the wait, so that the upload reaches it while it is held.
     let (app, v1) = app_on_a(backend).await;
     let guard = app.app.versions.try_begin_load().unwrap();
     let release = tokio::spawn(async move {
-        tokio::time::sleep(descoberta::versions::LOAD_LOCK_WAIT / 10).await;
+        tokio::time::sleep(descoberta::versions::LOAD_LOCK_WAIT / 2).await;
         drop(guard);
     });
     let (status, body) = upload(&app, CATALOG_B, "").await;
