@@ -92,6 +92,7 @@ impl App {
         let governance = Arc::new(Governance::new(
             store.clone(),
             settings.question_retention_days,
+            metrics.question_log_dropped.clone(),
         ));
         let config = RetrievalConfig::from_settings(&settings);
         let dictionary = Arc::new(Dictionary::for_settings(&settings, &mut warnings));

@@ -1,8 +1,8 @@
 //! Prometheus metrics, owned by the application (no global registry).
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -22,6 +22,7 @@ pub struct Metrics {
     pub mcp_tool_calls: IntCounterVec,
     pub mcp_tool_duration: HistogramVec,
     pub mcp_sessions: IntGauge,
+    pub question_log_dropped: IntCounter,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -101,6 +102,11 @@ impl Metrics {
             &["tool"],
         )?;
         let mcp_sessions = IntGauge::new("mcp_sessions", "Open MCP sessions (Mcp-Session-Id)")?;
+        let question_log_dropped = IntCounter::new(
+            "question_log_dropped_total",
+            "Questions not logged because the log's writer was behind",
+        )?;
+        registry.register(Box::new(question_log_dropped.clone()))?;
         registry.register(Box::new(mcp_tool_calls.clone()))?;
         registry.register(Box::new(mcp_tool_duration.clone()))?;
         registry.register(Box::new(mcp_sessions.clone()))?;
@@ -133,6 +139,7 @@ impl Metrics {
             mcp_tool_calls,
             mcp_tool_duration,
             mcp_sessions,
+            question_log_dropped,
         })
     }
 

@@ -3,6 +3,7 @@
 //! hash, net votes by question) and refreshes it, so replicas agree.
 
 pub mod gaps;
+mod question_log;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,6 +15,7 @@ use crate::clock::now_ms;
 use crate::store::GovernanceStore;
 pub use crate::store::{ApiKeyRecord, FeedbackEntry, QuestionLogEntry};
 pub use gaps::GapGroup;
+use question_log::QuestionLog;
 
 /// Net helpful votes by similar question, then by dataset name (lowercase).
 pub type VoteTable = HashMap<String, HashMap<String, i64>>;
@@ -33,6 +35,7 @@ pub struct Governance {
     /// Active API keys by hash.
     keys: ArcSwap<HashMap<String, KeyGrant>>,
     votes: Arc<ArcSwap<VoteTable>>,
+    questions: QuestionLog,
     retention_days: u64,
     last_retention: Mutex<Option<Instant>>,
 }
@@ -45,8 +48,15 @@ pub struct GapsReport {
 }
 
 impl Governance {
-    pub fn new(store: Arc<dyn GovernanceStore>, retention_days: u64) -> Governance {
+    /// Starts the question log's writer, so it needs a Tokio runtime; `dropped` counts the
+    /// questions it had no room for.
+    pub fn new(
+        store: Arc<dyn GovernanceStore>,
+        retention_days: u64,
+        dropped: prometheus::IntCounter,
+    ) -> Governance {
         Governance {
+            questions: QuestionLog::start(store.clone(), dropped),
             store,
             keys: ArcSwap::default(),
             votes: Arc::default(),
@@ -115,12 +125,7 @@ impl Governance {
 
     /// Logs a question in the background (for the gaps report); never fails the request.
     pub fn log_question(&self, entry: QuestionLogEntry) {
-        let store = self.store.clone();
-        crate::telemetry::spawn(async move {
-            if let Err(e) = store.log_question(&entry).await {
-                tracing::warn!(error = ?e, "could not log a question");
-            }
-        });
+        self.questions.push(entry);
     }
 
     /// Records a vote and counts it at once.

@@ -242,7 +242,8 @@ pub trait GovernanceStore: Send + Sync + 'static {
 
     async fn feedback_counts(&self) -> anyhow::Result<Vec<FeedbackCount>>;
 
-    async fn log_question(&self, entry: &QuestionLogEntry) -> anyhow::Result<()>;
+    /// Logs a batch of questions, all or none.
+    async fn log_questions(&self, entries: &[QuestionLogEntry]) -> anyhow::Result<()>;
 
     /// Questions logged since `since_ms`, newest first, at most `limit`.
     async fn questions_since(

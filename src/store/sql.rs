@@ -468,24 +468,29 @@ where
         Ok(rows)
     }
 
-    pub async fn log_question(&self, entry: &QuestionLogEntry) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT INTO question_log (at_ms, source, question, question_key, key_id, \
-             top_datasets, confidence, mode, latency_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(entry.at_ms)
-        .bind(entry.source.clone())
-        .bind(entry.question.clone())
-        .bind(entry.question_key.clone())
-        .bind(entry.key_id.clone())
-        .bind(to_json(&entry.top_datasets)?)
-        .bind(entry.confidence)
-        .bind(entry.mode.clone())
-        .bind(entry.latency_ms)
-        .execute(&self.pool)
-        .await
-        .context("logging question")?;
+    /// Writes a batch of question-log entries in one transaction.
+    pub async fn log_questions(&self, entries: &[QuestionLogEntry]) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await.context("beginning question log")?;
+        for entry in entries {
+            sqlx::query(
+                "INSERT INTO question_log (at_ms, source, question, question_key, key_id, \
+                 top_datasets, confidence, mode, latency_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(entry.at_ms)
+            .bind(entry.source.clone())
+            .bind(entry.question.clone())
+            .bind(entry.question_key.clone())
+            .bind(entry.key_id.clone())
+            .bind(to_json(&entry.top_datasets)?)
+            .bind(entry.confidence)
+            .bind(entry.mode.clone())
+            .bind(entry.latency_ms)
+            .execute(&mut *tx)
+            .await
+            .context("logging question")?;
+        }
+        tx.commit().await.context("committing question log")?;
         Ok(())
     }
 
@@ -968,11 +973,11 @@ macro_rules! impl_store_traits {
             async fn feedback_counts(&self) -> anyhow::Result<Vec<$crate::store::FeedbackCount>> {
                 self.sql.feedback_counts().await
             }
-            async fn log_question(
+            async fn log_questions(
                 &self,
-                entry: &$crate::store::QuestionLogEntry,
+                entries: &[$crate::store::QuestionLogEntry],
             ) -> anyhow::Result<()> {
-                self.sql.log_question(entry).await
+                self.sql.log_questions(entries).await
             }
             async fn questions_since(
                 &self,

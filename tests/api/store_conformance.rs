@@ -602,9 +602,9 @@ async fn log_three_questions(store: &Arc<dyn Store>) -> [QuestionLogEntry; 3] {
         question(2_000, "onde estão os pedidos?"),
         question(3_000, "drone warranties"),
     ];
-    for entry in &entries {
-        store.log_question(entry).await.unwrap();
-    }
+    store.log_questions(&entries[..1]).await.unwrap();
+    store.log_questions(&entries[1..]).await.unwrap();
+    store.log_questions(&[]).await.unwrap();
     entries
 }
 

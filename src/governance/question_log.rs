@@ -1,0 +1,183 @@
+//! The question log's writer. Requests hand their entries to one background task, which
+//! writes whatever has queued up in one transaction. So logging holds at most one store
+//! connection however many searches run at once. Logging never delays a request, and a
+//! catalog load never waits behind thousands of single-row inserts for the pool. When the
+//! store cannot keep up and the queue is full, new entries are dropped and counted
+//! (`descoberta_question_log_dropped_total`), since the log is a report, not a record.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use prometheus::IntCounter;
+use tokio::sync::mpsc;
+
+use crate::store::{GovernanceStore, QuestionLogEntry};
+
+/// Entries that may wait for the writer.
+const QUEUE: usize = 8192;
+/// Entries written in one transaction at most.
+const BATCH: usize = 256;
+
+pub struct QuestionLog {
+    queue: mpsc::Sender<QuestionLogEntry>,
+    dropped: IntCounter,
+}
+
+impl QuestionLog {
+    /// Starts the writer over `store` (needs a Tokio runtime).
+    pub fn start(store: Arc<dyn GovernanceStore>, dropped: IntCounter) -> QuestionLog {
+        QuestionLog::with_writer(QUEUE, BATCH, dropped, move |batch| {
+            let store = store.clone();
+            async move { store.log_questions(&batch).await }
+        })
+    }
+
+    fn with_writer<W, F>(queue: usize, batch: usize, dropped: IntCounter, write: W) -> QuestionLog
+    where
+        W: FnMut(Vec<QuestionLogEntry>) -> F + Send + 'static,
+        F: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let (sender, receiver) = mpsc::channel(queue);
+        tokio::spawn(write_batches(receiver, batch, write));
+        QuestionLog {
+            queue: sender,
+            dropped,
+        }
+    }
+
+    /// Queues an entry; never waits and never fails the caller.
+    pub fn push(&self, entry: QuestionLogEntry) {
+        if self.queue.try_send(entry).is_err() {
+            self.dropped.inc();
+            // One warning per power of two keeps a long overload from flooding the log.
+            let dropped = self.dropped.get();
+            if dropped.is_power_of_two() {
+                tracing::warn!(
+                    dropped,
+                    "the question log is behind; questions were not logged"
+                );
+            }
+        }
+    }
+}
+
+async fn write_batches<W, F>(mut queue: mpsc::Receiver<QuestionLogEntry>, most: usize, mut write: W)
+where
+    W: FnMut(Vec<QuestionLogEntry>) -> F,
+    F: Future<Output = anyhow::Result<()>>,
+{
+    let mut batch = Vec::with_capacity(most);
+    while queue.recv_many(&mut batch, most).await > 0 {
+        let entries = batch.len();
+        if let Err(e) = write(std::mem::take(&mut batch)).await {
+            tracing::warn!(error = ?e, entries, "could not log questions");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use std::time::Duration;
+    use tokio::sync::Semaphore;
+
+    fn entry(question: &str) -> QuestionLogEntry {
+        QuestionLogEntry {
+            at_ms: 1,
+            source: "search".into(),
+            question: question.into(),
+            question_key: question.into(),
+            key_id: None,
+            top_datasets: Vec::new(),
+            confidence: 0.0,
+            mode: "lexical".into(),
+            latency_ms: 0.0,
+        }
+    }
+
+    /// A writer that records each batch's questions and waits for a permit before it
+    /// returns, so a test decides when the store "finishes" a write.
+    struct Gated {
+        batches: Arc<Mutex<Vec<Vec<String>>>>,
+        gate: Arc<Semaphore>,
+        log: QuestionLog,
+    }
+
+    fn gated(queue: usize, batch: usize) -> Gated {
+        let batches = Arc::new(Mutex::new(Vec::new()));
+        let gate = Arc::new(Semaphore::new(0));
+        let dropped = IntCounter::new("dropped", "dropped").unwrap();
+        let (seen, permits) = (batches.clone(), gate.clone());
+        let log = QuestionLog::with_writer(queue, batch, dropped, move |entries| {
+            let (seen, permits) = (seen.clone(), permits.clone());
+            async move {
+                seen.lock()
+                    .unwrap()
+                    .push(entries.into_iter().map(|e| e.question).collect());
+                permits.acquire().await?.forget();
+                Ok(())
+            }
+        });
+        Gated { batches, gate, log }
+    }
+
+    impl Gated {
+        fn batches(&self) -> Vec<Vec<String>> {
+            self.batches.lock().unwrap().clone()
+        }
+
+        async fn until_batches(&self, n: usize) {
+            for _ in 0..500 {
+                if self.batches.lock().unwrap().len() >= n {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            panic!("the writer never took batch {n}: {:?}", self.batches());
+        }
+    }
+
+    #[tokio::test]
+    async fn entries_queued_during_a_write_go_out_together_in_order() {
+        let g = gated(100, 256);
+        g.log.push(entry("q0"));
+        g.until_batches(1).await;
+        for i in 1..=5 {
+            g.log.push(entry(&format!("q{i}")));
+        }
+        g.gate.add_permits(1);
+        g.until_batches(2).await;
+        assert_eq!(
+            g.batches(),
+            vec![vec!["q0"], vec!["q1", "q2", "q3", "q4", "q5"]]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_batch_holds_at_most_the_batch_size() {
+        let g = gated(100, 2);
+        g.log.push(entry("q0"));
+        g.until_batches(1).await;
+        for i in 1..=3 {
+            g.log.push(entry(&format!("q{i}")));
+        }
+        g.gate.add_permits(3);
+        g.until_batches(3).await;
+        assert_eq!(g.batches(), vec![vec!["q0"], vec!["q1", "q2"], vec!["q3"]]);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_drops_and_counts_instead_of_waiting() {
+        let g = gated(3, 256);
+        g.log.push(entry("q0"));
+        g.until_batches(1).await;
+        for i in 1..=5 {
+            g.log.push(entry(&format!("q{i}")));
+        }
+        assert_eq!(g.log.dropped.get(), 2);
+        g.gate.add_permits(2);
+        g.until_batches(2).await;
+        assert_eq!(g.batches(), vec![vec!["q0"], vec!["q1", "q2", "q3"]]);
+    }
+}
