@@ -98,15 +98,23 @@ impl Application {
         // server.
         let schedule = crate::telemetry::spawn(self.app.versions.clone().run_schedule());
         let _stop_schedule = AbortOnDrop(schedule.abort_handle());
-        tokio::select! {
+        let stopped = tokio::select! {
             result = self.server => result.context("HTTP server failed"),
             () = follower => Ok(()),
             () = hangups => Ok(()),
             () = sweeper => Ok(()),
             _ = schedule => Ok(()),
-        }
+        };
+        self.app
+            .governance
+            .flush_question_log(QUESTION_LOG_FLUSH)
+            .await;
+        stopped
     }
 }
+
+/// How long a stopping server waits for the question log's last entries to be written.
+const QUESTION_LOG_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Aborts a task when dropped (the server stopped, or the task serving it was aborted).
 struct AbortOnDrop(tokio::task::AbortHandle);

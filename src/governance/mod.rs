@@ -128,6 +128,15 @@ impl Governance {
         self.questions.push(entry);
     }
 
+    /// Writes the questions still queued, waiting at most `within` (when the server stops).
+    pub async fn flush_question_log(&self, within: Duration) {
+        if !self.questions.flush(within).await {
+            tracing::warn!(
+                "the question log could not be written in time; some questions are lost"
+            );
+        }
+    }
+
     /// Records a vote and counts it at once.
     pub async fn record_feedback(&self, entry: FeedbackEntry) -> anyhow::Result<()> {
         self.store.record_feedback(&entry).await?;

@@ -3,13 +3,14 @@
 //! connection however many searches run at once. Logging never delays a request, and a
 //! catalog load never waits behind thousands of single-row inserts for the pool. When the
 //! store cannot keep up and the queue is full, new entries are dropped and counted
-//! (`descoberta_question_log_dropped_total`), since the log is a report, not a record.
+//! (`descoberta_question_log_dropped_total`), since the log is a report, not a record. When
+//! the server stops, [`QuestionLog::flush`] writes what is still queued.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use prometheus::IntCounter;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::store::{GovernanceStore, QuestionLogEntry};
 
@@ -18,8 +19,14 @@ const QUEUE: usize = 8192;
 /// Entries written in one transaction at most.
 const BATCH: usize = 256;
 
+/// What the writer is handed: an entry, or a request to say when all before it are written.
+enum Item {
+    Entry(QuestionLogEntry),
+    Flush(oneshot::Sender<()>),
+}
+
 pub struct QuestionLog {
-    queue: mpsc::Sender<QuestionLogEntry>,
+    queue: mpsc::Sender<Item>,
     dropped: IntCounter,
 }
 
@@ -45,9 +52,18 @@ impl QuestionLog {
         }
     }
 
+    /// Waits until every entry queued before this call has been written (or its write has
+    /// failed), at most `within`; `false` if that took longer.
+    pub async fn flush(&self, within: std::time::Duration) -> bool {
+        let (done, written) = oneshot::channel();
+        let flushed =
+            async { self.queue.send(Item::Flush(done)).await.is_ok() && written.await.is_ok() };
+        matches!(tokio::time::timeout(within, flushed).await, Ok(true))
+    }
+
     /// Queues an entry; never waits and never fails the caller.
     pub fn push(&self, entry: QuestionLogEntry) {
-        if self.queue.try_send(entry).is_err() {
+        if self.queue.try_send(Item::Entry(entry)).is_err() {
             self.dropped.inc();
             // One warning per power of two keeps a long overload from flooding the log.
             let dropped = self.dropped.get();
@@ -61,16 +77,30 @@ impl QuestionLog {
     }
 }
 
-async fn write_batches<W, F>(mut queue: mpsc::Receiver<QuestionLogEntry>, most: usize, mut write: W)
+async fn write_batches<W, F>(mut queue: mpsc::Receiver<Item>, most: usize, mut write: W)
 where
     W: FnMut(Vec<QuestionLogEntry>) -> F,
     F: Future<Output = anyhow::Result<()>>,
 {
-    let mut batch = Vec::with_capacity(most);
-    while queue.recv_many(&mut batch, most).await > 0 {
-        let entries = batch.len();
-        if let Err(e) = write(std::mem::take(&mut batch)).await {
-            tracing::warn!(error = ?e, entries, "could not log questions");
+    let mut items = Vec::with_capacity(most);
+    while queue.recv_many(&mut items, most).await > 0 {
+        let mut batch = Vec::with_capacity(items.len());
+        let mut flushes = Vec::new();
+        for item in items.drain(..) {
+            match item {
+                Item::Entry(entry) => batch.push(entry),
+                Item::Flush(done) => flushes.push(done),
+            }
+        }
+        if !batch.is_empty() {
+            let entries = batch.len();
+            if let Err(e) = write(batch).await {
+                tracing::warn!(error = ?e, entries, "could not log questions");
+            }
+        }
+        for done in flushes {
+            // The one waiting may have given up; nothing to tell then.
+            let _ = done.send(());
         }
     }
 }
@@ -165,6 +195,19 @@ mod tests {
         g.gate.add_permits(3);
         g.until_batches(3).await;
         assert_eq!(g.batches(), vec![vec!["q0"], vec!["q1", "q2"], vec!["q3"]]);
+    }
+
+    #[tokio::test]
+    async fn a_flush_returns_once_what_was_queued_before_it_is_written() {
+        let g = gated(100, 256);
+        g.log.push(entry("q0"));
+        g.until_batches(1).await;
+        g.log.push(entry("q1"));
+        // The store has not finished the first write: the flush cannot complete.
+        assert!(!g.log.flush(Duration::from_millis(50)).await);
+        g.gate.add_permits(2);
+        assert!(g.log.flush(Duration::from_secs(5)).await);
+        assert_eq!(g.batches(), vec![vec!["q0"], vec!["q1"]]);
     }
 
     #[tokio::test]
