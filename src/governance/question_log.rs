@@ -166,16 +166,22 @@ mod tests {
             }
             panic!("the writer never took batch {n}: {:?}", self.batches());
         }
+
+        /// Leaves the writer busy with "q0" (its write not finished), then queues "q1" to
+        /// "q{more}".
+        async fn busy_then_queue(&self, more: usize) {
+            self.log.push(entry("q0"));
+            self.until_batches(1).await;
+            for i in 1..=more {
+                self.log.push(entry(&format!("q{i}")));
+            }
+        }
     }
 
     #[tokio::test]
     async fn entries_queued_during_a_write_go_out_together_in_order() {
         let g = gated(100, 256);
-        g.log.push(entry("q0"));
-        g.until_batches(1).await;
-        for i in 1..=5 {
-            g.log.push(entry(&format!("q{i}")));
-        }
+        g.busy_then_queue(5).await;
         g.gate.add_permits(1);
         g.until_batches(2).await;
         assert_eq!(
@@ -187,11 +193,7 @@ mod tests {
     #[tokio::test]
     async fn a_batch_holds_at_most_the_batch_size() {
         let g = gated(100, 2);
-        g.log.push(entry("q0"));
-        g.until_batches(1).await;
-        for i in 1..=3 {
-            g.log.push(entry(&format!("q{i}")));
-        }
+        g.busy_then_queue(3).await;
         g.gate.add_permits(3);
         g.until_batches(3).await;
         assert_eq!(g.batches(), vec![vec!["q0"], vec!["q1", "q2"], vec!["q3"]]);
@@ -200,9 +202,7 @@ mod tests {
     #[tokio::test]
     async fn a_flush_returns_once_what_was_queued_before_it_is_written() {
         let g = gated(100, 256);
-        g.log.push(entry("q0"));
-        g.until_batches(1).await;
-        g.log.push(entry("q1"));
+        g.busy_then_queue(1).await;
         // The store has not finished the first write: the flush cannot complete.
         assert!(!g.log.flush(Duration::from_millis(50)).await);
         g.gate.add_permits(2);
@@ -213,11 +213,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_drops_and_counts_instead_of_waiting() {
         let g = gated(3, 256);
-        g.log.push(entry("q0"));
-        g.until_batches(1).await;
-        for i in 1..=5 {
-            g.log.push(entry(&format!("q{i}")));
-        }
+        g.busy_then_queue(5).await;
         assert_eq!(g.log.dropped.get(), 2);
         g.gate.add_permits(2);
         g.until_batches(2).await;

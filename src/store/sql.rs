@@ -470,6 +470,9 @@ where
 
     /// Writes a batch of question-log entries in one transaction.
     pub async fn log_questions(&self, entries: &[QuestionLogEntry]) -> anyhow::Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
         let mut tx = self.pool.begin().await.context("beginning question log")?;
         for entry in entries {
             sqlx::query(
