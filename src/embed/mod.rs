@@ -11,6 +11,7 @@
 mod bert;
 mod distilled;
 mod e5;
+mod nearest;
 mod remote;
 
 use std::sync::Arc;
@@ -175,11 +176,14 @@ pub struct SemanticIndex {
     /// The model's similarity scale.
     pub scale: SimilarityScale,
     dim: usize,
-    /// `datasets × dim`, row-major, L2-normalized, in half precision: every search reads
-    /// them all (at 20,000 datasets, 15 MB instead of 30), and a unit vector's components
+    /// `datasets × dim`, row-major, L2-normalized, in half precision (at 20,000 datasets of
+    /// e5 and its companion, 36 MB instead of 72; a search reads a few hundred rows of them,
+    /// through `codes`), and a unit vector's components
     /// lose at most 2⁻¹¹ of their value (round to nearest), about 10⁻⁴ of a cosine
     /// typically and under 5·10⁻⁴ at worst.
     vectors: Vec<f16>,
+    /// Their 8-bit copy, which finds the nearest without reading every row in full.
+    codes: nearest::Codes,
 }
 
 impl SemanticIndex {
@@ -192,22 +196,47 @@ impl SemanticIndex {
     ) -> SemanticIndex {
         let mut half = vec![f16::ZERO; vectors.len()];
         half.convert_from_f32_slice(&vectors);
+        // The codes approximate the rows as stored (half precision), so their error bounds
+        // hold against the products `similarity` computes.
+        let mut stored = vectors;
+        half.convert_to_f32_slice(&mut stored);
+        let codes = nearest::Codes::new(&stored, dim);
         SemanticIndex {
             model_id,
             scale,
             dim,
             vectors: half,
+            codes,
         }
     }
 
-    /// Cosine similarity of `query` with every dataset `allow` accepts, best `k` first.
+    /// The `k` datasets `allow` accepts that are most similar to `query`, most similar
+    /// first (ties by ordinal), with their cosine similarities: the same datasets and the
+    /// same bits as [`SemanticIndex::score_all`] then [`Similarities::top`], from the 8-bit
+    /// codes and the exact products of the few rows they cannot tell apart
+    /// (`embed::nearest`).
     pub fn top(&self, query: &[f32], allow: impl Fn(u32) -> bool, k: usize) -> Vec<(u32, f32)> {
-        self.score_all(query).top(allow, k)
+        if query.len() != self.dim || self.dim == 0 || k == 0 {
+            return Vec::new();
+        }
+        let active = active_len(query);
+        let (estimate, bound) = self.codes.estimate(query, active);
+        let query = &query[..active];
+        let mut scored: Vec<(u32, f32)> = nearest::candidates(&estimate, &bound, allow, k)
+            .into_iter()
+            .map(|i| {
+                let start = i as usize * self.dim;
+                (i, row_dot(&self.vectors[start..start + active], query))
+            })
+            .collect();
+        scored.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        scored.truncate(k);
+        scored
     }
 
-    /// `query`'s cosine similarity with every dataset, in one pass over the vectors (at
-    /// 20,000 datasets they are 30 MB: a second pass for the lexical matches' similarities
-    /// doubled what a search reads from memory; in half precision, it reads half of that).
+    /// `query`'s cosine similarity with every dataset, in one pass over the vectors (for
+    /// measures over all of them, `descoberta eval`; a search needs only the nearest:
+    /// [`SemanticIndex::top`]).
     ///
     /// Only the query's leading components up to its last nonzero one are read (rounded up
     /// to [`DOT_LANES`]): a question in the catalog's language has zeros across the whole
@@ -233,10 +262,9 @@ impl SemanticIndex {
     pub fn similarity(&self, ordinal: u32, query: &[f32]) -> f32 {
         let start = ordinal as usize * self.dim;
         match self.vectors.get(start..start + self.dim) {
-            // Widened element by element (exactly): no buffer for one row.
             Some(v) if query.len() == self.dim => {
                 let active = active_len(query);
-                dot(&v[..active], &query[..active])
+                row_dot(&v[..active], &query[..active])
             }
             _ => 0.0,
         }
@@ -256,7 +284,8 @@ impl SemanticIndex {
 pub struct Similarities(Vec<f32>);
 
 impl Similarities {
-    /// The `k` most similar datasets that `allow` admits, most similar first.
+    /// The `k` most similar datasets that `allow` admits, most similar first (ties by
+    /// ordinal).
     pub fn top(&self, allow: impl Fn(u32) -> bool, k: usize) -> Vec<(u32, f32)> {
         let mut scored: Vec<(u32, f32)> = self
             .0
@@ -269,9 +298,10 @@ impl Similarities {
         if k == 0 {
             return Vec::new();
         }
-        scored.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1));
+        let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        scored.select_nth_unstable_by(k - 1, order);
         scored.truncate(k);
-        scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+        scored.sort_unstable_by(order);
         scored
     }
 
@@ -312,44 +342,67 @@ fn scan(vectors: &[f16], dim: usize, query: &[f32]) -> Vec<f32> {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,f16c")]
 unsafe fn scan_f16c(vectors: &[f16], dim: usize, query: &[f32]) -> Vec<f32> {
+    let len = query.len().min(dim);
+    vectors
+        .chunks_exact(dim)
+        // SAFETY: the caller's contract; each row holds `dim >= len` halves.
+        .map(|row| unsafe { dot_f16c(&row[..len], query) })
+        .collect()
+}
+
+/// One row's product with `query` as [`scan_f16c`] computes it (the same bits as [`dot`]).
+///
+/// # Safety
+/// The CPU has AVX2 and F16C, and `row.len() == query.len()`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,f16c")]
+#[inline]
+unsafe fn dot_f16c(row: &[f16], query: &[f32]) -> f32 {
     use std::arch::x86_64::{
         __m128i, _mm_loadu_si128, _mm256_add_ps, _mm256_cvtph_ps, _mm256_loadu_ps, _mm256_mul_ps,
         _mm256_setzero_ps, _mm256_storeu_ps,
     };
-    let len = query.len().min(dim);
+    let len = query.len().min(row.len());
     let body = len - len % DOT_LANES;
-    let mut out = Vec::with_capacity(vectors.len() / dim.max(1));
-    for row in vectors.chunks_exact(dim) {
-        let mut tail = 0f32;
-        for j in body..len {
-            tail += row[j].to_f32() * query[j];
-        }
-        let (mut low, mut high) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        let (r, q) = (row.as_ptr(), query.as_ptr());
-        let mut j = 0;
-        while j < body {
-            // SAFETY: j + 16 <= body <= len: `query` has `len` components, `row` `dim`.
-            unsafe {
-                let x0 = _mm256_cvtph_ps(_mm_loadu_si128(r.add(j).cast::<__m128i>()));
-                let x1 = _mm256_cvtph_ps(_mm_loadu_si128(r.add(j + 8).cast::<__m128i>()));
-                low = _mm256_add_ps(low, _mm256_mul_ps(x0, _mm256_loadu_ps(q.add(j))));
-                high = _mm256_add_ps(high, _mm256_mul_ps(x1, _mm256_loadu_ps(q.add(j + 8))));
-            }
-            j += DOT_LANES;
-        }
-        let mut lanes = [0f32; DOT_LANES];
-        // SAFETY: `lanes` holds 16 floats.
-        unsafe {
-            _mm256_storeu_ps(lanes.as_mut_ptr(), low);
-            _mm256_storeu_ps(lanes.as_mut_ptr().add(8), high);
-        }
-        let mut sum = 0f32;
-        for lane in lanes {
-            sum += lane;
-        }
-        out.push(sum + tail);
+    let mut tail = 0f32;
+    for j in body..len {
+        tail += row[j].to_f32() * query[j];
     }
-    out
+    let (mut low, mut high) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    let (r, q) = (row.as_ptr(), query.as_ptr());
+    let mut j = 0;
+    while j < body {
+        // SAFETY: j + 16 <= body <= len, the length of both.
+        unsafe {
+            let x0 = _mm256_cvtph_ps(_mm_loadu_si128(r.add(j).cast::<__m128i>()));
+            let x1 = _mm256_cvtph_ps(_mm_loadu_si128(r.add(j + 8).cast::<__m128i>()));
+            low = _mm256_add_ps(low, _mm256_mul_ps(x0, _mm256_loadu_ps(q.add(j))));
+            high = _mm256_add_ps(high, _mm256_mul_ps(x1, _mm256_loadu_ps(q.add(j + 8))));
+        }
+        j += DOT_LANES;
+    }
+    let mut lanes = [0f32; DOT_LANES];
+    // SAFETY: `lanes` holds 16 floats.
+    unsafe {
+        _mm256_storeu_ps(lanes.as_mut_ptr(), low);
+        _mm256_storeu_ps(lanes.as_mut_ptr().add(8), high);
+    }
+    let mut sum = 0f32;
+    for lane in lanes {
+        sum += lane;
+    }
+    sum + tail
+}
+
+/// `row · query` (equal lengths) with F16C when the CPU has it, else widened element by
+/// element (exactly, no buffer for one row): the same bits either way.
+fn row_dot(row: &[f16], query: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
+        // SAFETY: both features are present; the caller passes equal lengths.
+        return unsafe { dot_f16c(row, query) };
+    }
+    dot(row, query)
 }
 
 /// Lanes of [`dot`]'s independent partial sums.
@@ -541,6 +594,65 @@ mod tests {
                 active_len(&query),
                 nonzero.next_multiple_of(DOT_LANES).min(dim)
             );
+        }
+    }
+
+    /// Vectors as a sentence model's are: all near one direction (cosines of 0.7-0.9), in
+    /// clusters, some of them repeated.
+    fn clustered(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+        let center = unit_vectors(1, dim, seed);
+        let clusters = unit_vectors(8, dim, seed + 1);
+        let noise = unit_vectors(n, dim, seed + 2);
+        let mut out = Vec::with_capacity(n * dim);
+        for i in 0..n {
+            // Every tenth row repeats the one before it (the same text, the same vector).
+            let r = if i % 10 == 9 { i - 1 } else { i };
+            let c = &clusters[(r % 8) * dim..(r % 8 + 1) * dim];
+            let mut v: Vec<f32> = (0..dim)
+                .map(|j| 2.0 * center[j] + 0.8 * c[j] + 0.5 * noise[r * dim + j])
+                .collect();
+            normalize(&mut v);
+            out.extend(v);
+        }
+        out
+    }
+
+    /// The nearest from the codes are the nearest of the full scan: the same datasets, in the
+    /// same order, with the same bits, whatever the dimension, the zero tail of the query,
+    /// the datasets allowed and `k`; and the codes leave few rows to compute exactly.
+    #[test]
+    fn the_nearest_from_the_codes_are_the_full_scans_to_the_bit() {
+        for (dim, nonzero) in [(384, 384), (896, 384), (896, 896), (100, 100), (17, 17)] {
+            let n = 2000;
+            let index = SemanticIndex::new(
+                "m".into(),
+                SimilarityScale::MINILM,
+                dim,
+                clustered(n, dim, dim as u64),
+            );
+            let queries = clustered(12, dim, 1000 + dim as u64);
+            for (qi, query) in queries.chunks_exact(dim).enumerate() {
+                let mut query = query.to_vec();
+                query[nonzero..].fill(0.0);
+                let all = index.score_all(&query);
+                let allows: [&dyn Fn(u32) -> bool; 3] = [&|_| true, &|i| i % 3 != 0, &|i| i < 50];
+                for allow in allows {
+                    for k in [1, 10, 100, 2000, 2500] {
+                        let expected = all.top(allow, k);
+                        let got = index.top(&query, allow, k);
+                        let bits = |v: &[(u32, f32)]| {
+                            v.iter().map(|(i, s)| (*i, s.to_bits())).collect::<Vec<_>>()
+                        };
+                        assert_eq!(bits(&got), bits(&expected), "dim {dim}, query {qi}, k {k}");
+                    }
+                }
+                // Most rows are settled by their codes alone.
+                let (estimate, bound) = index.codes.estimate(&query, active_len(&query));
+                let exact = nearest::candidates(&estimate, &bound, |_| true, 100).len();
+                if dim >= 100 {
+                    assert!(exact < n / 4, "dim {dim}: {exact} of {n} computed exactly");
+                }
+            }
         }
     }
 

@@ -462,8 +462,9 @@ fn fuse(
     config: &RetrievalConfig,
     coverage: f32,
 ) -> Option<f32> {
-    let similarities = semantic.score_all(query);
-    let nearest = similarities.top(allow, config.semantic_candidates);
+    // Only the nearest count: every other dataset's similarity is at most the last one's,
+    // which the rescaling below maps to 0.
+    let nearest = semantic.top(query, allow, config.semantic_candidates);
     // Similarities are rescaled to [0, 1] over the nearest candidates (best → 1, the
     // `semantic_candidates`-th → 0), as lexical scores are by their maximum, so the two
     // sides weigh the same whatever the spread of a model's cosines.
@@ -480,8 +481,15 @@ fn fuse(
     };
     let max_lexical = datasets.iter().map(|d| d.score).fold(0.0f32, f32::max);
     let w = config.semantic_weight.clamp(0.0, 1.0);
-    // Ranked already, by ordinal (a search can match every dataset: no hashing each one).
+    // By ordinal (a search can match every dataset: no hashing each one): whether it is
+    // ranked already, and its place among the nearest.
     let mut present = vec![false; semantic.len()];
+    let mut near = vec![u32::MAX; semantic.len()];
+    for (rank, (ordinal, _)) in nearest.iter().enumerate() {
+        if let Some(n) = near.get_mut(*ordinal as usize) {
+            *n = rank as u32;
+        }
+    }
     for d in datasets.iter_mut() {
         if let Some(p) = present.get_mut(d.dataset as usize) {
             *p = true;
@@ -491,8 +499,15 @@ fn fuse(
         } else {
             0.0
         };
-        let similarity = similarities.get(d.dataset);
-        d.score = (1.0 - w) * coverage * lexical + w * norm(similarity);
+        let semantic_share = match near.get(d.dataset as usize) {
+            Some(&rank) if rank != u32::MAX => norm(nearest[rank as usize].1),
+            // Not among the nearest: at most as similar as the last of them, 0 once
+            // rescaled, unless they are all equally similar (then its own similarity
+            // decides).
+            _ if spread < 1e-6 => norm(semantic.similarity(d.dataset, query)),
+            _ => 0.0,
+        };
+        d.score = (1.0 - w) * coverage * lexical + w * semantic_share;
     }
     let scale = config.query_scale.unwrap_or(semantic.scale);
     let best = nearest.first().map(|n| scale.calibrate(n.1));
