@@ -2,10 +2,12 @@
 //! totals and matched columns all come from every match (not from a truncated top-k).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::columnar::ColumnValues;
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
+
+use super::docs::{DocMap, SegmentDocs};
 
 /// Best-scoring columns kept per dataset.
 pub const COLUMNS_KEPT: usize = 5;
@@ -41,18 +43,21 @@ impl DatasetMatch {
     }
 }
 
-pub struct DatasetCollector;
+/// Aggregates matches to their datasets, reading which dataset and column each document is
+/// from the index's [`DocMap`].
+pub struct DatasetCollector<'a> {
+    pub docs: &'a DocMap,
+}
 
 pub struct DatasetSegmentCollector {
-    ds: std::sync::Arc<dyn ColumnValues<u64>>,
-    col: std::sync::Arc<dyn ColumnValues<u64>>,
+    docs: Arc<SegmentDocs>,
     /// Dataset documents: one per dataset, so no map is needed.
     datasets: Vec<(u32, f32)>,
     /// Column documents, grouped by dataset.
     matches: HashMap<u32, DatasetMatch>,
 }
 
-impl Collector for DatasetCollector {
+impl Collector for DatasetCollector<'_> {
     type Fruit = Vec<DatasetMatch>;
     type Child = DatasetSegmentCollector;
 
@@ -61,10 +66,11 @@ impl Collector for DatasetCollector {
         _segment_local_id: SegmentOrdinal,
         segment: &SegmentReader,
     ) -> tantivy::Result<DatasetSegmentCollector> {
-        let ff = segment.fast_fields();
+        let docs = self.docs.segment(segment.segment_id()).ok_or_else(|| {
+            tantivy::TantivyError::InternalError("a segment the index did not open with".into())
+        })?;
         Ok(DatasetSegmentCollector {
-            ds: ff.u64("ds")?.first_or_default_col(0),
-            col: ff.u64("col")?.first_or_default_col(0),
+            docs,
             datasets: Vec::new(),
             matches: HashMap::new(),
         })
@@ -101,8 +107,7 @@ impl SegmentCollector for DatasetSegmentCollector {
     type Fruit = Vec<DatasetMatch>;
 
     fn collect(&mut self, doc: DocId, score: Score) {
-        let ds = self.ds.get_val(doc) as u32;
-        let col = self.col.get_val(doc);
+        let (ds, col) = self.docs.get(doc);
         if col == 0 {
             self.datasets.push((ds, score));
         } else {
@@ -112,7 +117,7 @@ impl SegmentCollector for DatasetSegmentCollector {
                     dataset: ds,
                     ..DatasetMatch::default()
                 })
-                .add_column(col as u32 - 1, score);
+                .add_column(col - 1, score);
         }
     }
 

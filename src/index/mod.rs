@@ -6,10 +6,12 @@
 
 pub mod analyzer;
 mod collector;
+mod docs;
 pub mod suggest;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -24,6 +26,7 @@ use tantivy::{Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term}
 
 use crate::catalog::Catalog;
 pub use collector::{DatasetCollector, DatasetMatch};
+use docs::{DocMap, DocsQuery};
 
 /// Bump when the schema or analyzers change: indexes of another format are rebuilt.
 pub const INDEX_FORMAT: u32 = 6;
@@ -162,6 +165,8 @@ pub struct LexicalIndex {
     reader: IndexReader,
     fields: Fields,
     dir: PathBuf,
+    /// Which dataset and column each document is.
+    docs: Arc<DocMap>,
 }
 
 impl LexicalIndex {
@@ -373,15 +378,17 @@ impl LexicalIndex {
     fn from_index(index: Index, dir: &Path) -> anyhow::Result<LexicalIndex> {
         analyzer::register(index.tokenizers());
         let (_, fields) = schema();
-        let reader = index
+        let reader: IndexReader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .context("index reader")?;
+        let docs = Arc::new(DocMap::read(&reader.searcher()).context("reading the documents")?);
         Ok(LexicalIndex {
             reader,
             fields,
             dir: dir.to_path_buf(),
+            docs,
         })
     }
 
@@ -497,14 +504,6 @@ impl LexicalIndex {
         Ok(known)
     }
 
-    fn kind_filter(&self, kind: &str) -> Box<dyn Query> {
-        let term = Term::from_field_text(self.fields.kind, kind);
-        Box::new(ConstScoreQuery::new(
-            Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
-            0.0,
-        ))
-    }
-
     /// Every dataset whose own document matches `query` among those the `acl` terms allow
     /// (filtered inside the query, before any ranking), with that document's score. The
     /// dataset document holds its columns' text as context, so this finds every dataset that
@@ -521,11 +520,14 @@ impl LexicalIndex {
         let searcher = self.reader.searcher();
         let datasets_only: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
             (Occur::Must, self.text_query(&searcher, query, boosts)),
-            (Occur::Must, self.kind_filter(KIND_DATASET)),
+            (
+                Occur::Must,
+                Box::new(DocsQuery::datasets(self.docs.clone())),
+            ),
         ]));
         let query = self.with_filter(datasets_only, acl);
         searcher
-            .search(query.as_ref(), &DatasetCollector)
+            .search(query.as_ref(), &DatasetCollector { docs: &self.docs })
             .context("lexical search")
     }
 
@@ -539,20 +541,16 @@ impl LexicalIndex {
         if query.is_empty() || datasets.is_empty() {
             return Ok(Vec::new());
         }
-        let ids = datasets
-            .iter()
-            .map(|&d| Term::from_field_u64(self.fields.ds, d as u64));
         let searcher = self.reader.searcher();
         let query = BooleanQuery::new(vec![
             (Occur::Must, self.text_query(&searcher, query, boosts)),
-            (Occur::Must, self.kind_filter(KIND_COLUMN)),
             (
                 Occur::Must,
-                Box::new(ConstScoreQuery::new(Box::new(TermSetQuery::new(ids)), 0.0)),
+                Box::new(DocsQuery::columns_of(self.docs.clone(), datasets)),
             ),
         ]);
         searcher
-            .search(&query, &DatasetCollector)
+            .search(&query, &DatasetCollector { docs: &self.docs })
             .context("column search")
     }
 
@@ -665,6 +663,78 @@ mod tests {
         )
         .unwrap();
         (tmp, index)
+    }
+
+    /// Stage 1 sees dataset documents only; stage 2 the columns of the datasets asked for,
+    /// each with its own ordinal.
+    #[test]
+    fn each_stage_reads_its_own_documents() {
+        let column = |name: &str| Column {
+            name: name.into(),
+            description: Some("the payment amount".into()),
+            data_type: None,
+            tags: Vec::new(),
+            properties: Default::default(),
+            references: Vec::new(),
+        };
+        let datasets: Vec<Dataset> = (0..6)
+            .map(|i| {
+                let mut d = Dataset::new(format!("s.table_{i}"));
+                d.description = Some(format!("table {i} with payment columns"));
+                d.columns = (0..=i).map(|c| column(&format!("col_{c}"))).collect();
+                d
+            })
+            .collect();
+        let tmp = tempfile::tempdir().unwrap();
+        let index = LexicalIndex::build(
+            &tmp.path().join("v1"),
+            1,
+            &Catalog::new(datasets),
+            &Unfiltered,
+        )
+        .unwrap();
+        let query = LexicalQuery {
+            en: vec!["payment".into()],
+            ..Default::default()
+        };
+        let boosts = Boosts::default();
+        let mut found = index.search_datasets(&query, None, &boosts).unwrap();
+        found.sort_by_key(|m| m.dataset);
+        assert_eq!(
+            found.iter().map(|m| m.dataset).collect::<Vec<_>>(),
+            (0..6).collect::<Vec<_>>()
+        );
+        assert!(
+            found
+                .iter()
+                .all(|m| m.columns.is_empty() && m.dataset_score > 0.0)
+        );
+
+        let mut columns = index.column_matches(&query, &[4, 1, 5], &boosts).unwrap();
+        columns.sort_by_key(|m| m.dataset);
+        assert_eq!(
+            columns.iter().map(|m| m.dataset).collect::<Vec<_>>(),
+            vec![1, 4, 5]
+        );
+        for m in &columns {
+            let mut ordinals: Vec<u32> = m.columns.iter().map(|c| c.0).collect();
+            ordinals.sort_unstable();
+            // Every column of the dataset matches (at most the best COLUMNS_KEPT are kept).
+            let kept = (m.dataset as usize + 1).min(collector::COLUMNS_KEPT) as u32;
+            assert_eq!(ordinals.len() as u32, kept, "dataset {}", m.dataset);
+            assert!(
+                ordinals.iter().all(|&c| c <= m.dataset),
+                "dataset {}",
+                m.dataset
+            );
+            assert_eq!(m.dataset_score, 0.0);
+        }
+        assert!(
+            index
+                .column_matches(&query, &[99], &boosts)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     fn clauses(index: &LexicalIndex, query: &LexicalQuery) -> usize {

@@ -1,0 +1,275 @@
+//! Which dataset and column each document of the index is, read once when the index opens.
+//!
+//! Every search needs it, for every matching document: the collector aggregates matches to
+//! their dataset, the first stage keeps dataset documents only, the second the column
+//! documents of the datasets it looks at. Read per search from Tantivy's fast fields, it
+//! cost the opening of both columns per segment (their block metadata decoded each time)
+//! and a decode per document, and the second stage found its columns through a term-set
+//! query over the dataset ids (a walk of the term dictionary and a bitset over every
+//! document); at 1M columns that was about a quarter of a search's CPU (`perf`,
+//! 2026-12-06). Here they are plain arrays, and the two filters are lists of documents.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tantivy::index::SegmentId;
+use tantivy::query::{EnableScoring, Explanation, Query, Scorer, Weight};
+use tantivy::{DocId, DocSet, Score, SegmentReader, TERMINATED};
+
+/// One segment's documents.
+pub struct SegmentDocs {
+    /// Per document: its dataset's ordinal.
+    dataset: Vec<u32>,
+    /// Per document: 0 for a dataset's own document, else the column's ordinal + 1.
+    column: Vec<u32>,
+    /// The dataset documents, ascending.
+    dataset_docs: Arc<[DocId]>,
+    /// The column documents of dataset `d`: `column_docs[starts[d]..starts[d + 1]]`,
+    /// ascending.
+    starts: Vec<u32>,
+    column_docs: Vec<DocId>,
+}
+
+/// Every segment's documents, by segment.
+pub struct DocMap {
+    segments: HashMap<SegmentId, Arc<SegmentDocs>>,
+}
+
+impl DocMap {
+    /// Reads the `ds` and `col` fast fields of every live document of every segment.
+    pub fn read(searcher: &tantivy::Searcher) -> anyhow::Result<DocMap> {
+        let mut segments = HashMap::new();
+        for reader in searcher.segment_readers() {
+            let fast = reader.fast_fields();
+            let ds = fast.u64("ds").context("the ds fast field")?;
+            let col = fast.u64("col").context("the col fast field")?;
+            let (ds, col) = (ds.first_or_default_col(0), col.first_or_default_col(0));
+            let max = reader.max_doc();
+            let alive = |doc: DocId| reader.alive_bitset().is_none_or(|a| a.is_alive(doc));
+            let dataset: Vec<u32> = (0..max).map(|d| ds.get_val(d) as u32).collect();
+            let column: Vec<u32> = (0..max).map(|d| col.get_val(d) as u32).collect();
+            let datasets = dataset.iter().max().map_or(0, |m| *m as usize + 1);
+            let mut counts = vec![0u32; datasets + 1];
+            let mut dataset_docs = Vec::new();
+            for doc in (0..max).filter(|&d| alive(d)) {
+                if column[doc as usize] == 0 {
+                    dataset_docs.push(doc);
+                } else {
+                    counts[dataset[doc as usize] as usize + 1] += 1;
+                }
+            }
+            let mut starts = counts;
+            for d in 1..starts.len() {
+                starts[d] += starts[d - 1];
+            }
+            let mut next = starts.clone();
+            let mut column_docs = vec![0; starts.last().map_or(0, |n| *n as usize)];
+            for doc in (0..max).filter(|&d| alive(d) && column[d as usize] != 0) {
+                let slot = &mut next[dataset[doc as usize] as usize];
+                column_docs[*slot as usize] = doc;
+                *slot += 1;
+            }
+            segments.insert(
+                reader.segment_id(),
+                Arc::new(SegmentDocs {
+                    dataset,
+                    column,
+                    dataset_docs: dataset_docs.into(),
+                    starts,
+                    column_docs,
+                }),
+            );
+        }
+        Ok(DocMap { segments })
+    }
+
+    /// One segment's documents (`None` for a segment the index did not have when it
+    /// opened).
+    pub fn segment(&self, segment: SegmentId) -> Option<Arc<SegmentDocs>> {
+        self.segments.get(&segment).cloned()
+    }
+}
+
+impl SegmentDocs {
+    /// The dataset ordinal and the column (0 for the dataset's own document, else the
+    /// column's ordinal + 1) of `doc`.
+    #[inline]
+    pub fn get(&self, doc: DocId) -> (u32, u32) {
+        (
+            self.dataset.get(doc as usize).copied().unwrap_or(0),
+            self.column.get(doc as usize).copied().unwrap_or(0),
+        )
+    }
+}
+
+/// Which documents a [`DocsQuery`] matches.
+#[derive(Debug, Clone)]
+enum Selection {
+    /// Every dataset's own document.
+    Datasets,
+    /// The column documents of these datasets.
+    ColumnsOf(Arc<Vec<u32>>),
+}
+
+/// A filter that matches a list of documents, each scoring 0: every dataset document, or
+/// the column documents of some datasets. As a required clause it only restricts.
+#[derive(Clone)]
+pub struct DocsQuery {
+    map: Arc<DocMap>,
+    selection: Selection,
+}
+
+impl std::fmt::Debug for DocsQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DocsQuery")
+            .field("selection", &self.selection)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DocsQuery {
+    /// Every dataset's own document.
+    pub fn datasets(map: Arc<DocMap>) -> DocsQuery {
+        DocsQuery {
+            map,
+            selection: Selection::Datasets,
+        }
+    }
+
+    /// The column documents of `datasets` (ordinals).
+    pub fn columns_of(map: Arc<DocMap>, datasets: &[u32]) -> DocsQuery {
+        DocsQuery {
+            map,
+            selection: Selection::ColumnsOf(Arc::new(datasets.to_vec())),
+        }
+    }
+}
+
+impl Query for DocsQuery {
+    fn weight(&self, _: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(self.clone()))
+    }
+}
+
+impl Weight for DocsQuery {
+    fn scorer(&self, reader: &SegmentReader, _boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        let docs: Arc<[DocId]> = match self.map.segments.get(&reader.segment_id()) {
+            None => Arc::from(Vec::new()),
+            Some(segment) => match &self.selection {
+                Selection::Datasets => segment.dataset_docs.clone(),
+                Selection::ColumnsOf(datasets) => {
+                    let mut docs = Vec::new();
+                    for &d in datasets.iter() {
+                        let d = d as usize;
+                        if let (Some(&a), Some(&b)) =
+                            (segment.starts.get(d), segment.starts.get(d + 1))
+                        {
+                            docs.extend_from_slice(&segment.column_docs[a as usize..b as usize]);
+                        }
+                    }
+                    docs.sort_unstable();
+                    docs.dedup();
+                    docs.into()
+                }
+            },
+        };
+        Ok(Box::new(DocList { docs, cursor: 0 }))
+    }
+
+    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
+        let mut scorer = self.scorer(reader, 1.0)?;
+        if scorer.seek(doc) != doc {
+            return Err(tantivy::TantivyError::InvalidArgument(format!(
+                "document {doc} does not match"
+            )));
+        }
+        Ok(Explanation::new("DocsQuery", 0.0))
+    }
+}
+
+/// A sorted list of documents as a scorer (each scores 0).
+struct DocList {
+    docs: Arc<[DocId]>,
+    cursor: usize,
+}
+
+impl DocSet for DocList {
+    fn advance(&mut self) -> DocId {
+        self.cursor = (self.cursor + 1).min(self.docs.len());
+        self.doc()
+    }
+
+    fn seek(&mut self, target: DocId) -> DocId {
+        // Targets only move forward, mostly to the next few documents (an intersection
+        // advances by seeking one past the current one): gallop from the cursor, then
+        // search the last stride.
+        let docs = &self.docs[self.cursor..];
+        if docs.first().is_none_or(|&d| d >= target) {
+            return self.doc();
+        }
+        let mut below = 0;
+        let mut step = 1;
+        while below + step < docs.len() && docs[below + step] < target {
+            below += step;
+            step *= 2;
+        }
+        let end = (below + step + 1).min(docs.len());
+        self.cursor += below + 1 + docs[below + 1..end].partition_point(|&d| d < target);
+        self.doc()
+    }
+
+    fn doc(&self) -> DocId {
+        self.docs.get(self.cursor).copied().unwrap_or(TERMINATED)
+    }
+
+    fn size_hint(&self) -> u32 {
+        (self.docs.len() - self.cursor) as u32
+    }
+}
+
+impl Scorer for DocList {
+    fn score(&mut self) -> Score {
+        0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeking_a_list_lands_on_the_first_document_at_or_after_the_target() {
+        let docs: Vec<DocId> = (0..300).map(|i| i * 3 + (i % 7)).collect();
+        for start in [0, 1, 5, 100, 299] {
+            for gap in [0, 1, 2, 3, 10, 64, 500, 2000] {
+                let mut list = DocList {
+                    docs: docs.clone().into(),
+                    cursor: start,
+                };
+                let mut target = list.doc();
+                while target != TERMINATED {
+                    target = (target + gap).min(TERMINATED);
+                    let expected = docs[start..]
+                        .iter()
+                        .copied()
+                        .find(|&d| d >= target)
+                        .unwrap_or(TERMINATED);
+                    assert_eq!(list.seek(target), expected, "start {start}, gap {gap}");
+                    target = expected;
+                    if target != TERMINATED {
+                        target += 1;
+                    }
+                }
+                assert_eq!(list.advance(), TERMINATED);
+                assert_eq!(list.seek(TERMINATED), TERMINATED);
+            }
+        }
+        let mut empty = DocList {
+            docs: Vec::new().into(),
+            cursor: 0,
+        };
+        assert_eq!(empty.doc(), TERMINATED);
+        assert_eq!(empty.seek(5), TERMINATED);
+    }
+}
