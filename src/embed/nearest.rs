@@ -32,13 +32,19 @@ const QUERY_MAX: f32 = 63.0;
 /// exact products each round at the 10⁻⁶ level of a unit cosine.
 const SLACK: f32 = 1e-4;
 
+/// Rows interleaved in a block's codes (one 512-bit register of 32-bit sums).
+pub const GROUP: usize = 16;
+
 /// One block of components of every row.
 struct Block {
     /// Components in the block (the last one may be narrower than [`BLOCK`]).
     width: usize,
-    /// `rows × stride` codes (`stride`: `width` rounded up to 64, padded with the code of 0).
+    /// Groups of four components (`width` rounded up, padded with the code of 0).
+    chunks: usize,
+    /// The codes, by group of [`GROUP`] rows, then by chunk, then by row, four bytes each:
+    /// row `r`'s components `4c..4c + 4` are at `((r / 16 · chunks + c) · 16 + r % 16) · 4`.
+    /// Rows are padded to whole groups.
     codes: Vec<u8>,
-    stride: usize,
     /// Per row: the scale of its codes (component ≈ scale · code).
     scale: Vec<f32>,
     /// Per row: the norm of what the codes miss (component − scale · code).
@@ -59,15 +65,16 @@ impl Codes {
     /// bounded against these values.
     pub fn new(vectors: &[f32], dim: usize) -> Codes {
         let rows = vectors.len().checked_div(dim).unwrap_or(0);
+        let groups = rows.div_ceil(GROUP);
         let mut blocks = Vec::new();
         let mut start = 0;
         while start < dim {
             let width = BLOCK.min(dim - start);
-            let stride = width.next_multiple_of(64);
+            let chunks = width.div_ceil(4);
             let mut block = Block {
                 width,
-                codes: vec![OFFSET as u8; rows * stride],
-                stride,
+                chunks,
+                codes: vec![OFFSET as u8; groups * chunks * GROUP * 4],
                 scale: Vec::with_capacity(rows),
                 residual: Vec::with_capacity(rows),
                 held: Vec::with_capacity(rows),
@@ -77,10 +84,10 @@ impl Codes {
                 let max = part.iter().fold(0f32, |m, x| m.max(x.abs()));
                 let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
                 let (mut missed, mut held) = (0f64, 0f64);
-                let out = &mut block.codes[r * stride..r * stride + width];
-                for (x, code) in part.iter().zip(out.iter_mut()) {
+                for (j, x) in part.iter().enumerate() {
                     let q = (x / scale).round().clamp(-127.0, 127.0);
-                    *code = (q as i32 + OFFSET) as u8;
+                    let at = ((r / GROUP * chunks + j / 4) * GROUP + r % GROUP) * 4 + j % 4;
+                    block.codes[at] = (q as i32 + OFFSET) as u8;
                     let kept = scale * q;
                     held += f64::from(kept) * f64::from(kept);
                     missed += f64::from(x - kept) * f64::from(x - kept);
@@ -104,7 +111,8 @@ impl Codes {
             return (estimate, bound);
         }
         let kernel = Kernel::detect();
-        let (mut high_dots, mut low_dots) = (vec![0i32; self.rows], vec![0i32; self.rows]);
+        let padded = self.rows.next_multiple_of(GROUP);
+        let (mut high_dots, mut low_dots) = (vec![0i32; padded], vec![0i32; padded]);
         let mut start = 0;
         for block in &self.blocks {
             if start >= active {
@@ -112,20 +120,25 @@ impl Codes {
             }
             let part = &query[start..start + block.width];
             start += block.width;
-            let Some(q) = QueryBlock::new(part, block.stride) else {
+            let Some(q) = QueryBlock::new(part, block.chunks) else {
                 continue;
             };
             kernel.dots(
                 &block.codes,
-                block.stride,
+                block.chunks,
                 [&q.high, &q.low],
                 [&mut high_dots, &mut low_dots],
             );
-            for r in 0..self.rows {
-                let high = (high_dots[r] - q.high_correction) as f32;
-                let low = (low_dots[r] - q.low_correction) as f32;
-                estimate[r] += block.scale[r] * (q.high_step * high + q.low_step * low);
-                bound[r] += q.norm * block.residual[r] + q.missed * block.held[r];
+            let rows = estimate
+                .iter_mut()
+                .zip(bound.iter_mut())
+                .zip(high_dots.iter().zip(&low_dots))
+                .zip(block.scale.iter().zip(&block.residual).zip(&block.held));
+            for (((estimate, bound), (high, low)), ((scale, residual), held)) in rows {
+                let high = (high - q.high_correction) as f32;
+                let low = (low - q.low_correction) as f32;
+                *estimate += scale * (q.high_step * high + q.low_step * low);
+                *bound += q.norm * residual + q.missed * held;
             }
         }
         (estimate, bound)
@@ -137,8 +150,10 @@ impl Codes {
 /// block's largest component (one 8-bit part missed 1/254 of it, and that error's bound
 /// tripled the rows left to compute exactly on the 1M-column catalog).
 struct QueryBlock {
-    high: Vec<i8>,
-    low: Vec<i8>,
+    /// The parts, four components to a 32-bit word (little-endian), as the kernels
+    /// broadcast them.
+    high: Vec<u32>,
+    low: Vec<u32>,
     high_step: f32,
     low_step: f32,
     /// `OFFSET · Σ part`: what the unsigned codes add to the products.
@@ -151,7 +166,7 @@ struct QueryBlock {
 
 impl QueryBlock {
     /// `None` when the block is zero (it adds nothing).
-    fn new(part: &[f32], stride: usize) -> Option<QueryBlock> {
+    fn new(part: &[f32], chunks: usize) -> Option<QueryBlock> {
         let max = part.iter().fold(0f32, |m, x| m.max(x.abs()));
         if max == 0.0 {
             return None;
@@ -159,7 +174,7 @@ impl QueryBlock {
         let high_step = max / QUERY_MAX;
         // What the high part misses is within half its step: 2·QUERY_MAX low steps.
         let low_step = high_step / (2.0 * QUERY_MAX);
-        let (mut high, mut low) = (vec![0i8; stride], vec![0i8; stride]);
+        let (mut high, mut low) = (vec![0i8; chunks * 4], vec![0i8; chunks * 4]);
         let (mut norm, mut missed) = (0f64, 0f64);
         for (j, &x) in part.iter().enumerate() {
             let h = (x / high_step).round().clamp(-QUERY_MAX, QUERY_MAX);
@@ -172,11 +187,16 @@ impl QueryBlock {
             missed += error * error;
         }
         let correction = |v: &[i8]| OFFSET * v.iter().map(|&x| i32::from(x)).sum::<i32>();
+        let words = |v: &[i8]| -> Vec<u32> {
+            v.chunks_exact(4)
+                .map(|b| u32::from_le_bytes([b[0] as u8, b[1] as u8, b[2] as u8, b[3] as u8]))
+                .collect()
+        };
         Some(QueryBlock {
             high_correction: correction(&high),
             low_correction: correction(&low),
-            high,
-            low,
+            high: words(&high),
+            low: words(&low),
             high_step,
             low_step,
             norm: norm.sqrt() as f32,
@@ -257,93 +277,98 @@ impl Kernel {
         kernels
     }
 
-    /// `out[p][r] = Σ codes[r·stride + j] · query[p][j]` for every row `r`, for both
-    /// parts `p` of the query (each `stride` values within ±63, `stride` a multiple of 64;
-    /// unsigned codes): every kernel gives the same integers.
-    pub fn dots(self, codes: &[u8], stride: usize, query: [&[i8]; 2], out: [&mut [i32]; 2]) {
-        debug_assert!(stride.is_multiple_of(64) && query.iter().all(|q| q.len() == stride));
-        let rows = out[0]
-            .len()
-            .min(out[1].len())
-            .min(codes.len() / stride.max(1));
+    /// `out[p][r] = Σ code(r, j) · query[p][j]` for every row `r` of every group, for both
+    /// parts `p` of the query (`chunks` words of four values within ±63 each; unsigned
+    /// codes in [`Block::codes`]' layout): every kernel gives the same integers.
+    pub fn dots(self, codes: &[u8], chunks: usize, query: [&[u32]; 2], out: [&mut [i32]; 2]) {
+        let group_bytes = chunks * GROUP * 4;
+        let groups = (out[0].len().min(out[1].len()) / GROUP)
+            .min(codes.len().checked_div(group_bytes).unwrap_or(0));
+        debug_assert!(query.iter().all(|q| q.len() == chunks));
+        // The kernels read one chunk of codes per query word: never more than a group has.
+        let query = query.map(|q| &q[..q.len().min(chunks)]);
         let [high, low] = out;
-        let out = [&mut high[..rows], &mut low[..rows]];
+        let out = [&mut high[..groups * GROUP], &mut low[..groups * GROUP]];
+        let codes = &codes[..groups * group_bytes];
         match self {
-            Kernel::Scalar => dots_scalar(codes, stride, query, out),
+            Kernel::Scalar => dots_scalar(codes, chunks, query, out),
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: detected on this CPU; every row read is within `codes` (rows ≤
-            // codes.len() / stride) and each query part holds `stride` values.
-            Kernel::Avx2 => unsafe { dots_avx2(codes, stride, query, out) },
+            // SAFETY: detected on this CPU; `codes` holds `groups` whole groups of `chunks`
+            // chunks, `out` `groups` × 16 values and each query part `chunks` words.
+            Kernel::Avx2 => unsafe { dots_avx2(codes, chunks, query, out) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
-            Kernel::Avx512Vnni => unsafe { dots_avx512vnni(codes, stride, query, out) },
+            Kernel::Avx512Vnni => unsafe { dots_avx512vnni(codes, chunks, query, out) },
         }
     }
 }
 
-fn dots_scalar(codes: &[u8], stride: usize, query: [&[i8]; 2], out: [&mut [i32]; 2]) {
+fn dots_scalar(codes: &[u8], chunks: usize, query: [&[u32]; 2], out: [&mut [i32]; 2]) {
     let [high, low] = out;
-    for ((row, h), l) in codes.chunks_exact(stride).zip(high).zip(low) {
-        let dot = |q: &[i8]| -> i32 {
-            row.iter()
-                .zip(q)
-                .map(|(&c, &q)| i32::from(c) * i32::from(q))
-                .sum()
-        };
-        *h = dot(query[0]);
-        *l = dot(query[1]);
+    let groups = codes.chunks_exact(chunks * GROUP * 4);
+    let sums = high
+        .chunks_exact_mut(GROUP)
+        .zip(low.chunks_exact_mut(GROUP));
+    for (group, (high, low)) in groups.zip(sums) {
+        high.fill(0);
+        low.fill(0);
+        for (c, chunk) in group.chunks_exact(GROUP * 4).enumerate() {
+            let (qh, ql) = (query[0][c].to_le_bytes(), query[1][c].to_le_bytes());
+            for (i, row) in chunk.chunks_exact(4).enumerate() {
+                for b in 0..4 {
+                    high[i] += i32::from(row[b]) * i32::from(qh[b] as i8);
+                    low[i] += i32::from(row[b]) * i32::from(ql[b] as i8);
+                }
+            }
+        }
     }
 }
 
 /// # Safety
-/// The CPU has AVX2; `codes` holds as many rows of `stride` (a multiple of 64) bytes as
-/// `out` has values, and each query part `stride` values within ±63.
+/// The CPU has AVX2; `codes` holds `out[0].len() / 16` groups of `chunks` chunks, `out`
+/// two equal lengths (a multiple of 16), each query part `chunks` words of values within ±63.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn dots_avx2(codes: &[u8], stride: usize, query: [&[i8]; 2], out: [&mut [i32]; 2]) {
+unsafe fn dots_avx2(codes: &[u8], chunks: usize, query: [&[u32]; 2], out: [&mut [i32]; 2]) {
     use std::arch::x86_64::{
-        __m256i, _mm_add_epi32, _mm_cvtsi128_si32, _mm_shuffle_epi32, _mm256_add_epi32,
-        _mm256_castsi256_si128, _mm256_extracti128_si256, _mm256_loadu_si256, _mm256_madd_epi16,
-        _mm256_maddubs_epi16, _mm256_set1_epi16, _mm256_setzero_si256,
-    };
-    let sum = |acc: __m256i| {
-        let sum = _mm_add_epi32(
-            _mm256_castsi256_si128(acc),
-            _mm256_extracti128_si256::<1>(acc),
-        );
-        let sum = _mm_add_epi32(sum, _mm_shuffle_epi32::<0b01_00_11_10>(sum));
-        let sum = _mm_add_epi32(sum, _mm_shuffle_epi32::<0b10_11_00_01>(sum));
-        _mm_cvtsi128_si32(sum)
+        __m256i, _mm256_add_epi32, _mm256_loadu_si256, _mm256_madd_epi16, _mm256_maddubs_epi16,
+        _mm256_set1_epi16, _mm256_set1_epi32, _mm256_setzero_si256, _mm256_storeu_si256,
     };
     let ones = _mm256_set1_epi16(1);
+    // Four u8 × i8 products into each 32-bit lane: pairs summed into i16 (at most
+    // 2 · 255 · 63: no saturation), then pairs of those into i32.
+    let products = |c: __m256i, q: __m256i| _mm256_madd_epi16(_mm256_maddubs_epi16(c, q), ones);
     let [high, low] = out;
-    for (r, (h, l)) in high.iter_mut().zip(low.iter_mut()).enumerate() {
-        let (mut acc_high, mut acc_low) = (_mm256_setzero_si256(), _mm256_setzero_si256());
-        let mut j = 0;
-        while j < stride {
-            // SAFETY: row r of `codes` and both query parts hold `stride` bytes from
-            // j < stride, a multiple of 32 (the caller's contract).
-            let (c, qh, ql) = unsafe {
+    let groups = high.len() / GROUP;
+    for g in 0..groups {
+        let mut acc = [_mm256_setzero_si256(); 4];
+        for (c, (&high_word, &low_word)) in query[0].iter().zip(query[1]).enumerate() {
+            let at = (g * chunks + c) * GROUP * 4;
+            // SAFETY: `at + 64 <= codes.len()` (the caller's contract).
+            let (first, second) = unsafe {
                 (
-                    _mm256_loadu_si256(codes.as_ptr().add(r * stride + j).cast::<__m256i>()),
-                    _mm256_loadu_si256(query[0].as_ptr().add(j).cast::<__m256i>()),
-                    _mm256_loadu_si256(query[1].as_ptr().add(j).cast::<__m256i>()),
+                    _mm256_loadu_si256(codes.as_ptr().add(at).cast::<__m256i>()),
+                    _mm256_loadu_si256(codes.as_ptr().add(at + 32).cast::<__m256i>()),
                 )
             };
-            // Pairs of u8 × i8 products summed into i16 (at most 2 · 255 · 63: no
-            // saturation), then pairs of those into i32.
-            acc_high = _mm256_add_epi32(
-                acc_high,
-                _mm256_madd_epi16(_mm256_maddubs_epi16(c, qh), ones),
-            );
-            acc_low = _mm256_add_epi32(
-                acc_low,
-                _mm256_madd_epi16(_mm256_maddubs_epi16(c, ql), ones),
-            );
-            j += 32;
+            let qh = _mm256_set1_epi32(high_word as i32);
+            let ql = _mm256_set1_epi32(low_word as i32);
+            acc[0] = _mm256_add_epi32(acc[0], products(first, qh));
+            acc[1] = _mm256_add_epi32(acc[1], products(second, qh));
+            acc[2] = _mm256_add_epi32(acc[2], products(first, ql));
+            acc[3] = _mm256_add_epi32(acc[3], products(second, ql));
         }
-        *h = sum(acc_high);
-        *l = sum(acc_low);
+        // SAFETY: each output holds 16 values from g · 16.
+        unsafe {
+            let (h, l) = (
+                high.as_mut_ptr().add(g * GROUP),
+                low.as_mut_ptr().add(g * GROUP),
+            );
+            _mm256_storeu_si256(h.cast::<__m256i>(), acc[0]);
+            _mm256_storeu_si256(h.add(8).cast::<__m256i>(), acc[1]);
+            _mm256_storeu_si256(l.cast::<__m256i>(), acc[2]);
+            _mm256_storeu_si256(l.add(8).cast::<__m256i>(), acc[3]);
+        }
     }
 }
 
@@ -351,30 +376,27 @@ unsafe fn dots_avx2(codes: &[u8], stride: usize, query: [&[i8]; 2], out: [&mut [
 /// The CPU has AVX-512 F, BW and VNNI; the rest as for [`dots_avx2`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn dots_avx512vnni(codes: &[u8], stride: usize, query: [&[i8]; 2], out: [&mut [i32]; 2]) {
+unsafe fn dots_avx512vnni(codes: &[u8], chunks: usize, query: [&[u32]; 2], out: [&mut [i32]; 2]) {
     use std::arch::x86_64::{
-        __m512i, _mm512_dpbusd_epi32, _mm512_loadu_si512, _mm512_reduce_add_epi32,
-        _mm512_setzero_si512,
+        __m512i, _mm512_dpbusd_epi32, _mm512_loadu_si512, _mm512_set1_epi32, _mm512_setzero_si512,
+        _mm512_storeu_si512,
     };
     let [high, low] = out;
-    for (r, (h, l)) in high.iter_mut().zip(low.iter_mut()).enumerate() {
+    let groups = high.len() / GROUP;
+    for g in 0..groups {
         let (mut acc_high, mut acc_low) = (_mm512_setzero_si512(), _mm512_setzero_si512());
-        let mut j = 0;
-        while j < stride {
-            // SAFETY: as in `dots_avx2`, with j a multiple of 64.
-            let (c, qh, ql) = unsafe {
-                (
-                    _mm512_loadu_si512(codes.as_ptr().add(r * stride + j).cast::<__m512i>()),
-                    _mm512_loadu_si512(query[0].as_ptr().add(j).cast::<__m512i>()),
-                    _mm512_loadu_si512(query[1].as_ptr().add(j).cast::<__m512i>()),
-                )
-            };
-            acc_high = _mm512_dpbusd_epi32(acc_high, c, qh);
-            acc_low = _mm512_dpbusd_epi32(acc_low, c, ql);
-            j += 64;
+        for (c, (&high_word, &low_word)) in query[0].iter().zip(query[1]).enumerate() {
+            let at = (g * chunks + c) * GROUP * 4;
+            // SAFETY: `at + 64 <= codes.len()` (the caller's contract).
+            let codes = unsafe { _mm512_loadu_si512(codes.as_ptr().add(at).cast::<__m512i>()) };
+            acc_high = _mm512_dpbusd_epi32(acc_high, codes, _mm512_set1_epi32(high_word as i32));
+            acc_low = _mm512_dpbusd_epi32(acc_low, codes, _mm512_set1_epi32(low_word as i32));
         }
-        *h = _mm512_reduce_add_epi32(acc_high);
-        *l = _mm512_reduce_add_epi32(acc_low);
+        // SAFETY: each output holds 16 values from g · 16.
+        unsafe {
+            _mm512_storeu_si512(high.as_mut_ptr().add(g * GROUP).cast::<__m512i>(), acc_high);
+            _mm512_storeu_si512(low.as_mut_ptr().add(g * GROUP).cast::<__m512i>(), acc_low);
+        }
     }
 }
 
@@ -411,36 +433,47 @@ mod tests {
     #[test]
     fn every_kernel_gives_the_scalar_integers() {
         let mut rng = Rng::new(3);
-        for stride in [64, 128, 192] {
-            let rows = 37;
-            let mut codes: Vec<u8> = (0..rows * stride).map(|_| rng.below(256) as u8).collect();
-            // The extremes: a row of 255 against a query of +63, a row of 0 against -63.
-            codes[..stride].fill(255);
-            codes[stride..2 * stride].fill(0);
+        for chunks in [1, 25, 32] {
+            let groups = 3;
+            let rows = groups * GROUP;
+            let mut codes: Vec<u8> = (0..rows * chunks * 4)
+                .map(|_| rng.below(256) as u8)
+                .collect();
+            // The extremes: the first group's codes all 255, against a query of +63.
+            codes[..chunks * GROUP * 4].fill(255);
             let part = |rng: &mut Rng| -> Vec<i8> {
-                (0..stride).map(|_| rng.below(127) as i8 - 63).collect()
+                (0..chunks * 4).map(|_| rng.below(127) as i8 - 63).collect()
             };
             let mut high = part(&mut rng);
+            high[..chunks * 2].fill(63);
             let low = part(&mut rng);
-            high[..stride / 2].fill(63);
-            high[stride / 2..].fill(-63);
+            let words = |v: &[i8]| -> Vec<u32> {
+                v.chunks_exact(4)
+                    .map(|b| u32::from_le_bytes([b[0] as u8, b[1] as u8, b[2] as u8, b[3] as u8]))
+                    .collect()
+            };
+            let (high_words, low_words) = (words(&high), words(&low));
             let run = |kernel: Kernel| {
-                let (mut h, mut l) = (vec![0i32; rows], vec![0i32; rows]);
-                kernel.dots(&codes, stride, [&high, &low], [&mut h, &mut l]);
+                let (mut h, mut l) = (vec![7i32; rows], vec![7i32; rows]);
+                kernel.dots(&codes, chunks, [&high_words, &low_words], [&mut h, &mut l]);
                 (h, l)
             };
             let scalar = run(Kernel::Scalar);
+            // Row r's component j, where the layout puts it.
+            let code = |r: usize, j: usize| {
+                codes[((r / GROUP * chunks + j / 4) * GROUP + r % GROUP) * 4 + j % 4]
+            };
             let plain = |q: &[i8], r: usize| -> i32 {
-                (0..stride)
-                    .map(|j| i32::from(codes[r * stride + j]) * i32::from(q[j]))
+                (0..chunks * 4)
+                    .map(|j| i32::from(code(r, j)) * i32::from(q[j]))
                     .sum()
             };
             for r in 0..rows {
-                assert_eq!(scalar.0[r], plain(&high, r));
-                assert_eq!(scalar.1[r], plain(&low, r));
+                assert_eq!(scalar.0[r], plain(&high, r), "row {r}");
+                assert_eq!(scalar.1[r], plain(&low, r), "row {r}");
             }
             for kernel in Kernel::available() {
-                assert_eq!(run(kernel), scalar, "{kernel:?}, stride {stride}");
+                assert_eq!(run(kernel), scalar, "{kernel:?}, {chunks} chunks");
             }
         }
     }

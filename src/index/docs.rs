@@ -18,6 +18,7 @@ use tantivy::query::{EnableScoring, Explanation, Query, Scorer, Weight};
 use tantivy::{DocId, DocSet, Score, SegmentReader, TERMINATED};
 
 /// One segment's documents.
+#[derive(Clone)]
 pub struct SegmentDocs {
     /// Per document: its dataset's ordinal.
     dataset: Vec<u32>,
@@ -25,6 +26,9 @@ pub struct SegmentDocs {
     column: Vec<u32>,
     /// The dataset documents, ascending.
     dataset_docs: Arc<[DocId]>,
+    /// Whether they are the segment's first documents (the index adds them first): then
+    /// stage 1 reads its matches up to the last of them, and no list.
+    datasets_first: bool,
     /// The column documents of dataset `d`: `column_docs[starts[d]..starts[d + 1]]`,
     /// ascending.
     starts: Vec<u32>,
@@ -70,11 +74,16 @@ impl DocMap {
                 column_docs[*slot as usize] = doc;
                 *slot += 1;
             }
+            let datasets_first = dataset_docs
+                .iter()
+                .enumerate()
+                .all(|(i, &d)| d == i as DocId);
             segments.insert(
                 reader.segment_id(),
                 Arc::new(SegmentDocs {
                     dataset,
                     column,
+                    datasets_first,
                     dataset_docs: dataset_docs.into(),
                     starts,
                     column_docs,
@@ -82,6 +91,28 @@ impl DocMap {
             );
         }
         Ok(DocMap { segments })
+    }
+
+    /// Whether every segment holds its dataset documents first.
+    #[cfg(test)]
+    pub fn datasets_first(&self) -> bool {
+        self.segments.values().all(|s| s.datasets_first)
+    }
+
+    /// The same map, with the dataset documents' lists always used (for the tests: the
+    /// index's own segments hold them first).
+    #[cfg(test)]
+    pub fn without_shortcut(&self) -> DocMap {
+        let segments = self
+            .segments
+            .iter()
+            .map(|(id, s)| {
+                let mut s = SegmentDocs::clone(s);
+                s.datasets_first = false;
+                (*id, Arc::new(s))
+            })
+            .collect();
+        DocMap { segments }
     }
 
     /// One segment's documents (`None` for a segment the index did not have when it
@@ -103,45 +134,28 @@ impl SegmentDocs {
     }
 }
 
-/// Which documents a [`DocsQuery`] matches.
-#[derive(Debug, Clone)]
-enum Selection {
-    /// Every dataset's own document.
-    Datasets,
-    /// The column documents of these datasets.
-    ColumnsOf(Arc<Vec<u32>>),
-}
-
-/// A filter that matches a list of documents, each scoring 0: every dataset document, or
-/// the column documents of some datasets. As a required clause it only restricts.
+/// A filter that matches the column documents of some datasets, each scoring 0 (stage 2):
+/// as a required clause it only restricts.
 #[derive(Clone)]
 pub struct DocsQuery {
     map: Arc<DocMap>,
-    selection: Selection,
+    datasets: Arc<Vec<u32>>,
 }
 
 impl std::fmt::Debug for DocsQuery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DocsQuery")
-            .field("selection", &self.selection)
+            .field("datasets", &self.datasets)
             .finish_non_exhaustive()
     }
 }
 
 impl DocsQuery {
-    /// Every dataset's own document.
-    pub fn datasets(map: Arc<DocMap>) -> DocsQuery {
-        DocsQuery {
-            map,
-            selection: Selection::Datasets,
-        }
-    }
-
     /// The column documents of `datasets` (ordinals).
     pub fn columns_of(map: Arc<DocMap>, datasets: &[u32]) -> DocsQuery {
         DocsQuery {
             map,
-            selection: Selection::ColumnsOf(Arc::new(datasets.to_vec())),
+            datasets: Arc::new(datasets.to_vec()),
         }
     }
 }
@@ -154,26 +168,18 @@ impl Query for DocsQuery {
 
 impl Weight for DocsQuery {
     fn scorer(&self, reader: &SegmentReader, _boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
-        let docs: Arc<[DocId]> = match self.map.segments.get(&reader.segment_id()) {
-            None => Arc::from(Vec::new()),
-            Some(segment) => match &self.selection {
-                Selection::Datasets => segment.dataset_docs.clone(),
-                Selection::ColumnsOf(datasets) => {
-                    let mut docs = Vec::new();
-                    for &d in datasets.iter() {
-                        let d = d as usize;
-                        if let (Some(&a), Some(&b)) =
-                            (segment.starts.get(d), segment.starts.get(d + 1))
-                        {
-                            docs.extend_from_slice(&segment.column_docs[a as usize..b as usize]);
-                        }
-                    }
-                    docs.sort_unstable();
-                    docs.dedup();
-                    docs.into()
+        let mut docs = Vec::new();
+        if let Some(segment) = self.map.segments.get(&reader.segment_id()) {
+            for &d in self.datasets.iter() {
+                let d = d as usize;
+                if let (Some(&a), Some(&b)) = (segment.starts.get(d), segment.starts.get(d + 1)) {
+                    docs.extend_from_slice(&segment.column_docs[a as usize..b as usize]);
                 }
-            },
-        };
+            }
+            docs.sort_unstable();
+            docs.dedup();
+        }
+        let docs: Arc<[DocId]> = docs.into();
         Ok(Box::new(DocList { docs, cursor: 0 }))
     }
 
@@ -185,6 +191,123 @@ impl Weight for DocsQuery {
             )));
         }
         Ok(Explanation::new("DocsQuery", 0.0))
+    }
+}
+
+/// `inner`'s matches among the dataset documents, with `inner`'s scores (stage 1).
+pub struct DatasetDocsQuery {
+    map: Arc<DocMap>,
+    inner: Box<dyn Query>,
+}
+
+impl std::fmt::Debug for DatasetDocsQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatasetDocsQuery")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Clone for DatasetDocsQuery {
+    fn clone(&self) -> Self {
+        DatasetDocsQuery {
+            map: self.map.clone(),
+            inner: self.inner.box_clone(),
+        }
+    }
+}
+
+impl DatasetDocsQuery {
+    pub fn new(map: Arc<DocMap>, inner: Box<dyn Query>) -> DatasetDocsQuery {
+        DatasetDocsQuery { map, inner }
+    }
+}
+
+impl Query for DatasetDocsQuery {
+    fn weight(&self, scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(DatasetDocsWeight {
+            map: self.map.clone(),
+            inner: self.inner.weight(scoring)?,
+        }))
+    }
+
+    fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a tantivy::Term, bool)) {
+        self.inner.query_terms(visitor);
+    }
+}
+
+struct DatasetDocsWeight {
+    map: Arc<DocMap>,
+    inner: Box<dyn Weight>,
+}
+
+impl Weight for DatasetDocsWeight {
+    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        let inner = self.inner.scorer(reader, boost)?;
+        Ok(match self.map.segments.get(&reader.segment_id()) {
+            None => Box::new(DocList {
+                docs: Arc::from(Vec::new()),
+                cursor: 0,
+            }),
+            // The dataset documents come first: the matches before the first column.
+            Some(segment) if segment.datasets_first => Box::new(Below {
+                inner,
+                end: segment.dataset_docs.len() as DocId,
+            }),
+            Some(segment) => tantivy::query::intersect_scorers(
+                vec![
+                    inner,
+                    Box::new(DocList {
+                        docs: segment.dataset_docs.clone(),
+                        cursor: 0,
+                    }),
+                ],
+                reader.max_doc(),
+            ),
+        })
+    }
+
+    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
+        self.inner.explain(reader, doc)
+    }
+}
+
+/// A scorer's documents below `end`.
+struct Below {
+    inner: Box<dyn Scorer>,
+    end: DocId,
+}
+
+impl DocSet for Below {
+    fn advance(&mut self) -> DocId {
+        if self.inner.doc() >= self.end {
+            return TERMINATED;
+        }
+        let doc = self.inner.advance();
+        if doc >= self.end { TERMINATED } else { doc }
+    }
+
+    fn seek(&mut self, target: DocId) -> DocId {
+        if target >= self.end || self.inner.doc() >= self.end {
+            return TERMINATED;
+        }
+        let doc = self.inner.seek(target);
+        if doc >= self.end { TERMINATED } else { doc }
+    }
+
+    fn doc(&self) -> DocId {
+        let doc = self.inner.doc();
+        if doc >= self.end { TERMINATED } else { doc }
+    }
+
+    fn size_hint(&self) -> u32 {
+        self.inner.size_hint().min(self.end)
+    }
+}
+
+impl Scorer for Below {
+    fn score(&mut self) -> Score {
+        self.inner.score()
     }
 }
 

@@ -26,7 +26,7 @@ use tantivy::{Index, IndexReader, ReloadPolicy, Searcher, TantivyDocument, Term}
 
 use crate::catalog::Catalog;
 pub use collector::{DatasetCollector, DatasetMatch};
-use docs::{DocMap, DocsQuery};
+use docs::{DatasetDocsQuery, DocMap, DocsQuery};
 
 /// Bump when the schema or analyzers change: indexes of another format are rebuilt.
 pub const INDEX_FORMAT: u32 = 6;
@@ -518,13 +518,10 @@ impl LexicalIndex {
             return Ok(Vec::new());
         }
         let searcher = self.reader.searcher();
-        let datasets_only: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
-            (Occur::Must, self.text_query(&searcher, query, boosts)),
-            (
-                Occur::Must,
-                Box::new(DocsQuery::datasets(self.docs.clone())),
-            ),
-        ]));
+        let datasets_only: Box<dyn Query> = Box::new(DatasetDocsQuery::new(
+            self.docs.clone(),
+            self.text_query(&searcher, query, boosts),
+        ));
         let query = self.with_filter(datasets_only, acl);
         searcher
             .search(query.as_ref(), &DatasetCollector { docs: &self.docs })
@@ -709,6 +706,25 @@ mod tests {
                 .iter()
                 .all(|m| m.columns.is_empty() && m.dataset_score > 0.0)
         );
+
+        // The same through the dataset documents' list as through the shortcut (they are
+        // the segment's first documents here).
+        assert!(index.docs.datasets_first());
+        let mut listed = LexicalIndex {
+            reader: index.reader.clone(),
+            fields: index.fields,
+            dir: index.dir.clone(),
+            docs: Arc::new(index.docs.without_shortcut()),
+        }
+        .search_datasets(&query, None, &boosts)
+        .unwrap();
+        listed.sort_by_key(|m| m.dataset);
+        let bits = |v: &[DatasetMatch]| {
+            v.iter()
+                .map(|m| (m.dataset, m.dataset_score.to_bits()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bits(&listed), bits(&found));
 
         let mut columns = index.column_matches(&query, &[4, 1, 5], &boosts).unwrap();
         columns.sort_by_key(|m| m.dataset);

@@ -272,17 +272,21 @@ pub fn rank_within(
         });
     }
     let top: Vec<u32> = matches.iter().take(stage2).map(|m| m.dataset).collect();
-    let columns: HashMap<u32, Vec<(u32, f32)>> = snapshot
+    let mut columns: HashMap<u32, Vec<(u32, f32)>> = snapshot
         .lexical
         .column_matches(&plan.lexical, &top, &config.boosts)?
         .into_iter()
         .map(|m| (m.dataset, m.columns))
         .collect();
+    // Only the first `stage2` matches had their columns looked at.
     let mut datasets: Vec<RankedDataset> = matches
         .into_iter()
-        .map(|mut m| {
-            if let Some(c) = columns.get(&m.dataset) {
-                m.columns = c.clone();
+        .enumerate()
+        .map(|(i, mut m)| {
+            if i < stage2
+                && let Some(c) = columns.remove(&m.dataset)
+            {
+                m.columns = c;
             }
             lexical_score(m, &config.column_weights)
         })
@@ -550,18 +554,32 @@ fn expand_links(
     let by_score = |a: &RankedDataset, b: &RankedDataset| {
         b.score.total_cmp(&a.score).then(a.dataset.cmp(&b.dataset))
     };
+    // The seeds: the best `link_seeds` (selected, then sorted: a search can rank every
+    // dataset).
     let mut order: Vec<usize> = (0..datasets.len()).collect();
+    let seeds = config.link_seeds.min(order.len());
+    if seeds > 0 && seeds < order.len() {
+        order.select_nth_unstable_by(seeds - 1, |&a, &b| by_score(&datasets[a], &datasets[b]));
+    }
+    order.truncate(seeds);
     order.sort_by(|&a, &b| by_score(&datasets[a], &datasets[b]));
     let seeds: Vec<(u32, f32)> = order
         .iter()
-        .take(config.link_seeds)
         .map(|&i| (datasets[i].dataset, datasets[i].score))
         .collect();
-    let position: HashMap<u32, usize> = datasets
-        .iter()
-        .enumerate()
-        .map(|(i, d)| (d.dataset, i))
-        .collect();
+    // Where each ranked dataset is, by ordinal (no hashing of every ranked dataset).
+    let mut place = vec![u32::MAX; snapshot.catalog.datasets.len()];
+    for (i, d) in datasets.iter().enumerate() {
+        if let Some(p) = place.get_mut(d.dataset as usize) {
+            *p = i as u32;
+        }
+    }
+    let position = |dataset: u32| {
+        place
+            .get(dataset as usize)
+            .filter(|&&p| p != u32::MAX)
+            .map(|&p| p as usize)
+    };
     let floor = datasets.iter().map(|d| d.score).fold(f32::MAX, f32::min);
     let top = seeds.first().map_or(0.0, |s| s.1).max(f32::MIN_POSITIVE);
     // A linked dataset outside the ranking that is close enough in meaning.
@@ -584,7 +602,7 @@ fn expand_links(
             } else {
                 config.link_lift_referencing
             };
-            let present = position.get(&link.other).map(|&i| datasets[i].score);
+            let present = position(link.other).map(|i| datasets[i].score);
             // Outside the ranking but close in meaning: lifted from nothing.
             let current = present.or_else(|| by_meaning(link.other).then_some(0.0));
             if let Some(current) = current {
@@ -609,8 +627,8 @@ fn expand_links(
         }
     }
     for (dataset, (score, seed)) in lifted {
-        match position.get(&dataset) {
-            Some(&i) => {
+        match position(dataset) {
+            Some(i) => {
                 datasets[i].score = score;
                 datasets[i].via = Some(seed);
             }
