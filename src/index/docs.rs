@@ -250,10 +250,9 @@ impl Weight for DatasetDocsWeight {
                 cursor: 0,
             }),
             // The dataset documents come first: the matches before the first column.
-            Some(segment) if segment.datasets_first => Box::new(Below {
-                inner,
-                end: segment.dataset_docs.len() as DocId,
-            }),
+            Some(segment) if segment.datasets_first => {
+                Box::new(Below::new(inner, segment.dataset_docs.len() as DocId))
+            }
             Some(segment) => tantivy::query::intersect_scorers(
                 vec![
                     inner,
@@ -276,28 +275,50 @@ impl Weight for DatasetDocsWeight {
 struct Below {
     inner: Box<dyn Scorer>,
     end: DocId,
+    /// Past `end`: the scorer is done (whatever `inner` is on).
+    done: bool,
+}
+
+impl Below {
+    fn new(inner: Box<dyn Scorer>, end: DocId) -> Below {
+        let done = inner.doc() >= end;
+        Below { inner, end, done }
+    }
+
+    fn check(&mut self, doc: DocId) -> DocId {
+        if doc >= self.end {
+            self.done = true;
+            TERMINATED
+        } else {
+            doc
+        }
+    }
 }
 
 impl DocSet for Below {
     fn advance(&mut self) -> DocId {
-        if self.inner.doc() >= self.end {
+        if self.done {
             return TERMINATED;
         }
         let doc = self.inner.advance();
-        if doc >= self.end { TERMINATED } else { doc }
+        self.check(doc)
     }
 
     fn seek(&mut self, target: DocId) -> DocId {
-        if target >= self.end || self.inner.doc() >= self.end {
+        if self.done || target >= self.end {
+            self.done = true;
             return TERMINATED;
         }
         let doc = self.inner.seek(target);
-        if doc >= self.end { TERMINATED } else { doc }
+        self.check(doc)
     }
 
     fn doc(&self) -> DocId {
-        let doc = self.inner.doc();
-        if doc >= self.end { TERMINATED } else { doc }
+        if self.done {
+            TERMINATED
+        } else {
+            self.inner.doc()
+        }
     }
 
     fn size_hint(&self) -> u32 {
@@ -360,6 +381,32 @@ impl Scorer for DocList {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn below_ends_where_its_bound_is_and_stays_ended() {
+        let list = |docs: &[DocId]| -> Box<dyn Scorer> {
+            Box::new(DocList {
+                docs: docs.to_vec().into(),
+                cursor: 0,
+            })
+        };
+        let mut below = Below::new(list(&[1, 3, 5, 7, 9]), 6);
+        assert_eq!(below.doc(), 1);
+        assert_eq!(below.advance(), 3);
+        assert_eq!(below.seek(4), 5);
+        assert_eq!(below.advance(), TERMINATED);
+        assert_eq!(below.doc(), TERMINATED);
+        assert_eq!(below.seek(8), TERMINATED);
+
+        // A seek to the bound or past it ends it, and `doc` agrees.
+        let mut below = Below::new(list(&[1, 3, 5, 7, 9]), 6);
+        assert_eq!(below.seek(6), TERMINATED);
+        assert_eq!(below.doc(), TERMINATED);
+        assert_eq!(below.advance(), TERMINATED);
+        // Nothing below the bound: ended from the start.
+        assert_eq!(Below::new(list(&[7, 9]), 6).doc(), TERMINATED);
+        assert_eq!(Below::new(list(&[]), 6).doc(), TERMINATED);
+    }
 
     #[test]
     fn seeking_a_list_lands_on_the_first_document_at_or_after_the_target() {
