@@ -43,6 +43,12 @@ pub struct Searcher {
     live: Arc<Live>,
     embedder: Option<Arc<dyn Embedder>>,
     permits: Semaphore,
+    /// Rankings computing at once: two per core (one waiting for its turn on the core while
+    /// the other runs). More only share the cores, each one slower and evicting the others'
+    /// index data from the caches; in turn, first come first served, the tail is shorter.
+    /// 1M columns, 16 clients over wrk on 2 cores, alternated runs: p99 26.2 / 26.5 ms and
+    /// 926 / 861 req/s with 4 at once, 33.0 / 35.8 ms and 1019 / 946 req/s with 64.
+    cores: Semaphore,
     config: RetrievalConfig,
     votes: Arc<ArcSwap<Votes>>,
     dictionary: Arc<Dictionary>,
@@ -63,6 +69,7 @@ impl Searcher {
             live,
             embedder,
             permits: Semaphore::new(max_concurrent.max(1)),
+            cores: Semaphore::new(2 * std::thread::available_parallelism().map_or(1, |n| n.get())),
             config,
             votes,
             dictionary,
@@ -197,23 +204,24 @@ impl Searcher {
         let visibility = visibility.clone();
         let snap = snapshot.clone();
         let feedback = self.feedback_for(&snapshot, &plan);
-        let ranked = guarded(snapshot.clone(), move || {
-            let semantic = snap.semantic();
-            let signals = Signals {
-                semantic: semantic.as_deref().zip(query_vector.as_deref()),
-                feedback: &feedback,
-            };
-            rank_within(
-                &snap,
-                plan,
-                signals,
-                &visibility,
-                &config,
-                depth,
-                within.as_ref(),
-            )
-        })
-        .await?;
+        let ranked = self
+            .guarded(snapshot.clone(), move || {
+                let semantic = snap.semantic();
+                let signals = Signals {
+                    semantic: semantic.as_deref().zip(query_vector.as_deref()),
+                    feedback: &feedback,
+                };
+                rank_within(
+                    &snap,
+                    plan,
+                    signals,
+                    &visibility,
+                    &config,
+                    depth,
+                    within.as_ref(),
+                )
+            })
+            .await?;
         timer.observe_duration();
         Ok((snapshot, ranked))
     }
@@ -231,32 +239,38 @@ impl Searcher {
             .await
             .map_err(|_| SearchError::Closed)?;
         let snap = snapshot.clone();
-        guarded(snapshot, move || work(&snap)).await
+        self.guarded(snapshot, move || work(&snap)).await
     }
-}
 
-/// Runs work over `snapshot`'s indexes on the blocking pool. A panic in there means a damaged
-/// index (Tantivy panics on some corrupt bytes): the snapshot is marked unhealthy (readiness
-/// fails, the version is rebuilt) and the caller gets [`SearchError::IndexDamaged`].
-async fn guarded<T, F>(snapshot: Arc<Snapshot>, work: F) -> Result<T, SearchError>
-where
-    T: Send + 'static,
-    F: FnOnce() -> anyhow::Result<T> + Send + 'static,
-{
-    let outcome = crate::telemetry::blocking(move || {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
-    })
-    .await
-    .map_err(|e| SearchError::Internal(anyhow::anyhow!("search task failed: {e}")))?;
-    match outcome {
-        Ok(result) => result.map_err(SearchError::Internal),
-        Err(_) => {
-            tracing::error!(
-                version = snapshot.version,
-                "a search panicked: the index is damaged; it will be rebuilt"
-            );
-            snapshot.mark_unhealthy();
-            Err(SearchError::IndexDamaged)
+    /// Runs work over `snapshot`'s indexes on the blocking pool, one per core at a time. A
+    /// panic in there means a damaged index (Tantivy panics on some corrupt bytes): the
+    /// snapshot is marked unhealthy (readiness fails, the version is rebuilt) and the caller
+    /// gets [`SearchError::IndexDamaged`].
+    async fn guarded<T, F>(&self, snapshot: Arc<Snapshot>, work: F) -> Result<T, SearchError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> anyhow::Result<T> + Send + 'static,
+    {
+        let _core = self
+            .cores
+            .acquire()
+            .await
+            .map_err(|_| SearchError::Closed)?;
+        let outcome = crate::telemetry::blocking(move || {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+        })
+        .await
+        .map_err(|e| SearchError::Internal(anyhow::anyhow!("search task failed: {e}")))?;
+        match outcome {
+            Ok(result) => result.map_err(SearchError::Internal),
+            Err(_) => {
+                tracing::error!(
+                    version = snapshot.version,
+                    "a search panicked: the index is damaged; it will be rebuilt"
+                );
+                snapshot.mark_unhealthy();
+                Err(SearchError::IndexDamaged)
+            }
         }
     }
 }
