@@ -3,11 +3,12 @@
 //! The returned snippet is HTML-safe: the text is escaped and only `<mark>`/`</mark>` are added,
 //! so a client may insert it as HTML.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use tantivy::tokenizer::TextAnalyzer;
 
 use crate::index::analyzer;
+use crate::text::split_identifiers;
 
 /// Longest snippet, in characters, before cropping around the first match.
 const SNIPPET_CHARS: usize = 180;
@@ -18,6 +19,11 @@ pub struct Highlighter {
     pt_terms: HashSet<String>,
     en: TextAnalyzer,
     pt: TextAnalyzer,
+    /// Whether a word (as written) matches: the analyzers work word by word, and the words
+    /// of a page of results repeat (column names, description words), so each is analyzed
+    /// once per query. At 1M columns, analysis was two thirds of presenting a page.
+    seen: HashMap<String, bool>,
+    words: Vec<(usize, usize)>,
 }
 
 impl Highlighter {
@@ -27,28 +33,40 @@ impl Highlighter {
             pt_terms: pt_terms.iter().cloned().collect(),
             en: analyzer::english(),
             pt: analyzer::portuguese(),
+            seen: HashMap::new(),
+            words: Vec::new(),
         }
     }
 
     /// The snippet of `text` with matches marked, or `None` when nothing matched.
     pub fn highlight(&mut self, text: &str) -> Option<String> {
-        let mut spans: Vec<(usize, usize)> = Vec::new();
-        for (term, from, to) in analyzer::terms_with_spans(&mut self.en, text) {
-            if self.en_terms.contains(&term) {
-                spans.push((from, to));
-            }
-        }
-        for (term, from, to) in analyzer::terms_with_spans(&mut self.pt, text) {
-            if self.pt_terms.contains(&term) {
-                spans.push((from, to));
-            }
-        }
+        // The words the analyzers would read (the same split), each marked when one of its
+        // analyzed forms is among the query's terms.
+        let mut words = std::mem::take(&mut self.words);
+        words.clear();
+        split_identifiers(text, &mut words);
+        let spans: Vec<(usize, usize)> = words
+            .iter()
+            .copied()
+            .filter(|&(from, to)| self.matches(&text[from..to]))
+            .collect();
+        self.words = words;
         if spans.is_empty() {
             return None;
         }
-        spans.sort_unstable();
-        spans.dedup();
         Some(render(text, &spans))
+    }
+
+    fn matches(&mut self, word: &str) -> bool {
+        if let Some(&hit) = self.seen.get(word) {
+            return hit;
+        }
+        let en = analyzer::terms(&mut self.en, word);
+        let pt = analyzer::terms(&mut self.pt, word);
+        let hit = en.iter().any(|t| self.en_terms.contains(t))
+            || pt.iter().any(|t| self.pt_terms.contains(t));
+        self.seen.insert(word.to_string(), hit);
+        hit
     }
 }
 
@@ -124,6 +142,35 @@ mod tests {
             h.highlight("churn_probability").as_deref(),
             Some("churn_<mark>probability</mark>")
         );
+    }
+
+    /// Word by word, as remembered, the marks are those of analyzing the whole text.
+    #[test]
+    fn a_remembered_word_is_marked_as_the_whole_text_analysis_marks_it() {
+        let en = ["custom".to_string(), "order".into(), "id".into()];
+        let pt = ["pedid".to_string(), "client".into()];
+        let texts = [
+            "Customer orders: order_id, customerID, HTTPServer and the pedidos dos clientes",
+            "ORDERS of a customer; clientes com pedidos",
+            "order_items.order_id (the id of an order)",
+        ];
+        let mut remembered = Highlighter::new(&en, &pt);
+        for text in texts.iter().chain(&texts) {
+            let mut spans = Vec::new();
+            let mut whole = |analyzer: &mut TextAnalyzer, terms: &[String]| {
+                for (term, from, to) in analyzer::terms_with_spans(analyzer, text) {
+                    if terms.contains(&term) {
+                        spans.push((from, to));
+                    }
+                }
+            };
+            whole(&mut analyzer::english(), &en);
+            whole(&mut analyzer::portuguese(), &pt);
+            spans.sort_unstable();
+            spans.dedup();
+            assert!(!spans.is_empty(), "{text}");
+            assert_eq!(remembered.highlight(text), Some(render(text, &spans)), "{text}");
+        }
     }
 
     #[test]
