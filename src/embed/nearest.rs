@@ -17,6 +17,9 @@
 //!    of 20,000 on the 1M-column catalog), so the result is the same datasets with the same
 //!    similarities, to the bit, as a full scan.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 /// Components per block of codes.
 pub const BLOCK: usize = 128;
 
@@ -221,16 +224,44 @@ pub fn candidates(
     if k >= allowed.len() {
         return allowed;
     }
-    let mut lows: Vec<f32> = allowed
-        .iter()
-        .map(|&i| estimate[i as usize] - bound[i as usize])
-        .collect();
-    lows.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
-    let threshold = lows[k - 1];
+    // The k-th highest lower bound: a heap of the k highest so far, which nearly every row
+    // leaves at one comparison (a selection over all of them was 4% of a search's CPU at
+    // 1M columns).
+    let low = |i: u32| Low(estimate[i as usize] - bound[i as usize]);
+    let mut best: BinaryHeap<Reverse<Low>> =
+        allowed[..k].iter().map(|&i| Reverse(low(i))).collect();
+    for &i in &allowed[k..] {
+        let l = low(i);
+        if best.peek().is_some_and(|Reverse(min)| l > *min) {
+            best.pop();
+            best.push(Reverse(l));
+        }
+    }
+    let Some(Reverse(Low(threshold))) = best.peek().copied() else {
+        return allowed;
+    };
     allowed
         .into_iter()
         .filter(|&i| estimate[i as usize] + bound[i as usize] >= threshold)
         .collect()
+}
+
+/// A lower bound, totally ordered.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Low(f32);
+
+impl Eq for Low {}
+
+impl PartialOrd for Low {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Low {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
 }
 
 /// Which instructions compute the integer products.

@@ -23,7 +23,8 @@ pub struct DatasetMatch {
 }
 
 impl DatasetMatch {
-    fn add_column(&mut self, column: u32, score: f32) {
+    /// Keeps `(column, score)` among the best [`COLUMNS_KEPT`] (after those of equal score).
+    pub(super) fn add_column(&mut self, column: u32, score: f32) {
         let pos = self
             .columns
             .iter()

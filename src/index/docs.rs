@@ -7,7 +7,8 @@
 //! and a decode per document, and the second stage found its columns through a term-set
 //! query over the dataset ids (a walk of the term dictionary and a bitset over every
 //! document); at 1M columns that was about a quarter of a search's CPU (`perf`,
-//! 2026-12-06). Here they are plain arrays, and the two filters are lists of documents.
+//! 2026-12-06). Here they are plain arrays; stage 1 reads the dataset documents (the first
+//! of each segment), stage 2 the column documents of the datasets it looks at.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -123,6 +124,26 @@ impl DocMap {
 }
 
 impl SegmentDocs {
+    /// The column documents of `datasets` (ordinals), ascending.
+    pub fn columns_of(&self, datasets: &[u32]) -> Vec<DocId> {
+        let mut datasets = datasets.to_vec();
+        datasets.sort_unstable();
+        datasets.dedup();
+        let mut docs = Vec::new();
+        for d in datasets {
+            let d = d as usize;
+            if let (Some(&a), Some(&b)) = (self.starts.get(d), self.starts.get(d + 1)) {
+                docs.extend_from_slice(&self.column_docs[a as usize..b as usize]);
+            }
+        }
+        // The index adds each dataset's columns together, in catalog order: in order already
+        // (a merge of segments may interleave them).
+        if !docs.is_sorted() {
+            docs.sort_unstable();
+        }
+        docs
+    }
+
     /// The dataset ordinal and the column (0 for the dataset's own document, else the
     /// column's ordinal + 1) of `doc`.
     #[inline]
@@ -131,66 +152,6 @@ impl SegmentDocs {
             self.dataset.get(doc as usize).copied().unwrap_or(0),
             self.column.get(doc as usize).copied().unwrap_or(0),
         )
-    }
-}
-
-/// A filter that matches the column documents of some datasets, each scoring 0 (stage 2):
-/// as a required clause it only restricts.
-#[derive(Clone)]
-pub struct DocsQuery {
-    map: Arc<DocMap>,
-    datasets: Arc<Vec<u32>>,
-}
-
-impl std::fmt::Debug for DocsQuery {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DocsQuery")
-            .field("datasets", &self.datasets)
-            .finish_non_exhaustive()
-    }
-}
-
-impl DocsQuery {
-    /// The column documents of `datasets` (ordinals).
-    pub fn columns_of(map: Arc<DocMap>, datasets: &[u32]) -> DocsQuery {
-        DocsQuery {
-            map,
-            datasets: Arc::new(datasets.to_vec()),
-        }
-    }
-}
-
-impl Query for DocsQuery {
-    fn weight(&self, _: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
-        Ok(Box::new(self.clone()))
-    }
-}
-
-impl Weight for DocsQuery {
-    fn scorer(&self, reader: &SegmentReader, _boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
-        let mut docs = Vec::new();
-        if let Some(segment) = self.map.segments.get(&reader.segment_id()) {
-            for &d in self.datasets.iter() {
-                let d = d as usize;
-                if let (Some(&a), Some(&b)) = (segment.starts.get(d), segment.starts.get(d + 1)) {
-                    docs.extend_from_slice(&segment.column_docs[a as usize..b as usize]);
-                }
-            }
-            docs.sort_unstable();
-            docs.dedup();
-        }
-        let docs: Arc<[DocId]> = docs.into();
-        Ok(Box::new(DocList { docs, cursor: 0 }))
-    }
-
-    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
-        let mut scorer = self.scorer(reader, 1.0)?;
-        if scorer.seek(doc) != doc {
-            return Err(tantivy::TantivyError::InvalidArgument(format!(
-                "document {doc} does not match"
-            )));
-        }
-        Ok(Explanation::new("DocsQuery", 0.0))
     }
 }
 

@@ -169,7 +169,11 @@ mod tests {
             spans.sort_unstable();
             spans.dedup();
             assert!(!spans.is_empty(), "{text}");
-            assert_eq!(remembered.highlight(text), Some(render(text, &spans)), "{text}");
+            assert_eq!(
+                remembered.highlight(text),
+                Some(render(text, &spans)),
+                "{text}"
+            );
         }
     }
 

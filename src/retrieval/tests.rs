@@ -736,3 +736,29 @@ fn a_portuguese_sentence_around_the_catalogs_english_names_counts_as_typed_in_it
     // Identifiers alone have no plain word to tell by.
     assert_eq!(share("onde está customer_id?"), 1.0);
 }
+
+#[test]
+fn the_best_are_selected_by_score_then_ordinal_and_brought_forward() {
+    // (score, ordinal): ties on score go to the lower ordinal.
+    let items: Vec<(f32, u32)> = vec![(0.5, 7), (0.9, 3), (0.5, 2), (0.1, 9), (0.9, 1), (0.7, 4)];
+    let mut best = best_first(&items, 4, |&(s, o)| (s, o));
+    best.sort_unstable();
+    assert_eq!(best, vec![1, 2, 4, 5]);
+    assert_eq!(best_first(&items, 0, |&(s, o)| (s, o)), Vec::<usize>::new());
+    assert_eq!(best_first(&items, 9, |&(s, o)| (s, o)).len(), 6);
+
+    for positions in [vec![1, 2, 4, 5], vec![5, 0], vec![0, 1, 2], vec![3], vec![]] {
+        let mut moved = items.clone();
+        bring_forward(&mut moved, &positions);
+        let mut sorted = positions.clone();
+        sorted.sort_unstable();
+        let front: Vec<(f32, u32)> = sorted.iter().map(|&p| items[p]).collect();
+        assert_eq!(moved[..positions.len()], front[..], "{positions:?}");
+        // Nothing lost, nothing repeated.
+        let mut all = moved.clone();
+        all.sort_by(|a, b| a.1.cmp(&b.1));
+        let mut original = items.clone();
+        original.sort_by(|a, b| a.1.cmp(&b.1));
+        assert_eq!(all, original);
+    }
+}
