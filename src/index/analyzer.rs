@@ -98,21 +98,33 @@ fn stop_words(words: &[&str]) -> StopWordFilter {
 }
 
 pub fn english() -> TextAnalyzer {
-    TextAnalyzer::builder(IdentifierTokenizer::default())
-        .filter(LowerCaser)
-        .filter(stop_words(EN_STOP_WORDS))
-        .filter(AsciiFoldingFilter)
-        .filter(Stemmer::new(Language::English))
-        .build()
+    // Built once: a search builds several (query understanding, highlighting), and building
+    // one hashes its stop words anew. Clones share them.
+    static ENGLISH: std::sync::OnceLock<TextAnalyzer> = std::sync::OnceLock::new();
+    ENGLISH
+        .get_or_init(|| {
+            TextAnalyzer::builder(IdentifierTokenizer::default())
+                .filter(LowerCaser)
+                .filter(stop_words(EN_STOP_WORDS))
+                .filter(AsciiFoldingFilter)
+                .filter(Stemmer::new(Language::English))
+                .build()
+        })
+        .clone()
 }
 
 pub fn portuguese() -> TextAnalyzer {
-    TextAnalyzer::builder(IdentifierTokenizer::default())
-        .filter(LowerCaser)
-        .filter(stop_words(PT_STOP_WORDS))
-        .filter(Stemmer::new(Language::Portuguese))
-        .filter(AsciiFoldingFilter)
-        .build()
+    static PORTUGUESE: std::sync::OnceLock<TextAnalyzer> = std::sync::OnceLock::new();
+    PORTUGUESE
+        .get_or_init(|| {
+            TextAnalyzer::builder(IdentifierTokenizer::default())
+                .filter(LowerCaser)
+                .filter(stop_words(PT_STOP_WORDS))
+                .filter(Stemmer::new(Language::Portuguese))
+                .filter(AsciiFoldingFilter)
+                .build()
+        })
+        .clone()
 }
 
 pub fn words() -> TextAnalyzer {

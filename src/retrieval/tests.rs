@@ -756,9 +756,9 @@ fn the_best_are_selected_by_score_then_ordinal_and_brought_forward() {
         assert_eq!(moved[..positions.len()], front[..], "{positions:?}");
         // Nothing lost, nothing repeated.
         let mut all = moved.clone();
-        all.sort_by(|a, b| a.1.cmp(&b.1));
+        all.sort_by_key(|a| a.1);
         let mut original = items.clone();
-        original.sort_by(|a, b| a.1.cmp(&b.1));
+        original.sort_by_key(|a| a.1);
         assert_eq!(all, original);
     }
 }
