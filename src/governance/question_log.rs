@@ -1,6 +1,8 @@
 //! The question log's writer. Requests hand their entries to one background task, which
-//! writes whatever has queued up in one transaction. So logging holds at most one store
-//! connection however many searches run at once. Logging never delays a request, and a
+//! writes whatever has queued up in one transaction, then lets the next entries gather for
+//! a moment ([`GATHER`]) so that a busy service commits (and syncs the disk) a few times a
+//! second, not once for every few searches. So logging holds at most one store connection
+//! however many searches run at once. Logging never delays a request, and a
 //! catalog load never waits behind thousands of single-row inserts for the pool. When the
 //! store cannot keep up and the queue is full, new entries are dropped and counted
 //! (`descoberta_question_log_dropped_total`), since the log is a report, not a record. When
@@ -8,6 +10,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use prometheus::IntCounter;
 use tokio::sync::{mpsc, oneshot};
@@ -17,7 +20,12 @@ use crate::store::{GovernanceStore, QuestionLogEntry};
 /// Entries that may wait for the writer.
 const QUEUE: usize = 8192;
 /// Entries written in one transaction at most.
-const BATCH: usize = 256;
+const BATCH: usize = 1024;
+/// How long entries gather after a write before the next one: a logged question shows
+/// in reports this much later at most (the first after a quiet spell goes out at once).
+/// 1M columns over wrk, 16 clients: a commit for every few searches cost about 7% of the
+/// service's CPU.
+const GATHER: Duration = Duration::from_millis(100);
 
 /// What the writer is handed: an entry, or a request to say when all before it are written.
 enum Item {
@@ -33,19 +41,25 @@ pub struct QuestionLog {
 impl QuestionLog {
     /// Starts the writer over `store` (needs a Tokio runtime).
     pub fn start(store: Arc<dyn GovernanceStore>, dropped: IntCounter) -> QuestionLog {
-        QuestionLog::with_writer(QUEUE, BATCH, dropped, move |batch| {
+        QuestionLog::with_writer(QUEUE, BATCH, GATHER, dropped, move |batch| {
             let store = store.clone();
             async move { store.log_questions(&batch).await }
         })
     }
 
-    fn with_writer<W, F>(queue: usize, batch: usize, dropped: IntCounter, write: W) -> QuestionLog
+    fn with_writer<W, F>(
+        queue: usize,
+        batch: usize,
+        gather: Duration,
+        dropped: IntCounter,
+        write: W,
+    ) -> QuestionLog
     where
         W: FnMut(Vec<QuestionLogEntry>) -> F + Send + 'static,
         F: Future<Output = anyhow::Result<()>> + Send + 'static,
     {
         let (sender, receiver) = mpsc::channel(queue);
-        tokio::spawn(write_batches(receiver, batch, write));
+        tokio::spawn(write_batches(receiver, batch, gather, write));
         QuestionLog {
             queue: sender,
             dropped,
@@ -54,7 +68,7 @@ impl QuestionLog {
 
     /// Waits until every entry queued before this call has been written (or its write has
     /// failed), at most `within`; `false` if that took longer.
-    pub async fn flush(&self, within: std::time::Duration) -> bool {
+    pub async fn flush(&self, within: Duration) -> bool {
         let (done, written) = oneshot::channel();
         let flushed =
             async { self.queue.send(Item::Flush(done)).await.is_ok() && written.await.is_ok() };
@@ -77,8 +91,12 @@ impl QuestionLog {
     }
 }
 
-async fn write_batches<W, F>(mut queue: mpsc::Receiver<Item>, most: usize, mut write: W)
-where
+async fn write_batches<W, F>(
+    mut queue: mpsc::Receiver<Item>,
+    most: usize,
+    gather: Duration,
+    mut write: W,
+) where
     W: FnMut(Vec<QuestionLogEntry>) -> F,
     F: Future<Output = anyhow::Result<()>>,
 {
@@ -92,7 +110,8 @@ where
                 Item::Flush(done) => flushes.push(done),
             }
         }
-        if !batch.is_empty() {
+        let wrote = !batch.is_empty();
+        if wrote {
             let entries = batch.len();
             if let Err(e) = write(batch).await {
                 tracing::warn!(error = ?e, entries, "could not log questions");
@@ -102,6 +121,9 @@ where
             // The one waiting may have given up; nothing to tell then.
             let _ = done.send(());
         }
+        if wrote {
+            tokio::time::sleep(gather).await;
+        }
     }
 }
 
@@ -109,7 +131,6 @@ where
 mod tests {
     use super::*;
     use std::sync::Mutex;
-    use std::time::Duration;
     use tokio::sync::Semaphore;
 
     fn entry(question: &str) -> QuestionLogEntry {
@@ -135,11 +156,15 @@ mod tests {
     }
 
     fn gated(queue: usize, batch: usize) -> Gated {
+        gated_gathering(queue, batch, Duration::ZERO)
+    }
+
+    fn gated_gathering(queue: usize, batch: usize, gather: Duration) -> Gated {
         let batches = Arc::new(Mutex::new(Vec::new()));
         let gate = Arc::new(Semaphore::new(0));
         let dropped = IntCounter::new("dropped", "dropped").unwrap();
         let (seen, permits) = (batches.clone(), gate.clone());
-        let log = QuestionLog::with_writer(queue, batch, dropped, move |entries| {
+        let log = QuestionLog::with_writer(queue, batch, gather, dropped, move |entries| {
             let (seen, permits) = (seen.clone(), permits.clone());
             async move {
                 seen.lock()
@@ -188,6 +213,22 @@ mod tests {
             g.batches(),
             vec![vec!["q0"], vec!["q1", "q2", "q3", "q4", "q5"]]
         );
+    }
+
+    #[tokio::test]
+    async fn entries_that_come_after_a_write_gather_before_the_next() {
+        let g = gated_gathering(100, 256, Duration::from_secs(2));
+        g.gate.add_permits(2);
+        g.log.push(entry("q0"));
+        g.until_batches(1).await;
+        // Once the write of "q0" is over, a writer that did not gather would take "q1"
+        // alone at once, long before "q2" comes.
+        g.log.push(entry("q1"));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        g.log.push(entry("q2"));
+        g.log.push(entry("q3"));
+        g.until_batches(2).await;
+        assert_eq!(g.batches(), vec![vec!["q0"], vec!["q1", "q2", "q3"]]);
     }
 
     #[tokio::test]
