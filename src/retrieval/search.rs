@@ -242,7 +242,7 @@ impl Searcher {
         self.guarded(snapshot, move || work(&snap)).await
     }
 
-    /// Runs work over `snapshot`'s indexes on the blocking pool, one per core at a time. A
+    /// Runs work over `snapshot`'s indexes on the blocking pool, two per core at a time. A
     /// panic in there means a damaged index (Tantivy panics on some corrupt bytes): the
     /// snapshot is marked unhealthy (readiness fails, the version is rebuilt) and the caller
     /// gets [`SearchError::IndexDamaged`].
