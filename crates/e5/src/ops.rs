@@ -1,9 +1,10 @@
 //! Element-wise and attention operations in plain f32 Rust.
 //!
 //! Written so LLVM can vectorize them (fixed-lane reductions, branch-free math); the kernel
-//! dispatcher instantiates them once for the baseline target and once under
-//! `#[target_feature(enable = "avx2")]`. No floating-point contraction or reassociation is
-//! allowed in Rust, so both instantiations return identical bits.
+//! dispatcher instantiates them for the baseline target, under
+//! `#[target_feature(enable = "avx2")]`, and under `avx512f` for the AVX-512 kernel. No
+//! floating-point contraction or reassociation is allowed in Rust, so every instantiation
+//! returns identical bits.
 
 use super::quant::round_even;
 

@@ -4,7 +4,10 @@
 //! implementations: portable scalar, AVX2 (`vpmaddubsw` + `vpmaddwd`), AVX-VNNI (`vpdpbusd`
 //! on ymm) and AVX-512 VNNI (`vpdpbusd` on zmm). All compute the same exact integer sums and
 //! the same f32 epilogue, so they return identical bits. The element-wise operations and
-//! attention ([`super::ops`]) are plain Rust, compiled twice: baseline and with AVX2 enabled.
+//! attention ([`super::ops`]) are plain Rust, compiled baseline and with AVX2 enabled (attention
+//! and activation quantizing also hand-written on 8 lanes); with the AVX-512 kernel, GELU and
+//! layer norm are compiled once more with AVX-512F and quantizing runs on 16 lanes, again
+//! bit-identical (`simd_ops_match_scalar`).
 //!
 //! [`Kernel::detect`] picks the best kernel the CPU has and checks it against the scalar one on
 //! a small product before trusting it; `E5_KERNEL=scalar|avx2|avxvnni|avx512vnni` overrides.
@@ -110,6 +113,18 @@ impl Kernel {
         }
     }
 
+    /// Whether the element-wise ops run on 16 lanes (the AVX-512 kernel, where present).
+    fn wide_ops(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            self == Kernel::Avx512Vnni && x86::has_avx512vnni()
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
     /// `out[t][n] = dequantized (a · wᵀ) + bias`, `out` row-major `a.t × w.n`.
     pub(crate) fn gemm(self, a: &QuantActs, w: &PackedMatrix, out: &mut [f32]) {
         assert!(a.k == w.k && w.n.is_multiple_of(PANEL) && w.k.is_multiple_of(4));
@@ -131,6 +146,10 @@ impl Kernel {
     /// Quantizes activations (vectorized when possible).
     pub(crate) fn quantize(self, q: &mut QuantActs, x: &[f32], t: usize, k: usize) {
         #[cfg(target_arch = "x86_64")]
+        if self.wide_ops() {
+            return x86::quantize_wide(q, x, t, k);
+        }
+        #[cfg(target_arch = "x86_64")]
         if self.simd_ops() {
             return x86::quantize(q, x, t, k);
         }
@@ -148,6 +167,10 @@ impl Kernel {
         eps: f32,
     ) {
         #[cfg(target_arch = "x86_64")]
+        if self.wide_ops() {
+            return x86::add_layer_norm_wide(x, y, w, b, h, eps);
+        }
+        #[cfg(target_arch = "x86_64")]
         if self.simd_ops() {
             return x86::add_layer_norm(x, y, w, b, h, eps);
         }
@@ -156,6 +179,10 @@ impl Kernel {
 
     /// GELU in place.
     pub(crate) fn gelu(self, x: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.wide_ops() {
+            return x86::gelu_wide(x);
+        }
         #[cfg(target_arch = "x86_64")]
         if self.simd_ops() {
             return x86::gelu(x);
@@ -308,7 +335,18 @@ mod tests {
             let w: Vec<f32> = (0..h).map(|_| 1.0 + rng.next_f32() * 0.1).collect();
             let b: Vec<f32> = (0..h).map(|_| rng.next_f32() * 0.1).collect();
             let qkv: Vec<f32> = (0..t * 3 * h).map(|_| rng.next_f32() * 2.0).collect();
-            let odd: Vec<f32> = (0..3 * 70).map(|_| rng.next_f32() * 5.0).collect();
+            let mut odd: Vec<f32> = (0..3 * 70).map(|_| rng.next_f32() * 5.0).collect();
+            // A NaN quantizes to 0 and is left out of its row's range; zeros of both signs
+            // (the first row's, among its values and as its smallest) change nothing.
+            odd[3] = f32::NAN;
+            odd[70 + 17] = f32::NAN;
+            odd[69] = f32::NAN;
+            odd[5] = -0.0;
+            odd[21] = 0.0;
+            for v in &mut odd[140..210] {
+                *v = v.abs();
+            }
+            odd[150] = -0.0;
             let run = |k: Kernel| {
                 let mut x = x0.clone();
                 k.add_layer_norm(&mut x, Some(&y), &w, &b, h, 1e-12);

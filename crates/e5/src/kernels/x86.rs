@@ -410,6 +410,96 @@ fn quantize_avx2(q: &mut QuantActs, x: &[f32], t: usize, k: usize) {
     }
 }
 
+/// Min and max on 16 lanes. Min and max are exact, and a NaN input is skipped in every
+/// lane as in `quant::min_max` (the kept value is the second operand), so the pair is the
+/// same whatever the lane count.
+#[target_feature(enable = "avx512f")]
+fn min_max_avx512(x: &[f32]) -> (f32, f32) {
+    let chunks = x.chunks_exact(16);
+    let rest = chunks.remainder();
+    let mut lo = _mm512_set1_ps(f32::INFINITY);
+    let mut hi = _mm512_set1_ps(f32::NEG_INFINITY);
+    for c in chunks {
+        // SAFETY: `c` holds 16 floats.
+        let v = unsafe { _mm512_loadu_ps(c.as_ptr()) };
+        lo = _mm512_min_ps(v, lo);
+        hi = _mm512_max_ps(v, hi);
+    }
+    let mut lo16 = [0f32; 16];
+    let mut hi16 = [0f32; 16];
+    // SAFETY: both arrays hold 16 floats.
+    unsafe {
+        _mm512_storeu_ps(lo16.as_mut_ptr(), lo);
+        _mm512_storeu_ps(hi16.as_mut_ptr(), hi);
+    }
+    let mut l = f32::INFINITY;
+    let mut h = f32::NEG_INFINITY;
+    for j in 0..16 {
+        l = l.min(lo16[j]);
+        h = h.max(hi16[j]);
+    }
+    for &v in rest {
+        l = l.min(v);
+        h = h.max(v);
+    }
+    (l, h)
+}
+
+/// `quant::quantize_one` on 16 values at once (the same operations in the same order).
+#[target_feature(enable = "avx512f")]
+fn quantize16(src: &[f32], dst: &mut [u8], inv: f32, z: f32) {
+    assert!(src.len() >= 16 && dst.len() >= 16);
+    let magic = _mm512_set1_ps(12_582_912.0);
+    // SAFETY: src holds at least 16 floats.
+    let v = unsafe { _mm512_loadu_ps(src.as_ptr()) };
+    let r = _mm512_sub_ps(
+        _mm512_add_ps(_mm512_mul_ps(v, _mm512_set1_ps(inv)), magic),
+        magic,
+    );
+    // max(NaN, 0) is 0: the second operand.
+    let q = _mm512_max_ps(_mm512_add_ps(r, _mm512_set1_ps(z)), _mm512_setzero_ps());
+    let q = _mm512_min_ps(q, _mm512_set1_ps(super::super::quant::ACT_MAX));
+    let bytes = _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(q));
+    // SAFETY: dst holds at least 16 bytes.
+    unsafe { _mm_storeu_si128(dst.as_mut_ptr() as *mut __m128i, bytes) };
+}
+
+#[target_feature(enable = "avx512f")]
+fn quantize_avx512(q: &mut QuantActs, x: &[f32], t: usize, k: usize) {
+    use super::super::quant::{act_params, quantize_one};
+    q.t = t;
+    q.k = k;
+    q.data.resize(t * k, 0);
+    q.scale.resize(t, 0.0);
+    q.zero.resize(t, 0);
+    for (i, (row, dst)) in x[..t * k]
+        .chunks_exact(k)
+        .zip(q.data.chunks_exact_mut(k))
+        .enumerate()
+    {
+        let (lo, hi) = min_max_avx512(row);
+        let (s, inv, z) = act_params(lo, hi);
+        let full = k / 16 * 16;
+        for (sc, dc) in row[..full]
+            .chunks_exact(16)
+            .zip(dst[..full].chunks_exact_mut(16))
+        {
+            quantize16(sc, dc, inv, z);
+        }
+        for (d, &v) in dst[full..].iter_mut().zip(&row[full..]) {
+            *d = quantize_one(v, inv, z);
+        }
+        q.scale[i] = s;
+        q.zero[i] = z as i32;
+    }
+}
+
+pub(super) fn quantize_wide(q: &mut QuantActs, x: &[f32], t: usize, k: usize) {
+    assert!(has_avx512vnni());
+    // SAFETY: AVX-512F is present.
+    unsafe { quantize_avx512(q, x, t, k) }
+}
+
 pub(super) fn quantize(q: &mut QuantActs, x: &[f32], t: usize, k: usize) {
     assert!(has_avx2());
     // SAFETY: AVX2 is present.
@@ -443,6 +533,44 @@ pub(super) fn gelu(x: &mut [f32]) {
     assert!(has_avx2());
     // SAFETY: AVX2 is present.
     unsafe { gelu_avx2(x) }
+}
+
+// The same element-wise code on 16 lanes, for the AVX-512 kernel: no contraction or
+// reassociation either, so the bits are those of the scalar and AVX2 instantiations.
+#[target_feature(enable = "avx512f")]
+fn gelu_avx512(x: &mut [f32]) {
+    ops::gelu(x)
+}
+
+pub(super) fn gelu_wide(x: &mut [f32]) {
+    assert!(has_avx512vnni());
+    // SAFETY: AVX-512F is present.
+    unsafe { gelu_avx512(x) }
+}
+
+#[target_feature(enable = "avx512f")]
+fn add_layer_norm_avx512(
+    x: &mut [f32],
+    y: Option<&[f32]>,
+    w: &[f32],
+    b: &[f32],
+    h: usize,
+    eps: f32,
+) {
+    ops::add_layer_norm(x, y, w, b, h, eps)
+}
+
+pub(super) fn add_layer_norm_wide(
+    x: &mut [f32],
+    y: Option<&[f32]>,
+    w: &[f32],
+    b: &[f32],
+    h: usize,
+    eps: f32,
+) {
+    assert!(has_avx512vnni());
+    // SAFETY: AVX-512F is present.
+    unsafe { add_layer_norm_avx512(x, y, w, b, h, eps) }
 }
 
 /// `ops::exp_fast` on 8 lanes (same operations, same order).
