@@ -3,6 +3,7 @@
 //! wiring (what refreshes what, what follows what).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
@@ -29,6 +30,12 @@ pub struct App {
     /// The exclusive lock on the data directory, held while the app lives.
     _lock: std::fs::File,
 }
+
+/// How long warming the query-embedding cache waits for a semantic index (a large catalog's
+/// takes a minute or two after its load).
+const WARM_WAIT: Duration = Duration::from_secs(600);
+/// The questions of how many days warm the query-embedding cache.
+const WARM_DAYS: u64 = 7;
 
 /// Takes the exclusive lock of a data directory: one process per data directory (its index
 /// files and SQLite database are not shared). Replicas run on Postgres, each with its own.
@@ -175,6 +182,46 @@ impl App {
                 tracing::error!(error = ?e, "could not rebuild the damaged index");
             }
         }
+    }
+
+    /// Once the live version has its semantic index, embeds the questions asked most often
+    /// in the last week (`retrieval.warm_questions` of them), so that after a restart they
+    /// are answered at the speed of a repeated question. Gives up quietly when no semantic
+    /// index comes within [`WARM_WAIT`].
+    pub async fn warm_query_cache(self: Arc<Self>) {
+        let limit = self.settings.retrieval.warm_questions;
+        if limit == 0 || !self.search.has_embedder() {
+            return;
+        }
+        let waiting = Instant::now();
+        while self
+            .search
+            .snapshot()
+            .is_none_or(|s| s.semantic().is_none())
+        {
+            if waiting.elapsed() > WARM_WAIT {
+                tracing::info!("no semantic index yet: the query-embedding cache is not warmed");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let questions = match self.governance.frequent_questions(WARM_DAYS, limit).await {
+            Ok(questions) => questions,
+            Err(e) => {
+                tracing::warn!(error = ?e, "reading the question log failed; the query-embedding cache is not warmed");
+                return;
+            }
+        };
+        if questions.is_empty() {
+            return;
+        }
+        let started = Instant::now();
+        let warmed = self.search.warm(&questions).await;
+        tracing::info!(
+            questions = warmed,
+            took_ms = started.elapsed().as_millis() as u64,
+            "query-embedding cache warmed with the most asked questions"
+        );
     }
 
     /// SIGHUP re-reads the metadata directory (when its files changed).

@@ -413,6 +413,9 @@ pub struct RetrievalSettings {
     pub semantic_weight: f32,
     /// Bilingual word tables; default `<data_dir>/dict`.
     pub dictionary_dir: Option<PathBuf>,
+    /// How many of the last week's most asked questions are embedded at start, once the
+    /// semantic index is live, so their searches hit the query-embedding cache (0: none).
+    pub warm_questions: usize,
 }
 
 impl Default for RetrievalSettings {
@@ -420,6 +423,7 @@ impl Default for RetrievalSettings {
         RetrievalSettings {
             semantic_weight: 0.5,
             dictionary_dir: None,
+            warm_questions: 1000,
         }
     }
 }

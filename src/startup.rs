@@ -87,8 +87,8 @@ impl Application {
     }
 
     /// Serves until the server stops. Meanwhile follows the active version in the store
-    /// (other replicas' loads), reloads the metadata directory on SIGHUP, and syncs the
-    /// scheduled sources.
+    /// (other replicas' loads), reloads the metadata directory on SIGHUP, syncs the
+    /// scheduled sources, and warms the query-embedding cache once.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let follower = self.app.clone().follow();
         let hangups = self.app.clone().reload_on_sighup();
@@ -98,6 +98,8 @@ impl Application {
         // server.
         let schedule = crate::telemetry::spawn(self.app.versions.clone().run_schedule());
         let _stop_schedule = AbortOnDrop(schedule.abort_handle());
+        let warm = crate::telemetry::spawn(self.app.clone().warm_query_cache());
+        let _stop_warm = AbortOnDrop(warm.abort_handle());
         let stopped = tokio::select! {
             result = self.server => result.context("HTTP server failed"),
             () = follower => Ok(()),

@@ -1,6 +1,7 @@
 //! Embeddings from an OpenAI-compatible `/v1/embeddings` endpoint (OpenAI, Azure's v1 API,
 //! Ollama, vLLM, llama.cpp server, text-embeddings-inference).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -17,7 +18,13 @@ pub struct RemoteEmbedder {
     model: String,
     model_id: String,
     scale: SimilarityScale,
+    /// Questions' vectors, so a repeated question costs no round trip (catalog entries are
+    /// kept in the store).
+    memo: moka::sync::Cache<String, Arc<Vec<f32>>>,
 }
+
+/// Questions remembered.
+const MEMO_ENTRIES: u64 = 20_000;
 
 impl RemoteEmbedder {
     pub fn new(base_url: &str, api_key: Option<&SecretString>, model: &str) -> RemoteEmbedder {
@@ -38,6 +45,7 @@ impl RemoteEmbedder {
             model_id: format!("remote:{model}"),
             // Unknown models: the MiniLM scale, unless `embedding.similarity_scale` says.
             scale: SimilarityScale::MINILM,
+            memo: moka::sync::Cache::new(MEMO_ENTRIES),
         }
     }
 }
@@ -52,7 +60,31 @@ impl Embedder for RemoteEmbedder {
         self.scale
     }
 
-    async fn embed(&self, texts: Vec<String>, _kind: TextKind) -> anyhow::Result<Vec<Vec<f32>>> {
+    async fn embed(&self, texts: Vec<String>, kind: TextKind) -> anyhow::Result<Vec<Vec<f32>>> {
+        if kind == TextKind::Passage {
+            return self.request(texts).await;
+        }
+        let mut out: Vec<Option<Vec<f32>>> = texts
+            .iter()
+            .map(|t| self.memo.get(t).map(|v| v.as_ref().clone()))
+            .collect();
+        let missing: Vec<usize> = (0..out.len()).filter(|&i| out[i].is_none()).collect();
+        if !missing.is_empty() {
+            let todo = missing.iter().map(|&i| texts[i].clone()).collect();
+            for (&i, v) in missing.iter().zip(self.request(todo).await?) {
+                self.memo.insert(texts[i].clone(), Arc::new(v.clone()));
+                out[i] = Some(v);
+            }
+        }
+        out.into_iter()
+            .map(|v| v.context("an embedding is missing"))
+            .collect()
+    }
+}
+
+impl RemoteEmbedder {
+    /// One request for `texts`: their vectors, normalized, in order.
+    async fn request(&self, texts: Vec<String>) -> anyhow::Result<Vec<Vec<f32>>> {
         if texts.is_empty() {
             return Ok(Vec::new());
         }

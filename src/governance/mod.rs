@@ -27,6 +27,26 @@ pub struct KeyGrant {
     pub groups: Vec<String>,
 }
 
+/// Question-log entries examined for the most frequent questions.
+const FREQUENT_SCAN: usize = 100_000;
+
+/// `entries` (newest first) grouped by similar question: each group's newest text, the
+/// largest groups first (ties: the most recently asked first), at most `limit`.
+fn most_frequent(entries: &[QuestionLogEntry], limit: usize) -> Vec<String> {
+    // Per key: (count, position of its newest entry).
+    let mut groups: HashMap<&str, (usize, usize)> = HashMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        groups.entry(e.question_key.as_str()).or_insert((0, i)).0 += 1;
+    }
+    let mut ranked: Vec<(usize, usize)> = groups.into_values().collect();
+    ranked.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    ranked
+        .into_iter()
+        .take(limit)
+        .map(|(_, i)| entries[i].question.clone())
+        .collect()
+}
+
 /// How often question-log retention runs.
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
@@ -172,6 +192,18 @@ impl Governance {
         Ok(revoked)
     }
 
+    /// The questions of the last `days` asked most often (by their similar-question key; each
+    /// as last asked), most often first, at most `limit`. Examines the newest
+    /// [`FREQUENT_SCAN`] entries.
+    pub async fn frequent_questions(&self, days: u64, limit: usize) -> anyhow::Result<Vec<String>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let since = now_ms() - days as i64 * 86_400_000;
+        let entries = self.store.questions_since(since, FREQUENT_SCAN).await?;
+        Ok(most_frequent(&entries, limit))
+    }
+
     /// Questions of the last `days` the catalog answered badly, grouped, worst first.
     pub async fn gaps(
         &self,
@@ -187,5 +219,48 @@ impl Governance {
             groups,
             questions: questions.len(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(question: &str, key: &str) -> QuestionLogEntry {
+        QuestionLogEntry {
+            at_ms: 0,
+            source: "search".into(),
+            question: question.into(),
+            question_key: key.into(),
+            key_id: None,
+            top_datasets: Vec::new(),
+            confidence: 0.5,
+            mode: "hybrid".into(),
+            latency_ms: 1.0,
+        }
+    }
+
+    #[test]
+    fn the_most_asked_come_first_each_as_last_asked() {
+        // Newest first, as the store returns them.
+        let entries = [
+            entry("Churn?", "churn"),
+            entry("orders", "orders"),
+            entry("stock", "stock"),
+            entry("churn", "churn"),
+            entry("orders", "orders"),
+            entry("churn!", "churn"),
+        ];
+        assert_eq!(most_frequent(&entries, 10), ["Churn?", "orders", "stock"]);
+        assert_eq!(most_frequent(&entries, 1), ["Churn?"]);
+        // Ties: the most recently asked first.
+        let tied = [
+            entry("b", "b"),
+            entry("a", "a"),
+            entry("a", "a"),
+            entry("b", "b"),
+        ];
+        assert_eq!(most_frequent(&tied, 2), ["b", "a"]);
+        assert!(most_frequent(&[], 5).is_empty());
     }
 }

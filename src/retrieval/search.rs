@@ -162,6 +162,28 @@ impl Searcher {
         self.query_vector(snapshot, &plan).await
     }
 
+    /// Embeds `questions` as a search would (their meaningful words; through the companion
+    /// when in another language than the catalog's), one after another on one thread, so that
+    /// the model's memo holds them: a restarted service answers the questions asked most
+    /// at the speed of a repeated one. Returns how many were embedded; stops when the live
+    /// version has no semantic index (none yet, or a new version is still embedding).
+    pub async fn warm(&self, questions: &[String]) -> usize {
+        let mut embedded = 0;
+        for question in questions {
+            let Some(snapshot) = self.snapshot() else {
+                break;
+            };
+            if snapshot.semantic().is_none() {
+                break;
+            }
+            let plan = self.understand(question);
+            if self.query_vector(&snapshot, &plan).await.is_some() {
+                embedded += 1;
+            }
+        }
+        embedded
+    }
+
     /// Ranks datasets for `text` off the async runtime, bounded by the search permits.
     /// `depth`: how many of the top datasets the caller will show (their matching columns
     /// are computed).

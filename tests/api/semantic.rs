@@ -142,3 +142,80 @@ async fn portuguese_questions_find_english_names_and_the_reverse() {
         );
     }
 }
+
+/// The texts a list of recorded requests asked the embeddings endpoint for.
+fn embedded_texts(requests: &[serde_json::Value]) -> Vec<String> {
+    requests
+        .iter()
+        .filter_map(|r| r["input"].as_array())
+        .flatten()
+        .filter_map(|t| t.as_str().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_embeds_the_most_asked_questions_before_they_come_again() {
+    let fake = spawn_fake_llm().await;
+    let base = fake.base_url.clone();
+    let app = spawn_custom(Backend::Sqlite, None, move |s| {
+        s.embedding.model_dir = Some("/nonexistent/model".into());
+        s.embedding.base_url = Some(base);
+        s.embedding.model = Some("test-embedding".into());
+        s.retrieval.warm_questions = 2;
+    })
+    .await;
+    let questions = [
+        ("customer+churn+scores", 3),
+        ("pedidos+por+cliente", 4),
+        ("warehouse+stock+levels", 1),
+    ];
+    // What each question's search sent to the endpoint: once, the repeats hit the memo.
+    let mut sent = Vec::new();
+    for (q, times) in questions {
+        let before = fake.requests().len();
+        for _ in 0..times {
+            let (status, body) = app.get_json(&format!("/v1/search?q={q}")).await;
+            assert_eq!(status, 200, "{body}");
+        }
+        let texts = embedded_texts(&fake.requests()[before..]);
+        assert_eq!(texts.len(), 1, "{q}: {texts:?}");
+        sent.push(texts[0].clone());
+    }
+    app.app
+        .governance
+        .flush_question_log(std::time::Duration::from_secs(5))
+        .await;
+    let (settings, tmp) = app.stop().await;
+
+    // The catalog's vectors come from the store: whatever is asked now is the warming.
+    let before = fake.requests().len();
+    let app = spawn_with(settings, tmp).await;
+    let mut warmed = Vec::new();
+    for _ in 0..600 {
+        warmed = embedded_texts(&fake.requests()[before..]);
+        if warmed.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The two most asked, the most asked first, as their searches embed them.
+    assert_eq!(warmed, [sent[1].clone(), sent[0].clone()]);
+    let before = fake.requests().len();
+    for (q, _) in &questions[..2] {
+        let (status, body) = app.get_json(&format!("/v1/search?q={q}")).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(
+        embedded_texts(&fake.requests()[before..]),
+        Vec::<String>::new(),
+        "warmed questions are not embedded again"
+    );
+    let (status, _) = app
+        .get_json(&format!("/v1/search?q={}", questions[2].0))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        embedded_texts(&fake.requests()[before..]),
+        [sent[2].clone()]
+    );
+}
