@@ -91,16 +91,18 @@ async fn reload_embeds_only_what_changed(backend: Backend) {
     assert_eq!(embedding_rows(&url).await, 3);
 }
 
+/// Embeddings from the test server at `base` instead of the local model (which is absent).
+fn remote_embeddings(s: &mut descoberta::settings::Settings, base: String) {
+    s.embedding.model_dir = Some("/nonexistent/model".into());
+    s.embedding.base_url = Some(base);
+    s.embedding.model = Some("test-embedding".into());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_openai_compatible_embeddings_endpoint_can_replace_the_local_model() {
     let fake = spawn_fake_llm().await;
     let base = fake.base_url.clone();
-    let app = spawn_custom(Backend::Sqlite, None, move |s| {
-        s.embedding.model_dir = Some("/nonexistent/model".into());
-        s.embedding.base_url = Some(base);
-        s.embedding.model = Some("test-embedding".into());
-    })
-    .await;
+    let app = spawn_custom(Backend::Sqlite, None, move |s| remote_embeddings(s, base)).await;
     assert!(app.app.search.has_embedder());
     let (_, ready) = app.get_json("/readyz").await;
     assert!(ready["warnings"].as_array().unwrap().is_empty(), "{ready}");
@@ -158,9 +160,7 @@ async fn a_restart_embeds_the_most_asked_questions_before_they_come_again() {
     let fake = spawn_fake_llm().await;
     let base = fake.base_url.clone();
     let app = spawn_custom(Backend::Sqlite, None, move |s| {
-        s.embedding.model_dir = Some("/nonexistent/model".into());
-        s.embedding.base_url = Some(base);
-        s.embedding.model = Some("test-embedding".into());
+        remote_embeddings(s, base);
         s.retrieval.warm_questions = 2;
     })
     .await;

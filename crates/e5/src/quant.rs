@@ -157,9 +157,27 @@ pub(crate) fn round_even(x: f32) -> f32 {
 
 impl QuantActs {
     /// Quantizes `x` (`t` rows of `k`) into `self`, reusing its buffers (portable code; the
-    /// AVX2 version in `kernels` gives the same bytes).
+    /// SIMD versions in `kernels` give the same bytes).
     #[inline(always)]
     pub fn quantize(&mut self, x: &[f32], t: usize, k: usize) {
+        self.quantize_rows(x, t, k, min_max, |row, dst, inv, z| {
+            for (d, &v) in dst.iter_mut().zip(row) {
+                *d = quantize_one(v, inv, z);
+            }
+        })
+    }
+
+    /// Quantizes `x` row by row: `extremes` gives a row's min and max, `codes` writes its
+    /// codes given the inverse scale and the zero point.
+    #[inline(always)]
+    pub(crate) fn quantize_rows(
+        &mut self,
+        x: &[f32],
+        t: usize,
+        k: usize,
+        extremes: impl Fn(&[f32]) -> (f32, f32),
+        codes: impl Fn(&[f32], &mut [u8], f32, f32),
+    ) {
         self.t = t;
         self.k = k;
         self.data.resize(t * k, 0);
@@ -170,11 +188,9 @@ impl QuantActs {
             .zip(self.data.chunks_exact_mut(k))
             .enumerate()
         {
-            let (lo, hi) = min_max(row);
+            let (lo, hi) = extremes(row);
             let (s, inv, z) = act_params(lo, hi);
-            for (d, &v) in dst.iter_mut().zip(row) {
-                *d = quantize_one(v, inv, z);
-            }
+            codes(row, dst, inv, z);
             self.scale[i] = s;
             self.zero[i] = z as i32;
         }

@@ -382,32 +382,25 @@ fn quantize32(src: &[f32], dst: &mut [u8], inv: f32, z: f32) {
 
 #[target_feature(enable = "avx2")]
 fn quantize_avx2(q: &mut QuantActs, x: &[f32], t: usize, k: usize) {
-    use super::super::quant::{act_params, quantize_one};
-    q.t = t;
-    q.k = k;
-    q.data.resize(t * k, 0);
-    q.scale.resize(t, 0.0);
-    q.zero.resize(t, 0);
-    for (i, (row, dst)) in x[..t * k]
-        .chunks_exact(k)
-        .zip(q.data.chunks_exact_mut(k))
-        .enumerate()
-    {
-        let (lo, hi) = min_max_avx2(row);
-        let (s, inv, z) = act_params(lo, hi);
-        let full = k / 32 * 32;
-        for (sc, dc) in row[..full]
-            .chunks_exact(32)
-            .zip(dst[..full].chunks_exact_mut(32))
-        {
-            quantize32(sc, dc, inv, z);
-        }
-        for (d, &v) in dst[full..].iter_mut().zip(&row[full..]) {
-            *d = quantize_one(v, inv, z);
-        }
-        q.scale[i] = s;
-        q.zero[i] = z as i32;
-    }
+    use super::super::quant::quantize_one;
+    q.quantize_rows(
+        x,
+        t,
+        k,
+        |r| min_max_avx2(r),
+        |row, dst, inv, z| {
+            let full = row.len() / 32 * 32;
+            for (sc, dc) in row[..full]
+                .chunks_exact(32)
+                .zip(dst[..full].chunks_exact_mut(32))
+            {
+                quantize32(sc, dc, inv, z);
+            }
+            for (d, &v) in dst[full..].iter_mut().zip(&row[full..]) {
+                *d = quantize_one(v, inv, z);
+            }
+        },
+    )
 }
 
 /// Min and max on 16 lanes. Min and max are exact, and a NaN input is skipped in every
@@ -466,32 +459,25 @@ fn quantize16(src: &[f32], dst: &mut [u8], inv: f32, z: f32) {
 
 #[target_feature(enable = "avx512f")]
 fn quantize_avx512(q: &mut QuantActs, x: &[f32], t: usize, k: usize) {
-    use super::super::quant::{act_params, quantize_one};
-    q.t = t;
-    q.k = k;
-    q.data.resize(t * k, 0);
-    q.scale.resize(t, 0.0);
-    q.zero.resize(t, 0);
-    for (i, (row, dst)) in x[..t * k]
-        .chunks_exact(k)
-        .zip(q.data.chunks_exact_mut(k))
-        .enumerate()
-    {
-        let (lo, hi) = min_max_avx512(row);
-        let (s, inv, z) = act_params(lo, hi);
-        let full = k / 16 * 16;
-        for (sc, dc) in row[..full]
-            .chunks_exact(16)
-            .zip(dst[..full].chunks_exact_mut(16))
-        {
-            quantize16(sc, dc, inv, z);
-        }
-        for (d, &v) in dst[full..].iter_mut().zip(&row[full..]) {
-            *d = quantize_one(v, inv, z);
-        }
-        q.scale[i] = s;
-        q.zero[i] = z as i32;
-    }
+    use super::super::quant::quantize_one;
+    q.quantize_rows(
+        x,
+        t,
+        k,
+        |r| min_max_avx512(r),
+        |row, dst, inv, z| {
+            let full = row.len() / 16 * 16;
+            for (sc, dc) in row[..full]
+                .chunks_exact(16)
+                .zip(dst[..full].chunks_exact_mut(16))
+            {
+                quantize16(sc, dc, inv, z);
+            }
+            for (d, &v) in dst[full..].iter_mut().zip(&row[full..]) {
+                *d = quantize_one(v, inv, z);
+            }
+        },
+    )
 }
 
 pub(super) fn quantize_wide(q: &mut QuantActs, x: &[f32], t: usize, k: usize) {
