@@ -17,7 +17,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use descoberta_e5::{E5Model, PASSAGE_PREFIX, QUERY_PREFIX, UseModel};
 
-use super::{Embedder, SimilarityScale, TextKind};
+use super::{Embedder, Memo, SimilarityScale, TextKind, through_memo};
 
 /// The model files, by preference: the English + Portuguese vocabulary first.
 pub const MODEL_FILES: [&str; 2] = ["e5-small-enpt-q4.bin", "e5-small-q4.bin"];
@@ -31,7 +31,7 @@ const MEMO_ENTRIES: u64 = 20_000;
 struct Shared {
     model: E5Model,
     /// By prefixed text.
-    memo: moka::sync::Cache<String, Arc<Vec<f32>>>,
+    memo: Memo,
 }
 
 static LOADED: OnceLock<Mutex<HashMap<PathBuf, Arc<Shared>>>> = OnceLock::new();
@@ -222,16 +222,11 @@ impl Embedder for E5Embedder {
             Some(c) => format!("usem3 {} {kind:?} ", c.share),
         };
         let keys: Vec<String> = texts.iter().map(|t| format!("{tag}{prefix}{t}")).collect();
-        let mut out: Vec<Option<Vec<f32>>> = keys
-            .iter()
-            .map(|k| self.shared.memo.get(k).map(|v| v.as_ref().clone()))
-            .collect();
-        let missing: Vec<usize> = (0..out.len()).filter(|&i| out[i].is_none()).collect();
-        if !missing.is_empty() {
+        let native_share = self.companion.as_ref().map(|c| c.share);
+        through_memo(&self.shared.memo, keys, |missing| async move {
             let shared = self.shared.clone();
             let todo: Vec<String> = missing.iter().map(|&i| texts[i].clone()).collect();
-            let native_share = self.companion.as_ref().map(|c| c.share);
-            let vectors = crate::telemetry::blocking(move || {
+            crate::telemetry::blocking(move || {
                 let prefixed: Vec<String> = todo.iter().map(|t| format!("{prefix}{t}")).collect();
                 let refs: Vec<&str> = prefixed.iter().map(String::as_str).collect();
                 if let Some((model, share)) = companion {
@@ -260,21 +255,9 @@ impl Embedder for E5Embedder {
                 anyhow::Ok(e5)
             })
             .await
-            .context("embedding task panicked")??;
-            anyhow::ensure!(
-                vectors.len() == missing.len(),
-                "the model returned a wrong count"
-            );
-            for (&i, vector) in missing.iter().zip(vectors) {
-                self.shared
-                    .memo
-                    .insert(keys[i].clone(), Arc::new(vector.clone()));
-                out[i] = Some(vector);
-            }
-        }
-        out.into_iter()
-            .map(|v| v.context("an embedding is missing"))
-            .collect()
+            .context("embedding task panicked")?
+        })
+        .await
     }
 }
 

@@ -40,6 +40,44 @@ pub enum TextKind {
     Passage,
 }
 
+/// Vectors remembered by text (or by a key that says how the text was embedded).
+pub(crate) type Memo = moka::sync::Cache<String, Arc<Vec<f32>>>;
+
+/// The vectors of `keys`: those `memo` holds, and the others from `compute` (given their
+/// positions in `keys`, it returns their vectors in that order), which `memo` then keeps.
+pub(crate) async fn through_memo<F, Fut>(
+    memo: &Memo,
+    keys: Vec<String>,
+    compute: F,
+) -> anyhow::Result<Vec<Vec<f32>>>
+where
+    F: FnOnce(Vec<usize>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Vec<Vec<f32>>>>,
+{
+    use anyhow::Context;
+    let mut out: Vec<Option<Vec<f32>>> = keys
+        .iter()
+        .map(|k| memo.get(k).map(|v| v.as_ref().clone()))
+        .collect();
+    let missing: Vec<usize> = (0..out.len()).filter(|&i| out[i].is_none()).collect();
+    if !missing.is_empty() {
+        let vectors = compute(missing.clone()).await?;
+        anyhow::ensure!(
+            vectors.len() == missing.len(),
+            "the model returned {} vectors for {} texts",
+            vectors.len(),
+            missing.len()
+        );
+        for (i, vector) in missing.into_iter().zip(vectors) {
+            memo.insert(keys[i].clone(), Arc::new(vector.clone()));
+            out[i] = Some(vector);
+        }
+    }
+    out.into_iter()
+        .map(|v| v.context("an embedding is missing"))
+        .collect()
+}
+
 /// Where a model's cosine similarities lie: models differ widely (all-MiniLM-L6-v2 puts
 /// unrelated texts near 0.1, multilingual-e5-small near 0.75), so thresholds are set on the
 /// calibrated scale, where `unrelated` maps to 0 and `related` to 1.
@@ -467,6 +505,52 @@ pub fn normalize(v: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_memo_computes_only_what_it_misses_and_keeps_the_order() {
+        let memo = Memo::new(100);
+        let keys = |ks: &[&str]| ks.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+        let vector = |k: &str| vec![k.len() as f32];
+        let asked = std::sync::Mutex::new(Vec::new());
+        let compute = |all: Vec<String>| {
+            let asked = &asked;
+            move |missing: Vec<usize>| {
+                let texts: Vec<String> = missing.iter().map(|&i| all[i].clone()).collect();
+                asked.lock().unwrap().push(texts.clone());
+                async move { Ok(texts.iter().map(|t| vector(t)).collect()) }
+            }
+        };
+        let first = keys(&["a", "bb"]);
+        let got = through_memo(&memo, first.clone(), compute(first))
+            .await
+            .unwrap();
+        assert_eq!(got, [vector("a"), vector("bb")]);
+        let second = keys(&["ccc", "bb", "a", "dddd"]);
+        let got = through_memo(&memo, second.clone(), compute(second))
+            .await
+            .unwrap();
+        assert_eq!(
+            got,
+            [vector("ccc"), vector("bb"), vector("a"), vector("dddd")]
+        );
+        assert_eq!(
+            *asked.lock().unwrap(),
+            [keys(&["a", "bb"]), keys(&["ccc", "dddd"])]
+        );
+        // All remembered: nothing computed.
+        let third = keys(&["dddd", "a"]);
+        through_memo(&memo, third.clone(), compute(third))
+            .await
+            .unwrap();
+        assert_eq!(asked.lock().unwrap().len(), 2);
+        // A model that returns a wrong count is an error, and nothing is remembered.
+        let short = through_memo(&memo, keys(&["eeeee", "ffffff"]), |_| async {
+            Ok(vec![vec![1.0]])
+        })
+        .await;
+        assert!(short.is_err());
+        assert!(memo.get("eeeee").is_none());
+    }
 
     /// Deterministic unit vectors of `dim` (a small LCG: the tests need no entropy).
     fn unit_vectors(n: usize, dim: usize, seed: u64) -> Vec<f32> {

@@ -1,7 +1,6 @@
 //! Embeddings from an OpenAI-compatible `/v1/embeddings` endpoint (OpenAI, Azure's v1 API,
 //! Ollama, vLLM, llama.cpp server, text-embeddings-inference).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -11,7 +10,7 @@ use async_openai::types::embeddings::{CreateEmbeddingRequest, EmbeddingInput};
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Embedder, SimilarityScale, TextKind, normalize};
+use super::{Embedder, Memo, SimilarityScale, TextKind, normalize, through_memo};
 
 pub struct RemoteEmbedder {
     client: Client<OpenAIConfig>,
@@ -20,7 +19,7 @@ pub struct RemoteEmbedder {
     scale: SimilarityScale,
     /// Questions' vectors, so a repeated question costs no round trip (catalog entries are
     /// kept in the store).
-    memo: moka::sync::Cache<String, Arc<Vec<f32>>>,
+    memo: Memo,
 }
 
 /// Questions remembered.
@@ -64,21 +63,10 @@ impl Embedder for RemoteEmbedder {
         if kind == TextKind::Passage {
             return self.request(texts).await;
         }
-        let mut out: Vec<Option<Vec<f32>>> = texts
-            .iter()
-            .map(|t| self.memo.get(t).map(|v| v.as_ref().clone()))
-            .collect();
-        let missing: Vec<usize> = (0..out.len()).filter(|&i| out[i].is_none()).collect();
-        if !missing.is_empty() {
-            let todo = missing.iter().map(|&i| texts[i].clone()).collect();
-            for (&i, v) in missing.iter().zip(self.request(todo).await?) {
-                self.memo.insert(texts[i].clone(), Arc::new(v.clone()));
-                out[i] = Some(v);
-            }
-        }
-        out.into_iter()
-            .map(|v| v.context("an embedding is missing"))
-            .collect()
+        through_memo(&self.memo, texts.clone(), |missing| {
+            self.request(missing.into_iter().map(|i| texts[i].clone()).collect())
+        })
+        .await
     }
 }
 
