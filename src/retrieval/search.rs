@@ -165,21 +165,21 @@ impl Searcher {
     /// Embeds `questions` as a search would (their meaningful words; through the companion
     /// when in another language than the catalog's), one after another on one thread, so that
     /// the model's memo holds them: a restarted service answers the questions asked most
-    /// at the speed of a repeated one. Returns how many were embedded; stops when the live
-    /// version has no semantic index (none yet, or a new version is still embedding).
+    /// at the speed of a repeated one. Returns how many were embedded. Stops at the first
+    /// question that gets no vector: the live version has no semantic index of this model
+    /// (none yet, or a new version is still embedding), or the model failed (a remote
+    /// endpoint that is down would fail the rest too, each after its timeout).
     pub async fn warm(&self, questions: &[String]) -> usize {
         let mut embedded = 0;
         for question in questions {
             let Some(snapshot) = self.snapshot() else {
                 break;
             };
-            if snapshot.semantic().is_none() {
+            let plan = self.understand(question);
+            if self.query_vector(&snapshot, &plan).await.is_none() {
                 break;
             }
-            let plan = self.understand(question);
-            if self.query_vector(&snapshot, &plan).await.is_some() {
-                embedded += 1;
-            }
+            embedded += 1;
         }
         embedded
     }

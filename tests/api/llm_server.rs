@@ -2,6 +2,7 @@
 //! wire formats of `POST /v1/chat/completions`. The requested `model` picks the scenario;
 //! every request body is recorded so tests can check what the prompt contained.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,6 +14,8 @@ pub struct FakeLlm {
     /// Base URL to configure as `llm.base_url` (ends in `/v1`).
     pub base_url: String,
     requests: Arc<Mutex<Vec<Value>>>,
+    /// Embedding requests are refused (recorded, then answered 400).
+    refusing: Arc<AtomicBool>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -26,6 +29,11 @@ impl FakeLlm {
     /// Bodies of every request received, oldest first.
     pub fn requests(&self) -> Vec<Value> {
         self.requests.lock().unwrap().clone()
+    }
+
+    /// From now on, refuses (`true`) or serves embedding requests.
+    pub fn refuse_embeddings(&self, refuse: bool) {
+        self.refusing.store(refuse, Ordering::SeqCst);
     }
 
     /// Every prompt text (system and user messages) received.
@@ -47,11 +55,14 @@ impl FakeLlm {
 pub async fn spawn_fake_llm() -> FakeLlm {
     let requests: Arc<Mutex<Vec<Value>>> = Arc::default();
     let state = web::Data::new(requests.clone());
+    let refusing: Arc<AtomicBool> = Arc::default();
+    let refuse = web::Data::new(refusing.clone());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(refuse.clone())
             .app_data(web::JsonConfig::default().limit(1 << 22))
             .route("/v1/chat/completions", web::post().to(chat_completions))
             .route("/v1/embeddings", web::post().to(embeddings))
@@ -66,6 +77,7 @@ pub async fn spawn_fake_llm() -> FakeLlm {
     FakeLlm {
         base_url: format!("http://127.0.0.1:{port}/v1"),
         requests,
+        refusing,
         server,
     }
 }
@@ -287,10 +299,14 @@ async fn chat_completions(
 /// 64 buckets), in the OpenAI response format.
 async fn embeddings(
     state: web::Data<Arc<Mutex<Vec<Value>>>>,
+    refusing: web::Data<Arc<AtomicBool>>,
     body: web::Json<Value>,
 ) -> HttpResponse {
     let body = body.into_inner();
     state.lock().unwrap().push(body.clone());
+    if refusing.load(Ordering::SeqCst) {
+        return error_body(400, "embeddings are refused", "invalid_request_error");
+    }
     let inputs: Vec<String> = match &body["input"] {
         Value::String(s) => vec![s.clone()],
         Value::Array(items) => items

@@ -1,9 +1,12 @@
 //! Semantic retrieval: the embedding model, its cache, and life without it.
 
+use std::sync::Arc;
+
+use descoberta::settings::Settings;
 use sqlx::Connection;
 
 use crate::helpers::{Backend, result_names, spawn_custom, spawn_with};
-use crate::llm_server::spawn_fake_llm;
+use crate::llm_server::{FakeLlm, spawn_fake_llm};
 use crate::on_both_backends;
 
 on_both_backends!(reload_embeds_only_what_changed);
@@ -92,7 +95,7 @@ async fn reload_embeds_only_what_changed(backend: Backend) {
 }
 
 /// Embeddings from the test server at `base` instead of the local model (which is absent).
-fn remote_embeddings(s: &mut descoberta::settings::Settings, base: String) {
+fn remote_embeddings(s: &mut Settings, base: String) {
     s.embedding.model_dir = Some("/nonexistent/model".into());
     s.embedding.base_url = Some(base);
     s.embedding.model = Some("test-embedding".into());
@@ -155,23 +158,23 @@ fn embedded_texts(requests: &[serde_json::Value]) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restart_embeds_the_most_asked_questions_before_they_come_again() {
-    let fake = spawn_fake_llm().await;
+/// The service on the demo catalog with the test server's embeddings, warming `warm`
+/// questions at start: asks each of `questions` (URL-encoded, how many times), then stops.
+/// Returns what a restart needs and what each question's search sent to the endpoint (once:
+/// the repeats hit the memo).
+async fn ask_then_stop(
+    fake: &FakeLlm,
+    warm: usize,
+    questions: &[(&str, usize)],
+) -> (Settings, Arc<tempfile::TempDir>, Vec<String>) {
     let base = fake.base_url.clone();
     let app = spawn_custom(Backend::Sqlite, None, move |s| {
         remote_embeddings(s, base);
-        s.retrieval.warm_questions = 2;
+        s.retrieval.warm_questions = warm;
     })
     .await;
-    let questions = [
-        ("customer+churn+scores", 3),
-        ("pedidos+por+cliente", 4),
-        ("warehouse+stock+levels", 1),
-    ];
-    // What each question's search sent to the endpoint: once, the repeats hit the memo.
     let mut sent = Vec::new();
-    for (q, times) in questions {
+    for &(q, times) in questions {
         let before = fake.requests().len();
         for _ in 0..times {
             let (status, body) = app.get_json(&format!("/v1/search?q={q}")).await;
@@ -186,18 +189,37 @@ async fn a_restart_embeds_the_most_asked_questions_before_they_come_again() {
         .flush_question_log(std::time::Duration::from_secs(5))
         .await;
     let (settings, tmp) = app.stop().await;
+    (settings, tmp, sent)
+}
 
-    // The catalog's vectors come from the store: whatever is asked now is the warming.
-    let before = fake.requests().len();
-    let app = spawn_with(settings, tmp).await;
-    let mut warmed = Vec::new();
+/// Waits (30 s at most) until the test server has received `n` embedding texts since
+/// request `since`; returns those it has.
+async fn texts_since(fake: &FakeLlm, since: usize, n: usize) -> Vec<String> {
+    let mut texts = Vec::new();
     for _ in 0..600 {
-        warmed = embedded_texts(&fake.requests()[before..]);
-        if warmed.len() >= 2 {
+        texts = embedded_texts(&fake.requests()[since..]);
+        if texts.len() >= n {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    texts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_embeds_the_most_asked_questions_before_they_come_again() {
+    let fake = spawn_fake_llm().await;
+    let questions = [
+        ("customer+churn+scores", 3),
+        ("pedidos+por+cliente", 4),
+        ("warehouse+stock+levels", 1),
+    ];
+    let (settings, tmp, sent) = ask_then_stop(&fake, 2, &questions).await;
+
+    // The catalog's vectors come from the store: whatever is asked now is the warming.
+    let before = fake.requests().len();
+    let app = spawn_with(settings, tmp).await;
+    let warmed = texts_since(&fake, before, 2).await;
     // The two most asked, the most asked first, as their searches embed them.
     assert_eq!(warmed, [sent[1].clone(), sent[0].clone()]);
     let before = fake.requests().len();
@@ -218,4 +240,29 @@ async fn a_restart_embeds_the_most_asked_questions_before_they_come_again() {
         embedded_texts(&fake.requests()[before..]),
         [sent[2].clone()]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warming_stops_at_the_first_question_the_model_fails() {
+    let fake = spawn_fake_llm().await;
+    let questions = [
+        ("customer+churn+scores", 3),
+        ("pedidos+por+cliente", 2),
+        ("warehouse+stock+levels", 1),
+    ];
+    let (settings, tmp, sent) = ask_then_stop(&fake, 3, &questions).await;
+    fake.refuse_embeddings(true);
+    let before = fake.requests().len();
+    let app = spawn_with(settings, tmp).await;
+    assert_eq!(texts_since(&fake, before, 1).await, [sent[0].clone()]);
+    // Had it gone on, the other two would follow at once (each refusal takes a round trip
+    // on loopback); searches still answer, lexically.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        embedded_texts(&fake.requests()[before..]),
+        [sent[0].clone()]
+    );
+    let (status, body) = app.get_json("/v1/search?q=customer+churn").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(result_names(&body)[0], "crm.customer_churn_scores");
 }
