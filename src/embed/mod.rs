@@ -8,6 +8,7 @@
 //! Embed knows no store and no catalog: the load pipeline reads cached vectors from the
 //! store, asks an embedder for the missing ones, and writes them back.
 
+mod batcher;
 mod bert;
 mod distilled;
 mod e5;
