@@ -95,36 +95,27 @@ impl QueryBatcher {
             // A panic in the model fails this batch, not the worker count.
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| (self.run)(&texts)));
             let vectors = match result {
-                Ok(Ok(v)) if v.len() == batch.len() => v,
-                Ok(Ok(v)) => {
-                    let e = format!(
-                        "the model returned {} vectors for {} texts",
-                        v.len(),
-                        texts.len()
-                    );
-                    batch
-                        .into_iter()
-                        .for_each(|j| drop(j.reply.send(Err(e.clone()))));
-                    continue;
-                }
-                Ok(Err(e)) => {
-                    let e = format!("{e:#}");
-                    batch
-                        .into_iter()
-                        .for_each(|j| drop(j.reply.send(Err(e.clone()))));
-                    continue;
-                }
-                Err(_) => {
-                    let e = "the embedding model panicked".to_string();
-                    batch
-                        .into_iter()
-                        .for_each(|j| drop(j.reply.send(Err(e.clone()))));
-                    continue;
-                }
+                Ok(Ok(v)) if v.len() == batch.len() => Ok(v),
+                Ok(Ok(v)) => Err(format!(
+                    "the model returned {} vectors for {} texts",
+                    v.len(),
+                    texts.len()
+                )),
+                Ok(Err(e)) => Err(format!("{e:#}")),
+                Err(_) => Err("the embedding model panicked".to_string()),
             };
             // A caller that went away (a dropped request) has no receiver: nothing to do.
-            for (job, vector) in batch.into_iter().zip(vectors) {
-                drop(job.reply.send(Ok(vector)));
+            match vectors {
+                Ok(vectors) => {
+                    for (job, vector) in batch.into_iter().zip(vectors) {
+                        drop(job.reply.send(Ok(vector)));
+                    }
+                }
+                Err(e) => {
+                    for job in batch {
+                        drop(job.reply.send(Err(e.clone())));
+                    }
+                }
             }
         }
     }
