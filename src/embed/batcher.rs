@@ -91,11 +91,12 @@ impl QueryBatcher {
                 let n = state.waiting.len().min(self.max_batch);
                 state.waiting.drain(..n).collect()
             };
-            let texts: Vec<String> = batch.iter().map(|j| j.text.clone()).collect();
+            let (texts, replies): (Vec<String>, Vec<_>) =
+                batch.into_iter().map(|j| (j.text, j.reply)).unzip();
             // A panic in the model fails this batch, not the worker count.
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| (self.run)(&texts)));
             let vectors = match result {
-                Ok(Ok(v)) if v.len() == batch.len() => Ok(v),
+                Ok(Ok(v)) if v.len() == texts.len() => Ok(v),
                 Ok(Ok(v)) => Err(format!(
                     "the model returned {} vectors for {} texts",
                     v.len(),
@@ -107,13 +108,13 @@ impl QueryBatcher {
             // A caller that went away (a dropped request) has no receiver: nothing to do.
             match vectors {
                 Ok(vectors) => {
-                    for (job, vector) in batch.into_iter().zip(vectors) {
-                        drop(job.reply.send(Ok(vector)));
+                    for (reply, vector) in replies.into_iter().zip(vectors) {
+                        drop(reply.send(Ok(vector)));
                     }
                 }
                 Err(e) => {
-                    for job in batch {
-                        drop(job.reply.send(Err(e.clone())));
+                    for reply in replies {
+                        drop(reply.send(Err(e.clone())));
                     }
                 }
             }

