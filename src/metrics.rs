@@ -23,6 +23,28 @@ pub struct Metrics {
     pub mcp_tool_duration: HistogramVec,
     pub mcp_sessions: IntGauge,
     pub question_log_dropped: IntCounter,
+    pub question_embedding: QuestionEmbeddingMetrics,
+}
+
+/// What the embedders report of questions: where each question's vector came from, and
+/// how many questions went through the model together. Cheap to clone (shared counters).
+#[derive(Clone)]
+pub struct QuestionEmbeddingMetrics {
+    /// `source` = `memo` (the query-embedding cache) or `model`.
+    pub vectors: IntCounterVec,
+    pub batch_size: Histogram,
+}
+
+impl QuestionEmbeddingMetrics {
+    /// Counts `memo` questions answered from the cache and `model` computed ones.
+    pub fn count(&self, memo: usize, model: usize) {
+        self.vectors
+            .with_label_values(&["memo"])
+            .inc_by(memo as u64);
+        self.vectors
+            .with_label_values(&["model"])
+            .inc_by(model as u64);
+    }
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -106,6 +128,24 @@ impl Metrics {
             "question_log_dropped_total",
             "Questions not logged because the log's writer was behind",
         )?;
+        let question_embedding = QuestionEmbeddingMetrics {
+            vectors: IntCounterVec::new(
+                Opts::new(
+                    "question_embeddings_total",
+                    "Question vectors by source: memo (the query-embedding cache) or model",
+                ),
+                &["source"],
+            )?,
+            batch_size: Histogram::with_opts(
+                HistogramOpts::new(
+                    "question_embedding_batch_size",
+                    "Questions embedded together in one pass of the model",
+                )
+                .buckets(vec![1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0]),
+            )?,
+        };
+        registry.register(Box::new(question_embedding.vectors.clone()))?;
+        registry.register(Box::new(question_embedding.batch_size.clone()))?;
         registry.register(Box::new(question_log_dropped.clone()))?;
         registry.register(Box::new(mcp_tool_calls.clone()))?;
         registry.register(Box::new(mcp_tool_duration.clone()))?;
@@ -140,6 +180,7 @@ impl Metrics {
             mcp_tool_duration,
             mcp_sessions,
             question_log_dropped,
+            question_embedding,
         })
     }
 

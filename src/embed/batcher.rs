@@ -9,6 +9,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
+use prometheus::Histogram;
 use tokio::sync::oneshot;
 
 /// Embeds a batch of texts on the calling thread, one vector per text, in order.
@@ -21,6 +22,8 @@ pub(crate) struct QueryBatcher {
     /// Texts in one batch: a question that joins a batch waits for all of it.
     max_batch: usize,
     run: Arc<BatchFn>,
+    /// Each batch's size, when reported.
+    batch_sizes: Option<Histogram>,
 }
 
 #[derive(Default)]
@@ -35,12 +38,18 @@ struct Job {
 }
 
 impl QueryBatcher {
-    pub(crate) fn new(workers: usize, max_batch: usize, run: Arc<BatchFn>) -> QueryBatcher {
+    pub(crate) fn new(
+        workers: usize,
+        max_batch: usize,
+        run: Arc<BatchFn>,
+        batch_sizes: Option<Histogram>,
+    ) -> QueryBatcher {
         QueryBatcher {
             state: Mutex::default(),
             workers: workers.max(1),
             max_batch: max_batch.max(1),
             run,
+            batch_sizes,
         }
     }
 
@@ -93,6 +102,9 @@ impl QueryBatcher {
             };
             let (texts, replies): (Vec<String>, Vec<_>) =
                 batch.into_iter().map(|j| (j.text, j.reply)).unzip();
+            if let Some(sizes) = &self.batch_sizes {
+                sizes.observe(texts.len() as f64);
+            }
             // A panic in the model fails this batch, not the worker count.
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| (self.run)(&texts)));
             let vectors = match result {
@@ -153,7 +165,9 @@ mod tests {
     async fn questions_that_wait_go_through_together_in_order() {
         let gate = Arc::new(std::sync::Barrier::new(2));
         let (run, seen) = recording(gate.clone());
-        let batcher = Arc::new(QueryBatcher::new(1, 3, run));
+        let metrics = crate::metrics::Metrics::new().unwrap();
+        let observed = metrics.question_embedding.batch_size.clone();
+        let batcher = Arc::new(QueryBatcher::new(1, 3, run, Some(observed.clone())));
         // The first question occupies the only worker until the gate opens.
         let first = tokio::spawn({
             let b = batcher.clone();
@@ -194,6 +208,17 @@ mod tests {
         let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
         assert_eq!(sizes, [1, 3, 2], "{batches:?}");
         assert_eq!(batches.concat(), ["a", "bb", "ccc", "dddd", "eeeee", "f"]);
+        // The metric saw the same batches.
+        assert_eq!(
+            (observed.get_sample_count(), observed.get_sample_sum()),
+            (3, 6.0)
+        );
+        assert!(
+            metrics
+                .render()
+                .unwrap()
+                .contains("descoberta_question_embedding_batch_size_bucket{le=\"2\"} 2")
+        );
         // Idle again: the worker stops and the next question starts one.
         while batcher.state.lock().unwrap().running > 0 {
             tokio::task::yield_now().await;
@@ -206,7 +231,7 @@ mod tests {
     async fn a_failed_or_panicking_batch_is_an_error_and_the_next_one_runs() {
         let gate = Arc::new(std::sync::Barrier::new(1));
         let (run, _) = recording(gate);
-        let batcher = Arc::new(QueryBatcher::new(2, 8, run));
+        let batcher = Arc::new(QueryBatcher::new(2, 8, run, None));
         let err = batcher.embed(vec!["fail".into()]).await.unwrap_err();
         assert!(format!("{err:#}").contains("no vector"), "{err:#}");
         let err = batcher.embed(vec!["panic".into()]).await.unwrap_err();

@@ -19,6 +19,7 @@ use descoberta_e5::{E5Model, PASSAGE_PREFIX, QUERY_PREFIX, UseModel};
 
 use super::batcher::QueryBatcher;
 use super::{Embedder, Memo, SimilarityScale, TextKind, through_memo};
+use crate::metrics::QuestionEmbeddingMetrics;
 
 /// The model files, by preference: the English + Portuguese vocabulary first.
 pub const MODEL_FILES: [&str; 2] = ["e5-small-enpt-q4.bin", "e5-small-q4.bin"];
@@ -62,6 +63,8 @@ pub struct E5Embedder {
     /// vectors have their own form, so its own batches (made on first use, once the
     /// companion is known).
     batchers: [OnceLock<Arc<QueryBatcher>>; 2],
+    /// Where questions' vectors came from, and the batches they went through.
+    metrics: Option<QuestionEmbeddingMetrics>,
 }
 
 impl E5Embedder {
@@ -107,6 +110,7 @@ impl E5Embedder {
             symmetric,
             companion: None,
             batchers: Default::default(),
+            metrics: None,
         })
     }
 
@@ -138,6 +142,14 @@ impl E5Embedder {
         tracing::info!(model = %self.model_id, "cross-lingual companion ready");
         self.companion = Some(Companion { model, share });
         // Batches made before would embed questions without it.
+        self.batchers = Default::default();
+        self
+    }
+
+    /// Reports questions to `metrics`: where their vectors came from, and their batches.
+    pub fn with_metrics(mut self, metrics: QuestionEmbeddingMetrics) -> E5Embedder {
+        self.metrics = Some(metrics);
+        // Batches made before would not report.
         self.batchers = Default::default();
         self
     }
@@ -223,7 +235,8 @@ impl Embedder for E5Embedder {
             .iter()
             .map(|t| format!("{tag}{}{t}", form.prefix))
             .collect();
-        through_memo(&self.shared.memo, keys, |missing| async move {
+        let questions = self.metrics.as_ref().filter(|_| kind != TextKind::Passage);
+        through_memo(&self.shared.memo, keys, questions, |missing| async move {
             let todo: Vec<String> = missing.iter().map(|&i| texts[i].clone()).collect();
             match kind {
                 TextKind::Passage => crate::telemetry::blocking(move || form.vectors(&todo))
@@ -236,6 +249,7 @@ impl Embedder for E5Embedder {
                             query_workers(self.threads),
                             QUERY_BATCH,
                             Arc::new(move |texts: &[String]| form.vectors(texts)),
+                            self.metrics.as_ref().map(|m| m.batch_size.clone()),
                         ))
                     });
                     batcher.embed(todo).await

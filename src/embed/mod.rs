@@ -22,6 +22,7 @@ use half::f16;
 use half::slice::HalfFloatSliceExt;
 use sha2::{Digest, Sha256};
 
+use crate::metrics::QuestionEmbeddingMetrics;
 use crate::settings::{E5Prefixes, EmbeddingKind, Settings};
 
 pub use bert::BertEmbedder;
@@ -46,9 +47,11 @@ pub(crate) type Memo = moka::sync::Cache<String, Arc<Vec<f32>>>;
 
 /// The vectors of `keys`: those `memo` holds, and the others from `compute` (given their
 /// positions in `keys`, it returns their vectors in that order), which `memo` then keeps.
+/// Questions are counted in `questions`, when given, by where their vectors came from.
 pub(crate) async fn through_memo<F, Fut>(
     memo: &Memo,
     keys: Vec<String>,
+    questions: Option<&QuestionEmbeddingMetrics>,
     compute: F,
 ) -> anyhow::Result<Vec<Vec<f32>>>
 where
@@ -61,6 +64,9 @@ where
         .map(|k| memo.get(k).map(|v| v.as_ref().clone()))
         .collect();
     let missing: Vec<usize> = (0..out.len()).filter(|&i| out[i].is_none()).collect();
+    if let Some(questions) = questions {
+        questions.count(out.len() - missing.len(), missing.len());
+    }
     if !missing.is_empty() {
         let vectors = compute(missing.clone()).await?;
         anyhow::ensure!(
@@ -131,8 +137,12 @@ pub trait Embedder: Send + Sync {
 
 /// The embedder the settings ask for: a remote endpoint when `embedding.base_url` is set,
 /// otherwise the local model directory. `Err` carries a warning: the service then runs with
-/// lexical retrieval only.
-pub fn from_settings(settings: &Settings) -> Result<Option<Arc<dyn Embedder>>, String> {
+/// lexical retrieval only. The e5 and remote embedders report questions to `metrics` (the
+/// others keep no query-embedding cache and make no batches of questions).
+pub fn from_settings(
+    settings: &Settings,
+    metrics: &QuestionEmbeddingMetrics,
+) -> Result<Option<Arc<dyn Embedder>>, String> {
     if !settings.embedding.enabled {
         return Ok(None);
     }
@@ -142,7 +152,8 @@ pub fn from_settings(settings: &Settings) -> Result<Option<Arc<dyn Embedder>>, S
             .model
             .clone()
             .ok_or("embedding.base_url is set but embedding.model is not")?;
-        let embedder = RemoteEmbedder::new(base_url, settings.embedding.api_key.as_ref(), &model);
+        let embedder = RemoteEmbedder::new(base_url, settings.embedding.api_key.as_ref(), &model)
+            .with_metrics(metrics.clone());
         return Ok(Some(rescaled(Arc::new(embedder), settings)));
     }
     let dir = settings.model_dir();
@@ -152,7 +163,8 @@ pub fn from_settings(settings: &Settings) -> Result<Option<Arc<dyn Embedder>>, S
             let symmetric = settings.embedding.e5_prefixes == E5Prefixes::Symmetric;
             E5Embedder::load(&dir, file, symmetric).map(|e| {
                 let share = settings.embedding.cross_lingual_share;
-                Arc::new(e.with_companion(&settings.cross_lingual_dir(), share)) as _
+                let e = e.with_companion(&settings.cross_lingual_dir(), share);
+                Arc::new(e.with_metrics(metrics.clone())) as _
             })
         }
         EmbeddingKind::Transformer => BertEmbedder::load(&dir).map(|e| Arc::new(e) as _),
@@ -510,6 +522,12 @@ mod tests {
     #[tokio::test]
     async fn the_memo_computes_only_what_it_misses_and_keeps_the_order() {
         let memo = Memo::new(100);
+        let metrics = crate::metrics::Metrics::new().unwrap();
+        let counted = Some(&metrics.question_embedding);
+        let source = |s: &str| {
+            let vectors = &metrics.question_embedding.vectors;
+            vectors.with_label_values(&[s]).get()
+        };
         let keys = |ks: &[&str]| ks.iter().map(|k| k.to_string()).collect::<Vec<_>>();
         let vector = |k: &str| vec![k.len() as f32];
         let asked = std::sync::Mutex::new(Vec::new());
@@ -522,12 +540,12 @@ mod tests {
             }
         };
         let first = keys(&["a", "bb"]);
-        let got = through_memo(&memo, first.clone(), compute(first))
+        let got = through_memo(&memo, first.clone(), counted, compute(first))
             .await
             .unwrap();
         assert_eq!(got, [vector("a"), vector("bb")]);
         let second = keys(&["ccc", "bb", "a", "dddd"]);
-        let got = through_memo(&memo, second.clone(), compute(second))
+        let got = through_memo(&memo, second.clone(), counted, compute(second))
             .await
             .unwrap();
         assert_eq!(
@@ -540,12 +558,13 @@ mod tests {
         );
         // All remembered: nothing computed.
         let third = keys(&["dddd", "a"]);
-        through_memo(&memo, third.clone(), compute(third))
+        through_memo(&memo, third.clone(), counted, compute(third))
             .await
             .unwrap();
         assert_eq!(asked.lock().unwrap().len(), 2);
+        assert_eq!((source("memo"), source("model")), (4, 4));
         // A model that returns a wrong count is an error, and nothing is remembered.
-        let short = through_memo(&memo, keys(&["eeeee", "ffffff"]), |_| async {
+        let short = through_memo(&memo, keys(&["eeeee", "ffffff"]), None, |_| async {
             Ok(vec![vec![1.0]])
         })
         .await;

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{Embedder, Memo, SimilarityScale, TextKind, normalize, through_memo};
+use crate::metrics::QuestionEmbeddingMetrics;
 
 pub struct RemoteEmbedder {
     client: Client<OpenAIConfig>,
@@ -20,6 +21,8 @@ pub struct RemoteEmbedder {
     /// Questions' vectors, so a repeated question costs no round trip (catalog entries are
     /// kept in the store).
     memo: Memo,
+    /// Where questions' vectors came from, and how many went in one request.
+    metrics: Option<QuestionEmbeddingMetrics>,
 }
 
 /// Questions remembered.
@@ -45,7 +48,14 @@ impl RemoteEmbedder {
             // Unknown models: the MiniLM scale, unless `embedding.similarity_scale` says.
             scale: SimilarityScale::MINILM,
             memo: moka::sync::Cache::new(MEMO_ENTRIES),
+            metrics: None,
         }
+    }
+
+    /// Reports questions to `metrics`: where their vectors came from, and their batches.
+    pub fn with_metrics(mut self, metrics: QuestionEmbeddingMetrics) -> RemoteEmbedder {
+        self.metrics = Some(metrics);
+        self
     }
 }
 
@@ -63,9 +73,17 @@ impl Embedder for RemoteEmbedder {
         if kind == TextKind::Passage {
             return self.request(texts).await;
         }
-        through_memo(&self.memo, texts.clone(), |missing| {
-            self.request(missing.into_iter().map(|i| texts[i].clone()).collect())
-        })
+        through_memo(
+            &self.memo,
+            texts.clone(),
+            self.metrics.as_ref(),
+            |missing| {
+                if let Some(metrics) = &self.metrics {
+                    metrics.batch_size.observe(missing.len() as f64);
+                }
+                self.request(missing.into_iter().map(|i| texts[i].clone()).collect())
+            },
+        )
         .await
     }
 }

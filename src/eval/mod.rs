@@ -233,7 +233,8 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
             Err(e) => return Err(anyhow::Error::new(e)),
         };
     let (datasets, columns) = (catalog.datasets.len(), catalog.column_count());
-    let embedder = match embed::from_settings(&settings) {
+    let metrics = Arc::new(Metrics::new()?);
+    let embedder = match embed::from_settings(&settings, &metrics.question_embedding) {
         Ok(embedder) => embedder,
         Err(warning) => {
             eprintln!("warning: {warning}");
@@ -294,7 +295,6 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
     }
     let dictionary = crate::retrieval::Dictionary::for_settings(&settings, &mut Vec::new());
     let dictionary = Arc::new(dictionary);
-    let metrics = Arc::new(Metrics::new()?);
     let lexical = Searcher::new(
         live.clone(),
         None,

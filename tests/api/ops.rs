@@ -41,6 +41,40 @@ async fn metrics_count_requests_by_route_and_describe_the_catalog() {
     assert!(metrics.contains("descoberta_retrieval_duration_seconds_bucket"));
 }
 
+/// The value of the Prometheus sample `name` (0 when absent).
+fn sample(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_tell_questions_embedded_by_the_model_from_those_the_cache_answered() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let memo = "descoberta_question_embeddings_total{source=\"memo\"}";
+    let model = "descoberta_question_embeddings_total{source=\"model\"}";
+    let batched = "descoberta_question_embedding_batch_size_sum";
+    let read = || async { app.get("/metrics").await.text().await.unwrap() };
+    let before = read().await;
+    // The model memo is shared by every service in this process: a question nobody asked.
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let path = format!("/v1/search?q=orders+placed+by+customer+{nonce}");
+    assert_eq!(app.get(&path).await.status(), 200);
+    let first = read().await;
+    let computed = sample(&first, model) - sample(&before, model);
+    assert!(computed >= 1.0, "{first}");
+    // Every question the model embedded went through a batch.
+    assert_eq!(sample(&first, batched) - sample(&before, batched), computed);
+    assert_eq!(app.get(&path).await.status(), 200);
+    let second = read().await;
+    assert_eq!(sample(&second, model), sample(&first, model), "{second}");
+    assert_eq!(sample(&second, memo) - sample(&first, memo), computed);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_describes_the_routes() {
     let app = spawn_app(Backend::Sqlite).await;
