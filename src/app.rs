@@ -189,6 +189,11 @@ impl App {
     /// are answered at the speed of a repeated question. Gives up quietly when no semantic
     /// index comes within [`WARM_WAIT`].
     pub async fn warm_query_cache(self: Arc<Self>) {
+        self.warm_query_cache_within(WARM_WAIT).await
+    }
+
+    /// [`App::warm_query_cache`], giving up when no semantic index comes within `wait`.
+    pub async fn warm_query_cache_within(self: Arc<Self>, wait: Duration) {
         let limit = self.settings.retrieval.warm_questions;
         if limit == 0 || !self.search.has_embedder() {
             return;
@@ -199,7 +204,7 @@ impl App {
             .snapshot()
             .is_none_or(|s| s.semantic().is_none())
         {
-            if waiting.elapsed() > WARM_WAIT {
+            if waiting.elapsed() > wait {
                 tracing::info!("no semantic index yet: the query-embedding cache is not warmed");
                 return;
             }

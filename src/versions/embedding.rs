@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
@@ -52,11 +52,29 @@ pub async fn embed_missing(
     Ok(true)
 }
 
-/// Background embedding of the live version: (version, embedded so far, to embed).
-pub type Progress = Arc<std::sync::Mutex<Option<(i64, Arc<AtomicUsize>, usize)>>>;
+/// The live version's semantic index while it is being built in the background.
+#[derive(Clone)]
+pub struct Building {
+    pub version: i64,
+    /// Datasets embedded so far, of `total`.
+    pub done: Arc<AtomicUsize>,
+    pub total: usize,
+    /// Attempts that failed (the model or its endpoint); the next one follows after a pause.
+    pub failures: Arc<AtomicUsize>,
+}
 
-/// Embeds what a live version still misses, then gives it its semantic index. Gives up when
-/// another version replaces it (what was embedded stays cached for the next one).
+/// What is being built in the background, if anything.
+pub type Progress = Arc<std::sync::Mutex<Option<Building>>>;
+
+/// The first pause after a failed attempt; each next one doubles, up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(60);
+
+/// Embeds what a live version still misses, then gives it its semantic index. An attempt
+/// that fails (an embeddings endpoint that is down, a proxy in the way) is tried again after
+/// a pause, from where it stopped, while the version stays live: search is lexical until
+/// then. Gives up when another version replaces it (what was embedded stays cached for the
+/// next one).
 pub async fn complete_in_background(
     snapshot: Arc<Snapshot>,
     mut plan: SemanticPlan,
@@ -64,39 +82,61 @@ pub async fn complete_in_background(
     cache: Arc<dyn EmbeddingCache>,
     live: Arc<Live>,
     progress: Progress,
-    done: Arc<AtomicUsize>,
+    building: Building,
 ) {
     let started = Instant::now();
     let version = snapshot.version;
     let still_live = || live.load().as_ref().is_some_and(|s| s.version == version);
-    let result = embed_missing(
-        &mut plan,
-        embedder.as_ref(),
-        cache.as_ref(),
-        &done,
-        still_live,
-    )
-    .await;
-    match result {
-        Ok(true) => match plan.finish() {
-            Ok(index) => {
-                tracing::info!(
-                    version,
-                    datasets = index.len(),
-                    took_ms = started.elapsed().as_millis() as u64,
-                    "semantic index ready"
-                );
-                snapshot.set_semantic(index);
+    let mut pause = RETRY_FIRST;
+    loop {
+        let result = embed_missing(
+            &mut plan,
+            embedder.as_ref(),
+            cache.as_ref(),
+            &building.done,
+            still_live,
+        )
+        .await;
+        match result {
+            Ok(true) => {
+                match plan.finish() {
+                    Ok(index) => {
+                        tracing::info!(
+                            version,
+                            datasets = index.len(),
+                            took_ms = started.elapsed().as_millis() as u64,
+                            "semantic index ready"
+                        );
+                        snapshot.set_semantic(index);
+                    }
+                    Err(e) => tracing::error!(error = ?e, version, "semantic index failed"),
+                }
+                break;
             }
-            Err(e) => tracing::error!(error = ?e, version, "semantic index failed"),
-        },
-        Ok(false) => tracing::info!(version, "background embedding stopped: version replaced"),
-        Err(e) => {
-            tracing::error!(error = ?e, version, "background embedding failed; lexical search only")
+            Ok(false) => {
+                tracing::info!(version, "background embedding stopped: version replaced");
+                break;
+            }
+            Err(e) => {
+                let failures = building.failures.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::error!(
+                    error = ?e,
+                    version,
+                    failures,
+                    retry_in_ms = pause.as_millis() as u64,
+                    "background embedding failed; lexical search until a retry succeeds"
+                );
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(RETRY_MAX);
+                if !still_live() {
+                    tracing::info!(version, "background embedding stopped: version replaced");
+                    break;
+                }
+            }
         }
     }
     let mut progress = progress.lock().unwrap_or_else(|p| p.into_inner());
-    if progress.as_ref().is_some_and(|(v, _, _)| *v == version) {
+    if progress.as_ref().is_some_and(|b| b.version == version) {
         *progress = None;
     }
 }

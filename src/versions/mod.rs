@@ -236,15 +236,23 @@ impl Versions {
             .unwrap_or_else(|p| p.into_inner())
             .clone();
         progress
-            .map(|(version, done, total)| {
+            .map(|b| {
+                let version = b.version;
                 let counts = if operator {
-                    format!(" ({} of {total} datasets embedded)", done.load(Ordering::Relaxed))
+                    let done = b.done.load(Ordering::Relaxed);
+                    format!(" ({done} of {} datasets embedded)", b.total)
                 } else {
                     String::new()
                 };
-                format!(
-                    "the semantic index of catalog version {version} is being built{counts}; search is lexical until it is ready"
-                )
+                if b.failures.load(Ordering::Relaxed) > 0 {
+                    format!(
+                        "the semantic index of catalog version {version} is not built yet{counts}: the embedding model failed and is retried; search is lexical until it is ready"
+                    )
+                } else {
+                    format!(
+                        "the semantic index of catalog version {version} is being built{counts}; search is lexical until it is ready"
+                    )
+                }
             })
             .into_iter()
             .collect()
@@ -340,7 +348,9 @@ impl Versions {
     }
 
     /// Builds (or opens) everything a version needs to serve. Embeddings missing from the
-    /// cache are computed now when there are few; otherwise later, in the background.
+    /// cache are computed now when there are few; otherwise later, in the background. A
+    /// model that fails now does not fail the load: the version serves lexically and its
+    /// embeddings are retried in the background.
     async fn prepare_snapshot(&self, version: i64, catalog: Catalog) -> anyhow::Result<Prepared> {
         let mut semantic = None;
         let mut pending = None;
@@ -355,7 +365,7 @@ impl Versions {
             )
             .await?;
             let missing = plan.missing();
-            if missing <= self.settings.embedding.sync_limit {
+            let embedded = if missing <= self.settings.embedding.sync_limit {
                 embedding::embed_missing(
                     &mut plan,
                     embedder.as_ref(),
@@ -364,7 +374,18 @@ impl Versions {
                     || true,
                 )
                 .await
-                .context("embedding the catalog")?;
+                .inspect_err(|e| {
+                    tracing::warn!(
+                        error = ?e,
+                        version,
+                        "embedding the catalog failed; the version goes live with lexical search and its semantic index is retried in the background"
+                    )
+                })
+                .is_ok()
+            } else {
+                false
+            };
+            if embedded {
                 let index = plan.finish()?;
                 tracing::info!(
                     version,
@@ -375,11 +396,13 @@ impl Versions {
                 );
                 semantic = Some(index);
             } else {
-                tracing::info!(
-                    version,
-                    missing,
-                    "embedding in the background; lexical search until it is done"
-                );
+                if missing > self.settings.embedding.sync_limit {
+                    tracing::info!(
+                        version,
+                        missing,
+                        "embedding in the background; lexical search until it is done"
+                    );
+                }
                 pending = Some(plan);
             }
         }
@@ -435,8 +458,13 @@ impl Versions {
         let mut progress = self.progress.lock().unwrap_or_else(|p| p.into_inner());
         *progress = None;
         if let (Some(plan), Some(embedder)) = (prepared.pending, self.embedder.clone()) {
-            let done = Arc::new(AtomicUsize::new(0));
-            *progress = Some((snapshot.version, done.clone(), plan.missing()));
+            let building = embedding::Building {
+                version: snapshot.version,
+                done: Arc::default(),
+                total: plan.missing(),
+                failures: Arc::default(),
+            };
+            *progress = Some(building.clone());
             crate::telemetry::spawn(embedding::complete_in_background(
                 snapshot,
                 plan,
@@ -444,7 +472,7 @@ impl Versions {
                 self.store.clone(),
                 self.live.clone(),
                 self.progress.clone(),
-                done,
+                building,
             ));
         }
     }

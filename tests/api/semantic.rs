@@ -266,3 +266,79 @@ async fn warming_stops_at_the_first_question_the_model_fails() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(result_names(&body)[0], "crm.customer_churn_scores");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warming_gives_up_without_a_semantic_index_and_embeds_no_question() {
+    let fake = spawn_fake_llm().await;
+    let questions = [("customer+churn+scores", 2), ("pedidos+por+cliente", 2)];
+    let (mut settings, tmp, sent) = ask_then_stop(&fake, 2, &questions).await;
+    // Another model: the store holds no vectors of it, and the endpoint refuses to make
+    // them, so the restarted service never gets a semantic index.
+    settings.embedding.model = Some("another-embedding".into());
+    fake.refuse_embeddings(true);
+    let before = fake.requests().len();
+    let app = spawn_with(settings, tmp).await;
+    let gave_up = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        app.app
+            .clone()
+            .warm_query_cache_within(std::time::Duration::from_millis(500)),
+    )
+    .await;
+    assert!(gave_up.is_ok(), "warming kept waiting for a semantic index");
+    assert!(app.app.search.snapshot().unwrap().semantic().is_none());
+    let asked = embedded_texts(&fake.requests()[before..]);
+    assert!(
+        sent.iter().all(|q| !asked.contains(q)),
+        "a question was embedded: {asked:?}"
+    );
+    // Searches still answer, lexically.
+    let (status, body) = app.get_json("/v1/search?q=customer+churn").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(result_names(&body)[0], "crm.customer_churn_scores");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalog_serves_lexically_while_the_embeddings_endpoint_is_down_then_semantically() {
+    let fake = spawn_fake_llm().await;
+    fake.refuse_embeddings(true);
+    let base = fake.base_url.clone();
+    let app = spawn_custom(Backend::Sqlite, None, move |s| remote_embeddings(s, base)).await;
+    // The load went through: the catalog is live, lexically, and /readyz says why.
+    assert!(app.app.search.snapshot().unwrap().semantic().is_none());
+    let mut warnings = serde_json::Value::Null;
+    for _ in 0..600 {
+        let (status, ready) = app.get_json("/readyz").await;
+        assert_eq!(status, 200, "{ready}");
+        warnings = ready["warnings"].clone();
+        if warnings
+            .to_string()
+            .contains("the embedding model failed and is retried")
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        warnings
+            .to_string()
+            .contains("the embedding model failed and is retried"),
+        "{warnings}"
+    );
+    let (status, body) = app.get_json("/v1/search?q=customer+churn").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(result_names(&body)[0], "crm.customer_churn_scores");
+    // The endpoint is back: a retry builds the semantic index, and the warning goes.
+    fake.refuse_embeddings(false);
+    let ready = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        app.app.versions.wait_for_semantic_index(),
+    )
+    .await;
+    assert!(
+        ready.is_ok(),
+        "no semantic index after the endpoint came back"
+    );
+    let (_, ready) = app.get_json("/readyz").await;
+    assert_eq!(ready["warnings"], serde_json::json!([]), "{ready}");
+}
