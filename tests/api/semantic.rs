@@ -5,7 +5,7 @@ use std::sync::Arc;
 use descoberta::settings::Settings;
 use sqlx::Connection;
 
-use crate::helpers::{Backend, result_names, spawn_custom, spawn_with};
+use crate::helpers::{Backend, TestApp, result_names, spawn_custom, spawn_with};
 use crate::llm_server::{FakeLlm, spawn_fake_llm};
 use crate::on_both_backends;
 
@@ -148,6 +148,13 @@ async fn portuguese_questions_find_english_names_and_the_reverse() {
     }
 }
 
+/// A search of the demo catalog answers (lexically, when no semantic index serves).
+async fn churn_is_found(app: &TestApp) {
+    let (status, body) = app.get_json("/v1/search?q=customer+churn").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(result_names(&body)[0], "crm.customer_churn_scores");
+}
+
 /// The texts a list of recorded requests asked the embeddings endpoint for.
 fn embedded_texts(requests: &[serde_json::Value]) -> Vec<String> {
     requests
@@ -262,9 +269,7 @@ async fn warming_stops_at_the_first_question_the_model_fails() {
         embedded_texts(&fake.requests()[before..]),
         [sent[0].clone()]
     );
-    let (status, body) = app.get_json("/v1/search?q=customer+churn").await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(result_names(&body)[0], "crm.customer_churn_scores");
+    churn_is_found(&app).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -293,9 +298,7 @@ async fn warming_gives_up_without_a_semantic_index_and_embeds_no_question() {
         "a question was embedded: {asked:?}"
     );
     // Searches still answer, lexically.
-    let (status, body) = app.get_json("/v1/search?q=customer+churn").await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(result_names(&body)[0], "crm.customer_churn_scores");
+    churn_is_found(&app).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -325,9 +328,7 @@ async fn a_catalog_serves_lexically_while_the_embeddings_endpoint_is_down_then_s
             .contains("the embedding model failed and is retried"),
         "{warnings}"
     );
-    let (status, body) = app.get_json("/v1/search?q=customer+churn").await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(result_names(&body)[0], "crm.customer_churn_scores");
+    churn_is_found(&app).await;
     // The endpoint is back: a retry builds the semantic index, and the warning goes.
     fake.refuse_embeddings(false);
     let ready = tokio::time::timeout(
