@@ -237,6 +237,9 @@ pub struct EmbeddingSettings {
     /// the dataset that answers it). Default: the model's own, measured with `descoberta eval
     /// --negatives`; set it for a remote model.
     pub similarity_scale: Option<[f32; 2]>,
+    /// How long a search waits for its question's vector before it answers lexically (a
+    /// remote endpoint that hangs behind a proxy must not hold every search).
+    pub question_timeout_ms: u64,
 }
 
 impl Default for EmbeddingSettings {
@@ -249,6 +252,7 @@ impl Default for EmbeddingSettings {
             cross_lingual_share: 0.2,
             cross_lingual_dir: None,
             sync_limit: 300,
+            question_timeout_ms: 1000,
             model_dir: None,
             base_url: None,
             api_key: None,
@@ -535,6 +539,10 @@ impl Settings {
             );
         }
         anyhow::ensure!(
+            self.embedding.question_timeout_ms > 0,
+            "embedding.question_timeout_ms must be at least 1"
+        );
+        anyhow::ensure!(
             (0.0..1.0).contains(&self.embedding.cross_lingual_share),
             "embedding.cross_lingual_share must be at least 0 and below 1"
         );
@@ -717,6 +725,21 @@ mod tests {
         };
         let flagged = Settings::load(Some(&file), &overrides).unwrap();
         assert_eq!(flagged.bind, "127.0.0.1:9");
+    }
+
+    #[test]
+    fn a_question_timeout_of_zero_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("d.toml");
+        std::fs::write(&file, "[embedding]\nquestion_timeout_ms = 0\n").unwrap();
+        let error = Settings::load(Some(&file), &Overrides::default()).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("question_timeout_ms"),
+            "{error:#}"
+        );
+        std::fs::write(&file, "[embedding]\nquestion_timeout_ms = 250\n").unwrap();
+        let settings = Settings::load(Some(&file), &Overrides::default()).unwrap();
+        assert_eq!(settings.embedding.question_timeout_ms, 250);
     }
 
     #[test]

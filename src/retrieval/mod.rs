@@ -82,6 +82,8 @@ pub struct RetrievalConfig {
     /// The similarity scale of this search's question, when it is not the index's (a
     /// question embedded through the cross-lingual companion: [`crate::embed::Embedder::scale_for`]).
     pub query_scale: Option<crate::embed::SimilarityScale>,
+    /// How long a search waits for its question's vector; past it, the search is lexical.
+    pub question_timeout: std::time::Duration,
 }
 
 impl RetrievalConfig {
@@ -89,6 +91,9 @@ impl RetrievalConfig {
     pub fn from_settings(settings: &crate::settings::Settings) -> RetrievalConfig {
         RetrievalConfig {
             semantic_weight: settings.retrieval.semantic_weight,
+            question_timeout: std::time::Duration::from_millis(
+                settings.embedding.question_timeout_ms,
+            ),
             catalog_language: if settings.catalog_language == "pt-BR" {
                 Language::Portuguese
             } else {
@@ -116,6 +121,7 @@ impl Default for RetrievalConfig {
             catalog_language: Language::English,
             coverage_fusion: true,
             query_scale: None,
+            question_timeout: std::time::Duration::from_secs(1),
         }
     }
 }

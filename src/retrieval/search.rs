@@ -142,10 +142,19 @@ impl Searcher {
         } else {
             TextKind::Query
         };
-        match embedder.embed(vec![plan.semantic_text()], kind).await {
-            Ok(mut vectors) => vectors.pop().map(|v| (v, kind)),
-            Err(e) => {
+        let wait = self.config.question_timeout;
+        let embedding = embedder.embed(vec![plan.semantic_text()], kind);
+        match tokio::time::timeout(wait, embedding).await {
+            Ok(Ok(mut vectors)) => vectors.pop().map(|v| (v, kind)),
+            Ok(Err(e)) => {
                 tracing::warn!(error = ?e, "query embedding failed; lexical only");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(
+                    timeout_ms = wait.as_millis() as u64,
+                    "query embedding timed out; lexical only"
+                );
                 None
             }
         }

@@ -16,6 +16,8 @@ pub struct FakeLlm {
     requests: Arc<Mutex<Vec<Value>>>,
     /// Embedding requests are refused (recorded, then answered 400).
     refusing: Arc<AtomicBool>,
+    /// Embedding requests are recorded and never answered (a proxy that black-holes them).
+    hanging: Arc<AtomicBool>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -34,6 +36,11 @@ impl FakeLlm {
     /// From now on, refuses (`true`) or serves embedding requests.
     pub fn refuse_embeddings(&self, refuse: bool) {
         self.refusing.store(refuse, Ordering::SeqCst);
+    }
+
+    /// From now on, leaves embedding requests unanswered (`true`) or serves them.
+    pub fn hang_embeddings(&self, hang: bool) {
+        self.hanging.store(hang, Ordering::SeqCst);
     }
 
     /// Every prompt text (system and user messages) received.
@@ -56,13 +63,17 @@ pub async fn spawn_fake_llm() -> FakeLlm {
     let requests: Arc<Mutex<Vec<Value>>> = Arc::default();
     let state = web::Data::new(requests.clone());
     let refusing: Arc<AtomicBool> = Arc::default();
-    let refuse = web::Data::new(refusing.clone());
+    let hanging: Arc<AtomicBool> = Arc::default();
+    let faults = web::Data::new(EmbeddingFaults {
+        refusing: refusing.clone(),
+        hanging: hanging.clone(),
+    });
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
-            .app_data(refuse.clone())
+            .app_data(faults.clone())
             .app_data(web::JsonConfig::default().limit(1 << 22))
             .route("/v1/chat/completions", web::post().to(chat_completions))
             .route("/v1/embeddings", web::post().to(embeddings))
@@ -78,8 +89,15 @@ pub async fn spawn_fake_llm() -> FakeLlm {
         base_url: format!("http://127.0.0.1:{port}/v1"),
         requests,
         refusing,
+        hanging,
         server,
     }
+}
+
+/// How the embeddings route misbehaves, as the test asks.
+struct EmbeddingFaults {
+    refusing: Arc<AtomicBool>,
+    hanging: Arc<AtomicBool>,
 }
 
 /// Dataset names and their column names, as they appear in the prompt's catalog block.
@@ -299,12 +317,15 @@ async fn chat_completions(
 /// 64 buckets), in the OpenAI response format.
 async fn embeddings(
     state: web::Data<Arc<Mutex<Vec<Value>>>>,
-    refusing: web::Data<Arc<AtomicBool>>,
+    faults: web::Data<EmbeddingFaults>,
     body: web::Json<Value>,
 ) -> HttpResponse {
     let body = body.into_inner();
     state.lock().unwrap().push(body.clone());
-    if refusing.load(Ordering::SeqCst) {
+    if faults.hanging.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+    if faults.refusing.load(Ordering::SeqCst) {
         return error_body(400, "embeddings are refused", "invalid_request_error");
     }
     let inputs: Vec<String> = match &body["input"] {

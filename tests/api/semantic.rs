@@ -343,3 +343,27 @@ async fn a_catalog_serves_lexically_while_the_embeddings_endpoint_is_down_then_s
     let (_, ready) = app.get_json("/readyz").await;
     assert_eq!(ready["warnings"], serde_json::json!([]), "{ready}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_does_not_wait_for_an_embeddings_endpoint_that_hangs() {
+    let fake = spawn_fake_llm().await;
+    let base = fake.base_url.clone();
+    let app = spawn_custom(Backend::Sqlite, None, move |s| {
+        remote_embeddings(s, base);
+        s.embedding.question_timeout_ms = 200;
+    })
+    .await;
+    assert!(app.app.search.snapshot().unwrap().semantic().is_some());
+    // From now on the endpoint takes every request and never answers (the service's HTTP
+    // client would wait 60 s): the search answers lexically once its question's wait ends.
+    fake.hang_embeddings(true);
+    let before = fake.requests().len();
+    let answered =
+        tokio::time::timeout(std::time::Duration::from_secs(30), churn_is_found(&app)).await;
+    assert!(answered.is_ok(), "the search waited for the endpoint");
+    assert_eq!(
+        embedded_texts(&fake.requests()[before..]).len(),
+        1,
+        "the question was sent"
+    );
+}
