@@ -27,23 +27,22 @@ pub struct Metrics {
 }
 
 /// What the embedders report of questions: where each question's vector came from, and
-/// how many questions went through the model together. Cheap to clone (shared counters).
+/// how many questions went through the model together. Cheap to clone (shared counters),
+/// and each counter is resolved once: counting a question is an atomic add.
 #[derive(Clone)]
 pub struct QuestionEmbeddingMetrics {
-    /// `source` = `memo` (the query-embedding cache) or `model`.
-    pub vectors: IntCounterVec,
+    /// `question_embeddings_total{source="memo"}`: answered by the query-embedding cache.
+    pub from_memo: IntCounter,
+    /// `question_embeddings_total{source="model"}`: computed.
+    pub from_model: IntCounter,
     pub batch_size: Histogram,
 }
 
 impl QuestionEmbeddingMetrics {
     /// Counts `memo` questions answered from the cache and `model` computed ones.
     pub fn count(&self, memo: usize, model: usize) {
-        self.vectors
-            .with_label_values(&["memo"])
-            .inc_by(memo as u64);
-        self.vectors
-            .with_label_values(&["model"])
-            .inc_by(model as u64);
+        self.from_memo.inc_by(memo as u64);
+        self.from_model.inc_by(model as u64);
     }
 }
 
@@ -128,14 +127,16 @@ impl Metrics {
             "question_log_dropped_total",
             "Questions not logged because the log's writer was behind",
         )?;
+        let question_vectors = IntCounterVec::new(
+            Opts::new(
+                "question_embeddings_total",
+                "Question vectors by source: memo (the query-embedding cache) or model",
+            ),
+            &["source"],
+        )?;
         let question_embedding = QuestionEmbeddingMetrics {
-            vectors: IntCounterVec::new(
-                Opts::new(
-                    "question_embeddings_total",
-                    "Question vectors by source: memo (the query-embedding cache) or model",
-                ),
-                &["source"],
-            )?,
+            from_memo: question_vectors.with_label_values(&["memo"]),
+            from_model: question_vectors.with_label_values(&["model"]),
             batch_size: Histogram::with_opts(
                 HistogramOpts::new(
                     "question_embedding_batch_size",
@@ -144,7 +145,7 @@ impl Metrics {
                 .buckets(vec![1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0]),
             )?,
         };
-        registry.register(Box::new(question_embedding.vectors.clone()))?;
+        registry.register(Box::new(question_vectors))?;
         registry.register(Box::new(question_embedding.batch_size.clone()))?;
         registry.register(Box::new(question_log_dropped.clone()))?;
         registry.register(Box::new(mcp_tool_calls.clone()))?;

@@ -375,10 +375,13 @@ mod tests {
         let Some((dir, companion)) = model_dirs() else {
             return;
         };
+        let metrics = crate::metrics::Metrics::new().unwrap();
+        let counted = metrics.question_embedding.clone();
         let embedder = Arc::new(
             E5Embedder::load(&dir, None, true)
                 .unwrap()
-                .with_companion(&companion, 0.2),
+                .with_companion(&companion, 0.2)
+                .with_metrics(counted.clone()),
         );
         let question = |i: usize| format!("batch test {i}: quais clientes compraram {i} itens?");
         let asked: Vec<_> = (0..24)
@@ -394,6 +397,16 @@ mod tests {
             let alone = embedder.form(kind).vectors(&[question(i)]).unwrap();
             assert_eq!(got, alone, "question {i}");
         }
+        // All 24 went through the model, fewer times than 24: some of them together (each
+        // embedding takes milliseconds; the 24 are queued within microseconds).
+        let batches = &counted.batch_size;
+        assert_eq!(counted.from_model.get(), 24);
+        assert_eq!(batches.get_sample_sum(), 24.0);
+        assert!(
+            batches.get_sample_count() < 24,
+            "{}",
+            batches.get_sample_count()
+        );
     }
 
     /// The memo is shared by every embedder of one e5 file: an embedder with the companion

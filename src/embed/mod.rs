@@ -524,10 +524,7 @@ mod tests {
         let memo = Memo::new(100);
         let metrics = crate::metrics::Metrics::new().unwrap();
         let counted = Some(&metrics.question_embedding);
-        let source = |s: &str| {
-            let vectors = &metrics.question_embedding.vectors;
-            vectors.with_label_values(&[s]).get()
-        };
+
         let keys = |ks: &[&str]| ks.iter().map(|k| k.to_string()).collect::<Vec<_>>();
         let vector = |k: &str| vec![k.len() as f32];
         let asked = std::sync::Mutex::new(Vec::new());
@@ -562,7 +559,11 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(asked.lock().unwrap().len(), 2);
-        assert_eq!((source("memo"), source("model")), (4, 4));
+        let counted_by = &metrics.question_embedding;
+        assert_eq!(
+            (counted_by.from_memo.get(), counted_by.from_model.get()),
+            (4, 4)
+        );
         // A model that returns a wrong count is an error, and nothing is remembered.
         let short = through_memo(&memo, keys(&["eeeee", "ffffff"]), None, |_| async {
             Ok(vec![vec![1.0]])

@@ -365,8 +365,9 @@ impl Versions {
             )
             .await?;
             let missing = plan.missing();
-            let embedded = if missing <= self.settings.embedding.sync_limit {
-                embedding::embed_missing(
+            let now = missing <= self.settings.embedding.sync_limit;
+            let embedded = now
+                && embedding::embed_missing(
                     &mut plan,
                     embedder.as_ref(),
                     self.store.as_ref(),
@@ -381,10 +382,7 @@ impl Versions {
                         "embedding the catalog failed; the version goes live with lexical search and its semantic index is retried in the background"
                     )
                 })
-                .is_ok()
-            } else {
-                false
-            };
+                .is_ok();
             if embedded {
                 let index = plan.finish()?;
                 tracing::info!(
@@ -396,7 +394,7 @@ impl Versions {
                 );
                 semantic = Some(index);
             } else {
-                if missing > self.settings.embedding.sync_limit {
+                if !now {
                     tracing::info!(
                         version,
                         missing,
