@@ -711,42 +711,43 @@ mod tests {
         );
     }
 
-    #[test]
-    fn flags_override_file_values() {
+    /// Settings loaded from a config file holding `toml`, with `overrides`.
+    fn load_toml(toml: &str, overrides: &Overrides) -> anyhow::Result<Settings> {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("d.toml");
-        std::fs::write(&file, "bind = \"0.0.0.0:1\"\n[llm]\nmodel = \"m\"\n").unwrap();
-        let from_file = Settings::load(Some(&file), &Overrides::default()).unwrap();
+        std::fs::write(&file, toml).unwrap();
+        Settings::load(Some(&file), overrides)
+    }
+
+    #[test]
+    fn flags_override_file_values() {
+        let toml = "bind = \"0.0.0.0:1\"\n[llm]\nmodel = \"m\"\n";
+        let from_file = load_toml(toml, &Overrides::default()).unwrap();
         assert_eq!(from_file.bind, "0.0.0.0:1");
         assert_eq!(from_file.llm.model.as_deref(), Some("m"));
         let overrides = Overrides {
             bind: Some("127.0.0.1:9".into()),
             ..Overrides::default()
         };
-        let flagged = Settings::load(Some(&file), &overrides).unwrap();
+        let flagged = load_toml(toml, &overrides).unwrap();
         assert_eq!(flagged.bind, "127.0.0.1:9");
     }
 
     #[test]
     fn a_question_timeout_of_zero_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("d.toml");
-        std::fs::write(&file, "[embedding]\nquestion_timeout_ms = 0\n").unwrap();
-        let error = Settings::load(Some(&file), &Overrides::default()).unwrap_err();
+        let zero = "[embedding]\nquestion_timeout_ms = 0\n";
+        let error = load_toml(zero, &Overrides::default()).unwrap_err();
         assert!(
             format!("{error:#}").contains("question_timeout_ms"),
             "{error:#}"
         );
-        std::fs::write(&file, "[embedding]\nquestion_timeout_ms = 250\n").unwrap();
-        let settings = Settings::load(Some(&file), &Overrides::default()).unwrap();
+        let some = "[embedding]\nquestion_timeout_ms = 250\n";
+        let settings = load_toml(some, &Overrides::default()).unwrap();
         assert_eq!(settings.embedding.question_timeout_ms, 250);
     }
 
     #[test]
     fn unknown_keys_are_rejected() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("d.toml");
-        std::fs::write(&file, "bnd = \"x\"\n").unwrap();
-        assert!(Settings::load(Some(&file), &Overrides::default()).is_err());
+        assert!(load_toml("bnd = \"x\"\n", &Overrides::default()).is_err());
     }
 }

@@ -89,6 +89,15 @@ pub async fn complete_in_background(
     let still_live = || live.load().as_ref().is_some_and(|s| s.version == version);
     let mut pause = RETRY_FIRST;
     loop {
+        // After a failed attempt (this task's, or the load's own), a pause before the next.
+        if building.failures.load(Ordering::Relaxed) > 0 {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(RETRY_MAX);
+            if !still_live() {
+                tracing::info!(version, "background embedding stopped: version replaced");
+                break;
+            }
+        }
         let result = embed_missing(
             &mut plan,
             embedder.as_ref(),
@@ -126,12 +135,6 @@ pub async fn complete_in_background(
                     retry_in_ms = pause.as_millis() as u64,
                     "background embedding failed; lexical search until a retry succeeds"
                 );
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(RETRY_MAX);
-                if !still_live() {
-                    tracing::info!(version, "background embedding stopped: version replaced");
-                    break;
-                }
             }
         }
     }

@@ -161,6 +161,8 @@ pub struct LoadGuard(#[allow(dead_code)] tokio::sync::OwnedMutexGuard<()>);
 struct Prepared {
     snapshot: Snapshot,
     pending: Option<SemanticPlan>,
+    /// The load's own attempt at `pending` failed (the background one retries it).
+    pending_failed: bool,
 }
 
 pub struct Versions {
@@ -354,6 +356,7 @@ impl Versions {
     async fn prepare_snapshot(&self, version: i64, catalog: Catalog) -> anyhow::Result<Prepared> {
         let mut semantic = None;
         let mut pending = None;
+        let mut pending_failed = false;
         let redaction = IndexRedaction::new(&catalog);
         if let Some(embedder) = &self.embedder {
             let started = Instant::now();
@@ -394,7 +397,9 @@ impl Versions {
                 );
                 semantic = Some(index);
             } else {
-                if !now {
+                if now {
+                    pending_failed = true;
+                } else {
                     tracing::info!(
                         version,
                         missing,
@@ -435,7 +440,11 @@ impl Versions {
         })
         .await
         .context("index task panicked")??;
-        Ok(Prepared { snapshot, pending })
+        Ok(Prepared {
+            snapshot,
+            pending,
+            pending_failed,
+        })
     }
 
     fn install(&self, prepared: Prepared) {
@@ -460,7 +469,7 @@ impl Versions {
                 version: snapshot.version,
                 done: Arc::default(),
                 total: plan.missing(),
-                failures: Arc::default(),
+                failures: Arc::new(AtomicUsize::new(usize::from(prepared.pending_failed))),
             };
             *progress = Some(building.clone());
             crate::telemetry::spawn(embedding::complete_in_background(
