@@ -87,14 +87,7 @@ impl App {
         tracing::info!(backend = store.backend(), "store ready");
         let metrics = Arc::new(Metrics::new()?);
         let mut warnings = Vec::new();
-        let embedder = match embed::from_settings(&settings, &metrics.question_embedding) {
-            Ok(embedder) => embedder,
-            Err(warning) => {
-                tracing::warn!("{warning}");
-                warnings.push(warning);
-                None
-            }
-        };
+        let embedder = embed::from_settings(&settings, &metrics.question_embedding, &mut warnings);
         let live = Arc::new(Live::empty());
         let governance = Arc::new(Governance::new(
             store.clone(),

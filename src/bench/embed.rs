@@ -110,8 +110,9 @@ pub async fn run(settings: Settings, args: EmbedBenchArgs) -> anyhow::Result<()>
     // The default embedder as the service builds it: catalog entries and questions in
     // another language than the catalog's also go through the cross-lingual companion.
     let share = settings.embedding.cross_lingual_share;
+    let mut missing = Vec::new();
     let companion = E5Embedder::load(&e5_dir, None, true)
-        .map(|e| e.with_companion(&settings.cross_lingual_dir(), share));
+        .map(|e| e.with_companion(&settings.cross_lingual_dir(), share, &mut missing));
     match companion {
         Ok(embedder) if embedder.model_id().contains("+usem3") => {
             let embedder = Arc::new(embedder);
@@ -134,7 +135,10 @@ pub async fn run(settings: Settings, args: EmbedBenchArgs) -> anyhow::Result<()>
             row.fidelity = fidelity.map(|f| (f, "f32 reference paths of both, same weights"));
             rows.push(row);
         }
-        Ok(_) => eprintln!("skipping the companion: no USE model (run scripts/setup)"),
+        Ok(_) if missing.is_empty() => {
+            eprintln!("skipping the companion: embedding.cross_lingual_share is 0")
+        }
+        Ok(_) => eprintln!("skipping the companion: {}", missing.join("; ")),
         Err(e) => eprintln!("skipping the companion: {e:#}"),
     }
     match BertEmbedder::load(&minilm_dir) {

@@ -115,8 +115,15 @@ impl E5Embedder {
     }
 
     /// Adds the cross-lingual companion from `dir` with `share` (0: none). Without its
-    /// files the embedder stays e5 alone, with a warning in the log.
-    pub fn with_companion(mut self, dir: &Path, share: f32) -> E5Embedder {
+    /// files (or with unreadable ones) the embedder stays e5 alone, and a warning for
+    /// `/readyz` is pushed to `warnings` and logged: Portuguese questions then find fewer
+    /// English-named datasets.
+    pub fn with_companion(
+        mut self,
+        dir: &Path,
+        share: f32,
+        warnings: &mut Vec<String>,
+    ) -> E5Embedder {
         if share <= 0.0 {
             return self;
         }
@@ -131,9 +138,13 @@ impl E5Embedder {
                     m
                 }
                 Err(e) => {
-                    tracing::warn!(error = %format!("{e:#}"), "no cross-lingual companion model \
-                        (run scripts/setup): questions in another language than the catalog's \
-                        use e5 alone");
+                    let warning = format!(
+                        "no cross-lingual companion model ({e:#}): questions in another \
+                         language than the catalog's use e5 alone, and Portuguese questions \
+                         find fewer English-named datasets. Run scripts/setup to fetch it."
+                    );
+                    tracing::warn!("{warning}");
+                    warnings.push(warning);
                     return self;
                 }
             },
@@ -380,7 +391,7 @@ mod tests {
         let embedder = Arc::new(
             E5Embedder::load(&dir, None, true)
                 .unwrap()
-                .with_companion(&companion, 0.2)
+                .with_companion(&companion, 0.2, &mut Vec::new())
                 .with_metrics(counted.clone()),
         );
         let question = |i: usize| format!("batch test {i}: quais clientes compraram {i} itens?");
@@ -417,9 +428,13 @@ mod tests {
             return;
         };
         let text = || vec!["pedidos de clientes".to_string()];
-        let with = E5Embedder::load(&dir, None, true)
-            .unwrap()
-            .with_companion(&companion, 0.2);
+        let mut warnings = Vec::new();
+        let with = E5Embedder::load(&dir, None, true).unwrap().with_companion(
+            &companion,
+            0.2,
+            &mut warnings,
+        );
+        assert!(warnings.is_empty(), "{warnings:?}");
         let plain = E5Embedder::load(&dir, None, true).unwrap();
         let wide = with.embed(text(), TextKind::Passage).await.unwrap();
         let narrow = plain.embed(text(), TextKind::Passage).await.unwrap();

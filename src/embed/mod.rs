@@ -136,25 +136,31 @@ pub trait Embedder: Send + Sync {
 }
 
 /// The embedder the settings ask for: a remote endpoint when `embedding.base_url` is set,
-/// otherwise the local model directory. `Err` carries a warning: the service then runs with
-/// lexical retrieval only. The e5 and remote embedders report questions to `metrics` (the
-/// others keep no query-embedding cache and make no batches of questions).
+/// otherwise the local model directory. `None` when it cannot be had: the service then runs
+/// with lexical retrieval only. What is missing is pushed to `warnings` (for `/readyz`) and
+/// logged: the model, or e5's cross-lingual companion. The e5 and remote embedders report
+/// questions to `metrics` (the others keep no query-embedding cache and make no batches of
+/// questions).
 pub fn from_settings(
     settings: &Settings,
     metrics: &QuestionEmbeddingMetrics,
-) -> Result<Option<Arc<dyn Embedder>>, String> {
+    warnings: &mut Vec<String>,
+) -> Option<Arc<dyn Embedder>> {
     if !settings.embedding.enabled {
-        return Ok(None);
+        return None;
     }
     if let Some(base_url) = &settings.embedding.base_url {
-        let model = settings
-            .embedding
-            .model
-            .clone()
-            .ok_or("embedding.base_url is set but embedding.model is not")?;
+        let Some(model) = settings.embedding.model.clone() else {
+            let warning = "embedding.base_url is set but embedding.model is not; semantic \
+                           retrieval is off, lexical search only"
+                .to_string();
+            tracing::warn!("{warning}");
+            warnings.push(warning);
+            return None;
+        };
         let embedder = RemoteEmbedder::new(base_url, settings.embedding.api_key.as_ref(), &model)
             .with_metrics(metrics.clone());
-        return Ok(Some(rescaled(Arc::new(embedder), settings)));
+        return Some(rescaled(Arc::new(embedder), settings));
     }
     let dir = settings.model_dir();
     let loaded: anyhow::Result<Arc<dyn Embedder>> = match settings.embedding.kind {
@@ -163,7 +169,7 @@ pub fn from_settings(
             let symmetric = settings.embedding.e5_prefixes == E5Prefixes::Symmetric;
             E5Embedder::load(&dir, file, symmetric).map(|e| {
                 let share = settings.embedding.cross_lingual_share;
-                let e = e.with_companion(&settings.cross_lingual_dir(), share);
+                let e = e.with_companion(&settings.cross_lingual_dir(), share, warnings);
                 Arc::new(e.with_metrics(metrics.clone())) as _
             })
         }
@@ -171,12 +177,17 @@ pub fn from_settings(
         EmbeddingKind::Static => DistilledEmbedder::load(&dir).map(|e| Arc::new(e) as _),
     };
     match loaded {
-        Ok(embedder) => Ok(Some(rescaled(embedder, settings))),
-        Err(e) => Err(format!(
-            "no embedding model at {} ({e:#}); semantic retrieval is off, lexical search only. \
-             Run scripts/setup to fetch it.",
-            dir.display()
-        )),
+        Ok(embedder) => Some(rescaled(embedder, settings)),
+        Err(e) => {
+            let warning = format!(
+                "no embedding model at {} ({e:#}); semantic retrieval is off, lexical search \
+                 only. Run scripts/setup to fetch it.",
+                dir.display()
+            );
+            tracing::warn!("{warning}");
+            warnings.push(warning);
+            None
+        }
     }
 }
 

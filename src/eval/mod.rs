@@ -234,13 +234,8 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
         };
     let (datasets, columns) = (catalog.datasets.len(), catalog.column_count());
     let metrics = Arc::new(Metrics::new()?);
-    let embedder = match embed::from_settings(&settings, &metrics.question_embedding) {
-        Ok(embedder) => embedder,
-        Err(warning) => {
-            eprintln!("warning: {warning}");
-            None
-        }
-    };
+    // What is missing is logged (the warnings are for `/readyz`).
+    let embedder = embed::from_settings(&settings, &metrics.question_embedding, &mut Vec::new());
     let fts5 = if args.peers {
         Some(fts5::Fts5Peer::build(&catalog).await?)
     } else {

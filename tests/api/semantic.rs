@@ -148,6 +148,52 @@ async fn portuguese_questions_find_english_names_and_the_reverse() {
     }
 }
 
+/// Without its cross-lingual companion (here: unreadable files), e5 serves alone: search
+/// stays semantic, Portuguese questions still answer, and `/readyz` says what is missing,
+/// since Portuguese questions then find fewer English-named datasets (the README measures
+/// how many).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_cross_lingual_companion_is_reported_and_e5_serves_alone() {
+    let healthy = spawn_custom(Backend::Sqlite, None, |_| {}).await;
+    let (_, body) = healthy.get_json("/readyz").await;
+    assert_eq!(body["warnings"], serde_json::json!([]), "{body}");
+    let app = spawn_custom(Backend::Sqlite, None, |s| {
+        let dir = s.data_dir.join("broken-companion");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("weights.npz"), b"PK\x03\x04 not a zip").unwrap();
+        std::fs::write(dir.join("sp.model"), b"not a sentencepiece model").unwrap();
+        s.embedding.cross_lingual_dir = Some(dir);
+    })
+    .await;
+    let (status, body) = app.get_json("/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    let warnings = body["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 1, "{body}");
+    let warning = warnings[0].as_str().unwrap();
+    assert!(
+        warning.contains("no cross-lingual companion") && warning.contains("Portuguese"),
+        "{warning}"
+    );
+    assert!(app.app.search.has_embedder());
+    for (q, expected) in [
+        ("parcels on the road", "logistics.shipments"),
+        (
+            "quais transportadoras entregam as encomendas",
+            "logistics.carriers",
+        ),
+    ] {
+        let (status, body) = app
+            .get_json(&format!("/v1/search?q={}", q.replace(' ', "+")))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            result_names(&body).iter().take(5).any(|n| n == expected),
+            "{q}: {:?}",
+            result_names(&body)
+        );
+    }
+}
+
 /// A search of the demo catalog answers (lexically, when no semantic index serves).
 async fn churn_is_found(app: &TestApp) {
     let (status, body) = app.get_json("/v1/search?q=customer+churn").await;
