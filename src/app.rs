@@ -15,6 +15,7 @@ use crate::retrieval::{Dictionary, Live, RetrievalConfig, Searcher};
 use crate::settings::Settings;
 use crate::stewardship::Stewardship;
 use crate::store;
+use crate::telemetry::Degradation;
 use crate::versions::Versions;
 
 pub struct App {
@@ -26,7 +27,7 @@ pub struct App {
     pub answerer: Arc<Answerer>,
     pub stewardship: Arc<Stewardship>,
     /// Degradations found at start (e.g. no embedding model).
-    warnings: Vec<String>,
+    warnings: Vec<Degradation>,
     /// The exclusive lock on the data directory, held while the app lives.
     _lock: std::fs::File,
 }
@@ -146,7 +147,7 @@ impl App {
     /// Degradations worth reporting in `/readyz` (serving continues); with counts for an
     /// operator.
     pub fn warnings(&self, operator: bool) -> Vec<String> {
-        let mut warnings = self.warnings.clone();
+        let mut warnings: Vec<String> = self.warnings.iter().map(|w| w.text(operator)).collect();
         warnings.extend(self.versions.warnings(operator));
         warnings
     }

@@ -26,6 +26,36 @@ pub fn init(format: LogFormat) {
     };
 }
 
+/// A degradation the service runs with (no embedding model, no word tables...), found at
+/// start and reported in `/readyz`: `summary` for anyone, and `detail` (paths, file errors:
+/// internals) for operators only. Made with [`Degradation::report`], which also logs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Degradation {
+    pub summary: String,
+    pub detail: String,
+}
+
+impl Degradation {
+    /// Logs the degradation (summary and detail) and pushes it to `found`.
+    pub fn report(found: &mut Vec<Degradation>, summary: impl Into<String>, detail: String) {
+        let warning = Degradation {
+            summary: summary.into(),
+            detail,
+        };
+        tracing::warn!(detail = %warning.detail, "{}", warning.summary);
+        found.push(warning);
+    }
+
+    /// The text `/readyz` shows: the summary, and for an operator the detail too.
+    pub fn text(&self, operator: bool) -> String {
+        if operator {
+            format!("{} ({})", self.summary, self.detail)
+        } else {
+            self.summary.clone()
+        }
+    }
+}
+
 /// Runs blocking or CPU-heavy work on the blocking pool, inside the caller's span (its log
 /// lines keep the request id).
 pub fn blocking<T, F>(work: F) -> tokio::task::JoinHandle<T>

@@ -138,7 +138,10 @@ pub async fn run(settings: Settings, args: EmbedBenchArgs) -> anyhow::Result<()>
         Ok(_) if missing.is_empty() => {
             eprintln!("skipping the companion: embedding.cross_lingual_share is 0")
         }
-        Ok(_) => eprintln!("skipping the companion: {}", missing.join("; ")),
+        Ok(_) => {
+            let missing: Vec<String> = missing.iter().map(|w| w.text(true)).collect();
+            eprintln!("skipping the companion: {}", missing.join("; "))
+        }
         Err(e) => eprintln!("skipping the companion: {e:#}"),
     }
     match BertEmbedder::load(&minilm_dir) {

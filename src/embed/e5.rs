@@ -20,6 +20,7 @@ use descoberta_e5::{E5Model, PASSAGE_PREFIX, QUERY_PREFIX, UseModel};
 use super::batcher::QueryBatcher;
 use super::{Embedder, Memo, SimilarityScale, TextKind, through_memo};
 use crate::metrics::QuestionEmbeddingMetrics;
+use crate::telemetry::Degradation;
 
 /// The model files, by preference: the English + Portuguese vocabulary first.
 pub const MODEL_FILES: [&str; 2] = ["e5-small-enpt-q4.bin", "e5-small-q4.bin"];
@@ -115,14 +116,13 @@ impl E5Embedder {
     }
 
     /// Adds the cross-lingual companion from `dir` with `share` (0: none). Without its
-    /// files (or with unreadable ones) the embedder stays e5 alone, and a warning for
-    /// `/readyz` is pushed to `warnings` and logged: Portuguese questions then find fewer
-    /// English-named datasets.
+    /// files (or with unreadable ones) the embedder stays e5 alone, and the degradation is
+    /// reported to `warnings`: Portuguese questions then find fewer English-named datasets.
     pub fn with_companion(
         mut self,
         dir: &Path,
         share: f32,
-        warnings: &mut Vec<String>,
+        warnings: &mut Vec<Degradation>,
     ) -> E5Embedder {
         if share <= 0.0 {
             return self;
@@ -138,13 +138,11 @@ impl E5Embedder {
                     m
                 }
                 Err(e) => {
-                    let warning = format!(
-                        "no cross-lingual companion model ({e:#}): questions in another \
-                         language than the catalog's use e5 alone, and Portuguese questions \
-                         find fewer English-named datasets. Run scripts/setup to fetch it."
-                    );
-                    tracing::warn!("{warning}");
-                    warnings.push(warning);
+                    let summary = "no cross-lingual companion model: questions in another \
+                                   language than the catalog's use e5 alone, and Portuguese \
+                                   questions find fewer English-named datasets. Run \
+                                   scripts/setup to fetch it.";
+                    Degradation::report(warnings, summary, format!("{e:#}"));
                     return self;
                 }
             },

@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 use crate::metrics::QuestionEmbeddingMetrics;
 use crate::settings::{E5Prefixes, EmbeddingKind, Settings};
+use crate::telemetry::Degradation;
 
 pub use bert::BertEmbedder;
 pub use distilled::DistilledEmbedder;
@@ -137,25 +138,22 @@ pub trait Embedder: Send + Sync {
 
 /// The embedder the settings ask for: a remote endpoint when `embedding.base_url` is set,
 /// otherwise the local model directory. `None` when it cannot be had: the service then runs
-/// with lexical retrieval only. What is missing is pushed to `warnings` (for `/readyz`) and
-/// logged: the model, or e5's cross-lingual companion. The e5 and remote embedders report
-/// questions to `metrics` (the others keep no query-embedding cache and make no batches of
-/// questions).
+/// with lexical retrieval only. What is missing (the model, or e5's cross-lingual
+/// companion) is reported to `warnings`. The e5 and remote embedders report questions to
+/// `metrics` (the others keep no query-embedding cache and make no batches of questions).
 pub fn from_settings(
     settings: &Settings,
     metrics: &QuestionEmbeddingMetrics,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Degradation>,
 ) -> Option<Arc<dyn Embedder>> {
     if !settings.embedding.enabled {
         return None;
     }
+    let off = "semantic retrieval is off, lexical search only";
     if let Some(base_url) = &settings.embedding.base_url {
         let Some(model) = settings.embedding.model.clone() else {
-            let warning = "embedding.base_url is set but embedding.model is not; semantic \
-                           retrieval is off, lexical search only"
-                .to_string();
-            tracing::warn!("{warning}");
-            warnings.push(warning);
+            let detail = "embedding.base_url is set but embedding.model is not".to_string();
+            Degradation::report(warnings, format!("no embedding model: {off}"), detail);
             return None;
         };
         let embedder = RemoteEmbedder::new(base_url, settings.embedding.api_key.as_ref(), &model)
@@ -179,13 +177,8 @@ pub fn from_settings(
     match loaded {
         Ok(embedder) => Some(rescaled(embedder, settings)),
         Err(e) => {
-            let warning = format!(
-                "no embedding model at {} ({e:#}); semantic retrieval is off, lexical search \
-                 only. Run scripts/setup to fetch it.",
-                dir.display()
-            );
-            tracing::warn!("{warning}");
-            warnings.push(warning);
+            let summary = format!("no embedding model: {off}. Run scripts/setup to fetch it.");
+            Degradation::report(warnings, summary, format!("{}: {e:#}", dir.display()));
             None
         }
     }

@@ -11,6 +11,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::index::analyzer;
+use crate::telemetry::Degradation;
 use crate::text::fold;
 
 /// Translations kept per word.
@@ -228,32 +229,27 @@ impl Dictionary {
 }
 
 impl Dictionary {
-    /// The tables of `settings.dictionary_dir()`; the built-in words alone, with a warning
-    /// pushed to `warnings`, when they are missing or unreadable.
+    /// The tables of `settings.dictionary_dir()`; the built-in words alone, with a
+    /// degradation reported to `warnings`, when they are missing or unreadable.
     pub fn for_settings(
         settings: &crate::settings::Settings,
-        warnings: &mut Vec<String>,
+        warnings: &mut Vec<Degradation>,
     ) -> Dictionary {
         let dir = settings.dictionary_dir();
+        let summary = "no bilingual word tables (run scripts/setup): Portuguese questions match \
+                       English names through a small built-in word list only";
         match Dictionary::load(&dir) {
             Ok(d) if d.loaded > 0 => {
                 tracing::info!(words = d.loaded, dir = %dir.display(), "bilingual word tables loaded");
                 d
             }
             Ok(d) => {
-                let warning = format!(
-                    "no bilingual word tables in {} (run scripts/setup): Portuguese questions \
-                     match English names through a small built-in word list only",
-                    dir.display()
-                );
-                tracing::warn!("{warning}");
-                warnings.push(warning);
+                let detail = format!("no pt-en.tsv or en-pt.tsv in {}", dir.display());
+                Degradation::report(warnings, summary, detail);
                 d
             }
             Err(e) => {
-                let warning = format!("could not read the bilingual word tables: {e:#}");
-                tracing::warn!("{warning}");
-                warnings.push(warning);
+                Degradation::report(warnings, summary, format!("{e:#}"));
                 Dictionary::built_in()
             }
         }

@@ -53,6 +53,13 @@ async fn missing_model_degrades_to_lexical_search_with_a_warning() {
     assert_eq!(status, 200, "{body}");
     let warning = body["warnings"][0].as_str().expect("a warning");
     assert!(warning.contains("lexical search only"), "{warning}");
+    assert!(
+        !warning.contains("/nonexistent"),
+        "paths are for operators: {warning}"
+    );
+    let (_, body) = app.get_as_admin("/readyz").await;
+    let detail = body["warnings"][0].as_str().unwrap();
+    assert!(detail.contains("/nonexistent/model"), "{detail}");
     let (status, body) = app.get_json("/v1/search?q=customer+churn").await;
     assert_eq!(status, 200);
     assert_eq!(result_names(&body)[0], "crm.customer_churn_scores");
@@ -148,6 +155,28 @@ async fn portuguese_questions_find_english_names_and_the_reverse() {
     }
 }
 
+/// Without the bilingual word tables, Portuguese questions still answer (through the
+/// built-in words and the model), and `/readyz` says what is missing: where, to operators.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_word_tables_are_reported() {
+    let app = spawn_custom(Backend::Sqlite, None, |s| {
+        s.retrieval.dictionary_dir = Some(s.data_dir.join("no-dictionary"));
+    })
+    .await;
+    let (status, body) = app.get_json("/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["warnings"].as_array().map(Vec::len), Some(1), "{body}");
+    let warning = body["warnings"][0].as_str().unwrap();
+    assert!(warning.contains("no bilingual word tables"), "{warning}");
+    assert!(!warning.contains("no-dictionary"), "{warning}");
+    let (_, body) = app.get_as_admin("/readyz").await;
+    let detail = body["warnings"][0].as_str().unwrap();
+    assert!(detail.contains("no-dictionary"), "{detail}");
+    let (status, body) = app.get_json("/v1/search?q=pedidos+dos+clientes").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!result_names(&body).is_empty(), "{body}");
+}
+
 /// Without its cross-lingual companion (here: unreadable files), e5 serves alone: search
 /// stays semantic, Portuguese questions still answer, and `/readyz` says what is missing,
 /// since Portuguese questions then find fewer English-named datasets (the README measures
@@ -173,6 +202,14 @@ async fn an_unreadable_cross_lingual_companion_is_reported_and_e5_serves_alone()
     assert!(
         warning.contains("no cross-lingual companion") && warning.contains("Portuguese"),
         "{warning}"
+    );
+    // Which file, and why, is for operators: paths are internals.
+    assert!(!warning.contains("broken-companion"), "{warning}");
+    let (_, body) = app.get_as_admin("/readyz").await;
+    let detail = body["warnings"][0].as_str().unwrap();
+    assert!(
+        detail.contains("broken-companion") && detail.contains(warning),
+        "{detail}"
     );
     assert!(app.app.search.has_embedder());
     for (q, expected) in [
