@@ -4,19 +4,23 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::admin::{CATALOG_A, CATALOG_B};
-use crate::helpers::{ADMIN_TOKEN, Backend, fresh_database, result_names};
+use crate::helpers::{ADMIN_TOKEN, Backend, fresh_database, repo_path, result_names};
+use crate::llm_server::spawn_fake_llm;
 use crate::on_both_backends;
 
 on_both_backends!(a_load_killed_at_any_point_leaves_the_previous_version_live);
 
 /// Longest wait for a process to become ready (a bound, not a measurement).
 const READY_WITHIN: Duration = Duration::from_secs(60);
+
+/// The variables an HTTP client reads its proxy from (and their lowercase forms).
+const PROXY_VARIABLES: [&str; 4] = ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"];
 
 struct Server {
     child: Child,
@@ -34,7 +38,23 @@ impl Drop for Server {
 impl Server {
     /// Starts `descoberta serve` and waits for its "ready" log line.
     fn start(database_url: &str, data_dir: &Path, metadata_dir: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_descoberta"))
+        Server::start_with(database_url, data_dir, metadata_dir, &[])
+    }
+
+    /// As [`Server::start`], with `env` set last (it may override the defaults here). No
+    /// proxy variable comes from the test's own environment.
+    fn start_with(
+        database_url: &str,
+        data_dir: &Path,
+        metadata_dir: &Path,
+        env: &[(&str, String)],
+    ) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_descoberta"));
+        for proxy in PROXY_VARIABLES {
+            command.env_remove(proxy);
+            command.env_remove(proxy.to_lowercase());
+        }
+        let mut child = command
             .args(["--log-format", "json", "--bind", "127.0.0.1:0"])
             .arg("--database-url")
             .arg(database_url)
@@ -47,6 +67,7 @@ impl Server {
             .env("DESCOBERTA_EMBEDDING_ENABLED", "false")
             .env("DESCOBERTA_REPLICA_POLL_MS", "1000")
             .env("RUST_LOG", "info")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .current_dir(data_dir)
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
@@ -318,4 +339,132 @@ async fn sighup_reloads_the_metadata_directory() {
     wait_for_version(&server, v1 + 1).await;
     let (_, names) = server.served("refunds").await;
     assert_eq!(names, ["beta.refunds"]);
+}
+
+/// A company's forward proxy for plain HTTP: it takes absolute-form requests (`POST
+/// http://llm.corp.example:PORT/v1/... HTTP/1.1`), records each request line, and sends the
+/// request on to 127.0.0.1 at the URL's port: the names it is given (`.example`, reserved)
+/// resolve nowhere else. One request per connection.
+async fn spawn_forward_proxy() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            tokio::spawn(relay(client, log.clone()));
+        }
+    });
+    (url, seen)
+}
+
+async fn relay(client: tokio::net::TcpStream, seen: Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    let mut client = tokio::io::BufReader::new(client);
+    let mut request_line = String::new();
+    if client.read_line(&mut request_line).await.unwrap_or(0) == 0 {
+        return;
+    }
+    let request_line = request_line.trim_end().to_string();
+    seen.lock().unwrap().push(request_line.clone());
+    let mut parts = request_line.splitn(3, ' ');
+    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return;
+    };
+    let Ok(url) = reqwest::Url::parse(target) else {
+        return;
+    };
+    let mut head = String::new();
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        if client.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        if line == "\r\n" {
+            break;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(value) = lower.strip_prefix("content-length:") {
+            length = value.trim().parse().unwrap_or(0);
+        }
+        if !lower.starts_with("connection:") && !lower.starts_with("proxy-connection:") {
+            head.push_str(&line);
+        }
+    }
+    let mut body = vec![0; length];
+    if client.read_exact(&mut body).await.is_err() {
+        return;
+    }
+    let Some(port) = url.port() else { return };
+    let Ok(mut upstream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return;
+    };
+    let path = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
+    };
+    let forwarded = format!("{method} {path} {version}\r\n{head}Connection: close\r\n\r\n");
+    let mut response = Vec::new();
+    if upstream.write_all(forwarded.as_bytes()).await.is_err()
+        || upstream.write_all(&body).await.is_err()
+        || upstream.read_to_end(&mut response).await.is_err()
+    {
+        return;
+    }
+    let _ = client.get_mut().write_all(&response).await;
+}
+
+/// Behind a company's forward proxy (`HTTP_PROXY`), the service reaches its LLM and its
+/// embeddings endpoint through it. Their host names resolve only at the proxy, so an answer
+/// from the LLM (not the extractive fallback) shows that the requests went that way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_llm_and_the_embeddings_endpoint_are_reached_through_the_http_proxy() {
+    let fake = spawn_fake_llm().await;
+    let port = reqwest::Url::parse(&fake.base_url).unwrap().port().unwrap();
+    let (proxy, seen) = spawn_forward_proxy().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let url = fresh_database(Backend::Sqlite, tmp.path()).await;
+    let server = Server::start_with(
+        &url,
+        &data,
+        &repo_path("metadata"),
+        &[
+            ("HTTP_PROXY", proxy),
+            (
+                "DESCOBERTA_LLM_BASE_URL",
+                format!("http://llm.corp.example:{port}/v1"),
+            ),
+            ("DESCOBERTA_LLM_MODEL", "normal".into()),
+            ("DESCOBERTA_LLM_API_KEY", "sk-test".into()),
+            ("DESCOBERTA_EMBEDDING_ENABLED", "true".into()),
+            (
+                "DESCOBERTA_EMBEDDING_BASE_URL",
+                format!("http://embeddings.corp.example:{port}/v1"),
+            ),
+            ("DESCOBERTA_EMBEDDING_MODEL", "test-embedding".into()),
+        ],
+    );
+    let answer: Value = server
+        .client
+        .post(format!("{}/v1/ask", server.base))
+        .json(&serde_json::json!({"question": "where is the customer churn data?"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["mode"], "llm", "{answer}");
+    let seen = seen.lock().unwrap().clone();
+    for expected in [
+        format!("POST http://llm.corp.example:{port}/v1/chat/completions HTTP/1.1"),
+        format!("POST http://embeddings.corp.example:{port}/v1/embeddings HTTP/1.1"),
+    ] {
+        assert!(seen.contains(&expected), "{expected} in {seen:?}");
+    }
+    assert!(!fake.requests().is_empty());
 }
