@@ -1,5 +1,5 @@
 //! The real binary as separate processes: killed in the middle of a load (SIGKILL), reloaded
-//! by SIGHUP, and run as two replicas on one Postgres.
+//! by SIGHUP, run as two replicas on one Postgres, and behind a company's forward proxy.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
