@@ -341,10 +341,11 @@ async fn sighup_reloads_the_metadata_directory() {
     assert_eq!(names, ["beta.refunds"]);
 }
 
-/// A company's forward proxy for plain HTTP: it takes absolute-form requests (`POST
-/// http://llm.corp.example:PORT/v1/... HTTP/1.1`), records each request line, and sends the
-/// request on to 127.0.0.1 at the URL's port: the names it is given (`.example`, reserved)
-/// resolve nowhere else. One request per connection.
+/// A company's forward proxy: it takes absolute-form requests (`POST
+/// http://llm.corp.example:PORT/v1/... HTTP/1.1`) and `CONNECT llm.corp.example:PORT`
+/// tunnels for HTTPS, records each request line, and goes on to 127.0.0.1 at the named port:
+/// the names it is given (`.example`, reserved) resolve nowhere else. One request (or one
+/// tunnel) per connection.
 async fn spawn_forward_proxy() -> (String, Arc<Mutex<Vec<String>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -372,6 +373,10 @@ async fn relay(client: tokio::net::TcpStream, seen: Arc<Mutex<Vec<String>>>) {
     else {
         return;
     };
+    if method == "CONNECT" {
+        tunnel(client, target).await;
+        return;
+    }
     let Ok(url) = reqwest::Url::parse(target) else {
         return;
     };
@@ -416,6 +421,135 @@ async fn relay(client: tokio::net::TcpStream, seen: Arc<Mutex<Vec<String>>>) {
     let _ = client.get_mut().write_all(&response).await;
 }
 
+/// The rest of a `CONNECT host:port` request: its headers are skipped, the tunnel to
+/// 127.0.0.1:port is opened and bytes flow both ways until either side closes.
+async fn tunnel(mut client: tokio::io::BufReader<tokio::net::TcpStream>, target: &str) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    loop {
+        let mut line = String::new();
+        if client.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return;
+        }
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let Some(Ok(port)) = target.rsplit_once(':').map(|(_, p)| p.parse::<u16>()) else {
+        return;
+    };
+    let Ok(mut upstream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return;
+    };
+    let established = b"HTTP/1.1 200 Connection established\r\n\r\n";
+    if client.get_mut().write_all(established).await.is_err() {
+        return;
+    }
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+}
+
+/// An HTTPS front for `upstream_port` (plain HTTP on 127.0.0.1), with a certificate for
+/// `name` that no system trusts: its own, self-signed, also returned as PEM.
+async fn spawn_tls_front(name: &str, upstream_port: u16) -> (u16, String) {
+    descoberta::tls::init();
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec![name.to_string()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::try_from(signing_key.serialize_der()).unwrap();
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(socket).await else {
+                    return;
+                };
+                let Ok(mut plain) =
+                    tokio::net::TcpStream::connect(("127.0.0.1", upstream_port)).await
+                else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    (port, cert.pem())
+}
+
+/// The service's LLM answer to a churn question (`mode`: `llm`, or `extractive` when the
+/// LLM could not be reached).
+async fn ask_churn(server: &Server) -> Value {
+    server
+        .client
+        .post(format!("{}/v1/ask", server.base))
+        .json(&serde_json::json!({"question": "where is the customer churn data?"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// An HTTPS LLM endpoint behind the proxy (`HTTPS_PROXY`, a `CONNECT` tunnel), with a
+/// certificate no system trusts, as a company CA's would be: trusted once `SSL_CERT_FILE`
+/// names it, and refused (the extractive fallback) while only the system's store is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_llm_is_reached_through_a_connect_tunnel_trusting_the_company_ca() {
+    let fake = spawn_fake_llm().await;
+    let http_port = reqwest::Url::parse(&fake.base_url).unwrap().port().unwrap();
+    let (port, ca_pem) = spawn_tls_front("llm.corp.example", http_port).await;
+    let (proxy, seen) = spawn_forward_proxy().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let ca_file = tmp.path().join("company-ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let url = fresh_database(Backend::Sqlite, tmp.path()).await;
+    let env = |trust: bool| {
+        let mut env = vec![
+            ("HTTPS_PROXY", proxy.clone()),
+            (
+                "DESCOBERTA_LLM_BASE_URL",
+                format!("https://llm.corp.example:{port}/v1"),
+            ),
+            ("DESCOBERTA_LLM_MODEL", "normal".to_string()),
+            ("DESCOBERTA_LLM_API_KEY", "sk-test".to_string()),
+            ("DESCOBERTA_LLM_MAX_RETRIES", "0".to_string()),
+        ];
+        if trust {
+            env.push(("SSL_CERT_FILE", ca_file.display().to_string()));
+        }
+        env
+    };
+    for trust in [false, true] {
+        let data = tmp.path().join(format!("data-{trust}"));
+        std::fs::create_dir_all(&data).unwrap();
+        let server = Server::start_with(&url, &data, &repo_path("metadata"), &env(trust));
+        let answer = ask_churn(&server).await;
+        let expected = if trust { "llm" } else { "extractive" };
+        assert_eq!(
+            answer["mode"], expected,
+            "trusting the CA: {trust}: {answer}"
+        );
+    }
+    let tunnel = format!("CONNECT llm.corp.example:{port} HTTP/1.1");
+    let tunnels = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| **l == tunnel)
+        .count();
+    assert!(
+        tunnels >= 2,
+        "{tunnel} once per server: {:?}",
+        seen.lock().unwrap()
+    );
+    assert!(!fake.requests().is_empty());
+}
+
 /// Behind a company's forward proxy (`HTTP_PROXY`), the service reaches its LLM and its
 /// embeddings endpoint through it. Their host names resolve only at the proxy, so an answer
 /// from the LLM (not the extractive fallback) shows that the requests went that way.
@@ -448,16 +582,7 @@ async fn the_llm_and_the_embeddings_endpoint_are_reached_through_the_http_proxy(
             ("DESCOBERTA_EMBEDDING_MODEL", "test-embedding".into()),
         ],
     );
-    let answer: Value = server
-        .client
-        .post(format!("{}/v1/ask", server.base))
-        .json(&serde_json::json!({"question": "where is the customer churn data?"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = ask_churn(&server).await;
     assert_eq!(answer["mode"], "llm", "{answer}");
     let seen = seen.lock().unwrap().clone();
     for expected in [
