@@ -373,6 +373,9 @@ async fn relay(client: tokio::net::TcpStream, seen: Arc<Mutex<Vec<String>>>) {
     else {
         return;
     };
+    let Some(headers) = read_headers(&mut client).await else {
+        return;
+    };
     if method == "CONNECT" {
         tunnel(client, target).await;
         return;
@@ -382,14 +385,7 @@ async fn relay(client: tokio::net::TcpStream, seen: Arc<Mutex<Vec<String>>>) {
     };
     let mut head = String::new();
     let mut length = 0;
-    loop {
-        let mut line = String::new();
-        if client.read_line(&mut line).await.unwrap_or(0) == 0 {
-            return;
-        }
-        if line == "\r\n" {
-            break;
-        }
+    for line in headers {
         let lower = line.to_ascii_lowercase();
         if let Some(value) = lower.strip_prefix("content-length:") {
             length = value.trim().parse().unwrap_or(0);
@@ -421,19 +417,29 @@ async fn relay(client: tokio::net::TcpStream, seen: Arc<Mutex<Vec<String>>>) {
     let _ = client.get_mut().write_all(&response).await;
 }
 
-/// The rest of a `CONNECT host:port` request: its headers are skipped, the tunnel to
-/// 127.0.0.1:port is opened and bytes flow both ways until either side closes.
-async fn tunnel(mut client: tokio::io::BufReader<tokio::net::TcpStream>, target: &str) {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+/// A request's header lines (each with its CRLF), up to the blank line; `None` when the
+/// connection ends first.
+async fn read_headers(
+    client: &mut tokio::io::BufReader<tokio::net::TcpStream>,
+) -> Option<Vec<String>> {
+    use tokio::io::AsyncBufReadExt;
+    let mut headers = Vec::new();
     loop {
         let mut line = String::new();
         if client.read_line(&mut line).await.unwrap_or(0) == 0 {
-            return;
+            return None;
         }
         if line == "\r\n" {
-            break;
+            return Some(headers);
         }
+        headers.push(line);
     }
+}
+
+/// A `CONNECT host:port` request, its headers read: the tunnel to 127.0.0.1:port is opened
+/// and bytes flow both ways until either side closes.
+async fn tunnel(mut client: tokio::io::BufReader<tokio::net::TcpStream>, target: &str) {
+    use tokio::io::AsyncWriteExt;
     let Some(Ok(port)) = target.rsplit_once(':').map(|(_, p)| p.parse::<u16>()) else {
         return;
     };
