@@ -213,6 +213,12 @@ pub struct EmbeddingSettings {
     /// For `e5`: `symmetric` (`query: ` on questions and catalog entries; the default,
     /// measured better) or `asymmetric` (`query: ` / `passage: `).
     pub e5_prefixes: E5Prefixes,
+    /// For `e5`: how questions in the catalog's language are embedded. `full` (the default):
+    /// the model's 12 layers. `fast`: a 3-layer encoder distilled from
+    /// `e5-small-enpt-q4.bin` (in the binary), about 3× faster per new question and a little
+    /// less accurate (README, "Fast questions"); catalog entries and questions in another
+    /// language keep the full model.
+    pub e5_questions: E5Questions,
     /// For `e5`: the share of the cross-lingual companion model (Universal Sentence Encoder
     /// Multilingual v3) in the similarity of a question asked in another language than the
     /// catalog's; 0 turns it off. Questions in the catalog's language use e5 alone.
@@ -249,6 +255,7 @@ impl Default for EmbeddingSettings {
             kind: EmbeddingKind::E5,
             e5_file: None,
             e5_prefixes: E5Prefixes::Symmetric,
+            e5_questions: E5Questions::Full,
             cross_lingual_share: 0.2,
             cross_lingual_dir: None,
             sync_limit: 300,
@@ -268,6 +275,14 @@ pub enum E5Prefixes {
     #[default]
     Symmetric,
     Asymmetric,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum E5Questions {
+    #[default]
+    Full,
+    Fast,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]

@@ -8,6 +8,9 @@
 //! sets, `query: ` on both sides ranks better, across languages most of all (Portuguese
 //! questions over English Spider tables, semantic side alone: R@5 35.6 asymmetric, 68.8
 //! symmetric). `embedding.e5_prefixes = "asymmetric"` restores the other form.
+//!
+//! `embedding.e5_questions = "fast"`: questions in the catalog's language go through a
+//! 3-layer encoder distilled from `e5-small-enpt-q4.bin` ([`FAST_QUESTIONS`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -25,6 +28,13 @@ use crate::telemetry::Degradation;
 /// The model files, by preference: the English + Portuguese vocabulary first.
 pub const MODEL_FILES: [&str; 2] = ["e5-small-enpt-q4.bin", "e5-small-q4.bin"];
 
+/// The question encoder distilled from `e5-small-enpt-q4.bin` (`embedding.e5_questions =
+/// "fast"`): 3 layers instead of 12 and a linear head, trained to give a question, read
+/// without `query: `, the vector the full model gives `query: ` + the question. It shares
+/// the model's tokenizer and word table, so the file holds only the rest (4.4 MB).
+/// Provenance, training and measured quality: `models/README.md`.
+const FAST_QUESTIONS: &[u8] = include_bytes!("../../models/e5-small-enpt-questions-3l.e5q");
+
 /// Texts remembered, queries and catalog entries alike (repeated searches, reloads of
 /// unchanged entries, several apps in one process).
 const MEMO_ENTRIES: u64 = 20_000;
@@ -35,6 +45,8 @@ struct Shared {
     model: E5Model,
     /// By prefixed text.
     memo: Memo,
+    /// [`FAST_QUESTIONS`] over this model, made on first use (or why it does not fit).
+    fast_questions: OnceLock<Result<Arc<E5Model>, String>>,
 }
 
 static LOADED: OnceLock<Mutex<HashMap<PathBuf, Arc<Shared>>>> = OnceLock::new();
@@ -66,6 +78,8 @@ pub struct E5Embedder {
     batchers: [OnceLock<Arc<QueryBatcher>>; 2],
     /// Where questions' vectors came from, and the batches they went through.
     metrics: Option<QuestionEmbeddingMetrics>,
+    /// The distilled encoder for questions in the catalog's language, when chosen.
+    fast_questions: Option<Arc<E5Model>>,
 }
 
 impl E5Embedder {
@@ -92,6 +106,7 @@ impl E5Embedder {
                     let shared = Arc::new(Shared {
                         model: E5Model::load(&path)?,
                         memo: moka::sync::Cache::new(MEMO_ENTRIES),
+                        fast_questions: OnceLock::new(),
                     });
                     loaded.insert(path.clone(), shared.clone());
                     shared
@@ -112,7 +127,43 @@ impl E5Embedder {
             companion: None,
             batchers: Default::default(),
             metrics: None,
+            fast_questions: None,
         })
+    }
+
+    /// Questions in the catalog's language go through the distilled 3-layer encoder
+    /// ([`FAST_QUESTIONS`]); catalog entries, and questions in another language (with the
+    /// companion), keep the full model. It was distilled from `e5-small-enpt-q4.bin`: over
+    /// another model file, questions keep the full model and the mismatch is reported to
+    /// `warnings`.
+    pub fn with_fast_questions(mut self, warnings: &mut Vec<Degradation>) -> E5Embedder {
+        let shared = &self.shared;
+        let student = shared.fast_questions.get_or_init(|| {
+            shared
+                .model
+                .student_from_bytes(FAST_QUESTIONS)
+                .map(Arc::new)
+                .map_err(|e| format!("{e:#}"))
+        });
+        match student {
+            Ok(student) => {
+                tracing::info!(
+                    layers = student.layers(),
+                    encoder = &student.sha256()[..12],
+                    "fast question encoder ready"
+                );
+                self.fast_questions = Some(student.clone());
+                // Batches made before would use the full model.
+                self.batchers = Default::default();
+            }
+            Err(e) => {
+                let summary = "embedding.e5_questions = \"fast\" needs the model file \
+                               e5-small-enpt-q4.bin, which its question encoder was \
+                               distilled from: questions use the full model.";
+                Degradation::report(warnings, summary, e.clone());
+            }
+        }
+        self
     }
 
     /// Adds the cross-lingual companion from `dir` with `share` (0: none). Without its
@@ -236,10 +287,13 @@ impl Embedder for E5Embedder {
         let form = self.form(kind);
         // The memo is shared by every embedder of this e5 file in the process, with or
         // without a companion, at any share: the key says which vector form it holds.
-        let tag = match &self.companion {
+        let mut tag = match &self.companion {
             None => String::new(),
             Some(c) => format!("usem3 {} {kind:?} ", c.share),
         };
+        if let Some(fast) = &form.fast {
+            tag = format!("fast:{} {tag}", &fast.sha256()[..12]);
+        }
         let keys: Vec<String> = texts
             .iter()
             .map(|t| format!("{tag}{}{t}", form.prefix))
@@ -296,6 +350,9 @@ struct Form {
     /// The companion's share, for a question in the catalog's language (its vector is
     /// padded: the companion does not read it).
     native_share: Option<f32>,
+    /// The distilled encoder, for a question in the catalog's language when chosen: it
+    /// reads the question without a prefix.
+    fast: Option<Arc<E5Model>>,
 }
 
 impl E5Embedder {
@@ -319,6 +376,10 @@ impl E5Embedder {
                 .as_ref()
                 .filter(|_| kind == TextKind::Query)
                 .map(|c| c.share),
+            fast: self
+                .fast_questions
+                .clone()
+                .filter(|_| kind == TextKind::Query),
         }
     }
 }
@@ -327,12 +388,20 @@ impl Form {
     /// The vectors of `texts` (without their prefix), on the calling thread and `threads`
     /// workers.
     fn vectors(&self, texts: &[String]) -> anyhow::Result<Vec<Vec<f32>>> {
-        let prefixed: Vec<String> = texts
-            .iter()
-            .map(|t| format!("{}{t}", self.prefix))
-            .collect();
-        let refs: Vec<&str> = prefixed.iter().map(String::as_str).collect();
-        let mut e5 = self.shared.model.embed(&refs, self.threads)?;
+        let mut e5 = match &self.fast {
+            Some(fast) => {
+                let plain: Vec<&str> = texts.iter().map(String::as_str).collect();
+                fast.embed(&plain, self.threads)?
+            }
+            None => {
+                let prefixed: Vec<String> = texts
+                    .iter()
+                    .map(|t| format!("{}{t}", self.prefix))
+                    .collect();
+                let refs: Vec<&str> = prefixed.iter().map(String::as_str).collect();
+                self.shared.model.embed(&refs, self.threads)?
+            }
+        };
         if let Some((model, share)) = &self.companion {
             // One after the other, each on `threads` (one for a question): a second thread
             // per question measured no faster on 2 cores and takes a core from the next
@@ -415,6 +484,82 @@ mod tests {
             batches.get_sample_count() < 24,
             "{}",
             batches.get_sample_count()
+        );
+    }
+
+    /// With fast questions, a question in the catalog's language is read by the distilled
+    /// encoder, close to the full model's vector but not it; catalog entries and foreign
+    /// questions keep the full model's. Over another model file it is refused, with a
+    /// warning, and questions keep the full model.
+    #[tokio::test]
+    async fn fast_questions_come_near_the_full_model_and_touch_nothing_else() {
+        let Some((dir, companion)) = model_dirs() else {
+            return;
+        };
+        let load = |file: Option<&str>, fast: bool, warnings: &mut Vec<Degradation>| {
+            let e = E5Embedder::load(&dir, file, true)
+                .unwrap()
+                .with_companion(&companion, 0.2, warnings);
+            if fast {
+                e.with_fast_questions(warnings)
+            } else {
+                e
+            }
+        };
+        let mut warnings = Vec::new();
+        let full = load(None, false, &mut warnings);
+        let fast = load(None, true, &mut warnings);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let questions: Vec<String> = [
+            "which customers stopped buying last quarter",
+            "parcels on the road",
+            "how many flights does each airline operate",
+            "list the singers older than 40 and their countries",
+            "average salary of employees by department",
+            "invoices that were never paid",
+        ]
+        .map(String::from)
+        .to_vec();
+        // The full model first: the memo they share must not hand its vectors to `fast`.
+        let want = full
+            .embed(questions.clone(), TextKind::Query)
+            .await
+            .unwrap();
+        let got = fast
+            .embed(questions.clone(), TextKind::Query)
+            .await
+            .unwrap();
+        let cosines: Vec<f32> = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| descoberta_e5::cosine(a, b))
+            .collect();
+        let mean = cosines.iter().sum::<f32>() / cosines.len() as f32;
+        assert!(
+            cosines.iter().all(|&c| (0.85..0.9999).contains(&c)) && mean >= 0.9,
+            "{cosines:?}"
+        );
+        for kind in [TextKind::ForeignQuery, TextKind::Passage] {
+            let a = full.embed(questions.clone(), kind).await.unwrap();
+            let b = fast.embed(questions.clone(), kind).await.unwrap();
+            assert_eq!(a, b, "{kind:?}");
+        }
+
+        let mut warnings = Vec::new();
+        let other = load(Some("e5-small-q4.bin"), true, &mut warnings);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        let text = warnings[0].text(true);
+        assert!(
+            text.contains("e5-small-enpt-q4.bin") && text.contains("distilled from"),
+            "{text}"
+        );
+        let plain = load(Some("e5-small-q4.bin"), false, &mut Vec::new());
+        assert_eq!(
+            other
+                .embed(questions.clone(), TextKind::Query)
+                .await
+                .unwrap(),
+            plain.embed(questions, TextKind::Query).await.unwrap()
         );
     }
 

@@ -23,7 +23,7 @@ use half::slice::HalfFloatSliceExt;
 use sha2::{Digest, Sha256};
 
 use crate::metrics::QuestionEmbeddingMetrics;
-use crate::settings::{E5Prefixes, EmbeddingKind, Settings};
+use crate::settings::{E5Prefixes, E5Questions, EmbeddingKind, Settings};
 use crate::telemetry::Degradation;
 
 pub use bert::BertEmbedder;
@@ -167,7 +167,10 @@ pub fn from_settings(
             let symmetric = settings.embedding.e5_prefixes == E5Prefixes::Symmetric;
             E5Embedder::load(&dir, file, symmetric).map(|e| {
                 let share = settings.embedding.cross_lingual_share;
-                let e = e.with_companion(&settings.cross_lingual_dir(), share, warnings);
+                let mut e = e.with_companion(&settings.cross_lingual_dir(), share, warnings);
+                if settings.embedding.e5_questions == E5Questions::Fast {
+                    e = e.with_fast_questions(warnings);
+                }
                 Arc::new(e.with_metrics(metrics.clone())) as _
             })
         }

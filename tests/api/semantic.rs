@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use descoberta::settings::Settings;
+use descoberta::settings::{E5Questions, Settings};
 use sqlx::Connection;
 
 use crate::helpers::{Backend, TestApp, result_names, spawn_custom, spawn_with};
@@ -13,11 +13,27 @@ on_both_backends!(reload_embeds_only_what_changed);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn semantic_retrieval_finds_meaning_without_shared_words() {
-    let app = spawn_custom(Backend::Sqlite, None, |_| {}).await;
+    finds_meaning_without_shared_words(3, |_| {}).await;
+}
+
+/// The same with the distilled encoder for questions in the catalog's language, which
+/// ranks a little lower (README, "Fast questions"): "parcels on the road" finds the
+/// shipments 4th, where the full model finds them among the first 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fast_questions_find_meaning_without_shared_words() {
+    finds_meaning_without_shared_words(5, |s| s.embedding.e5_questions = E5Questions::Fast).await;
+}
+
+/// Questions that share no word with the dataset that answers them find it among the
+/// `top` first results.
+async fn finds_meaning_without_shared_words(top: usize, configure: impl FnOnce(&mut Settings)) {
+    let app = spawn_custom(Backend::Sqlite, None, configure).await;
     assert!(
         app.app.search.has_embedder(),
         "run scripts/setup to fetch the model"
     );
+    let (_, body) = app.get_json("/readyz").await;
+    assert_eq!(body["warnings"], serde_json::json!([]), "{body}");
     // Lexical alone, without the bilingual tables (which would match "assistant" to the
     // Portuguese "assistente"): it shares no word with these questions.
     let lexical = spawn_custom(Backend::Sqlite, None, |s| {
@@ -32,7 +48,7 @@ async fn semantic_retrieval_finds_meaning_without_shared_words() {
         let path = format!("/v1/search?q={}", q.replace(' ', "+"));
         let (_, body) = app.get_json(&path).await;
         assert!(
-            result_names(&body).iter().take(3).any(|n| n == expected),
+            result_names(&body).iter().take(top).any(|n| n == expected),
             "{body}"
         );
         let (_, body) = lexical.get_json(&path).await;
@@ -41,6 +57,31 @@ async fn semantic_retrieval_finds_meaning_without_shared_words() {
             "no shared words, so lexical search alone must miss it: {body}"
         );
     }
+}
+
+/// The distilled question encoder fits only the model file it was distilled from: over
+/// another, `/readyz` says so and questions keep the full model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fast_questions_over_another_model_file_are_reported() {
+    let app = spawn_custom(Backend::Sqlite, None, |s| {
+        s.embedding.e5_file = Some("e5-small-q4.bin".into());
+        s.embedding.e5_questions = E5Questions::Fast;
+    })
+    .await;
+    let warning = the_one_warning(&app, "SHA-256").await;
+    assert!(
+        warning.contains("e5-small-enpt-q4.bin") && warning.contains("full model"),
+        "{warning}"
+    );
+    let (status, body) = app.get_json("/v1/search?q=parcels+on+the+road").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        result_names(&body)
+            .iter()
+            .take(3)
+            .any(|n| n == "logistics.shipments"),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -124,11 +124,24 @@ pub(crate) struct RawModel {
     pub config: Config,
     pub vocab: VocabData,
     pub word: Q4Matrix,
+    pub encoder: RawEncoder,
+}
+
+/// The encoder after the word embeddings.
+#[derive(Debug, Clone)]
+pub(crate) struct RawEncoder {
     pub pos: Vec<f32>,
     pub token_type: Vec<f32>,
     pub emb_ln_w: Vec<f32>,
     pub emb_ln_b: Vec<f32>,
     pub layers: Vec<RawLayer>,
+}
+
+/// A linear map on the pooled vector (`w`: `[hidden, hidden]`, row-major).
+#[derive(Debug, Clone)]
+pub(crate) struct Head {
+    pub w: Vec<f32>,
+    pub b: Vec<f32>,
 }
 
 /// IEEE half to single precision (handles subnormals, infinities and NaN).
@@ -353,16 +366,108 @@ pub(crate) fn parse(data: &[u8]) -> Result<RawModel> {
     let vocab = parse_vocab(&mut c, vocab_rows)?;
     let dir = parse_directory(&mut c, data)?;
 
-    let h = hidden;
-    let word = dir.q4("emb.word", vocab_rows, h)?;
-    let pos = dir.f32("emb.pos", max_positions * h)?;
-    let token_type = dir.f32("emb.type", token_types * h)?;
+    let word = dir.q4("emb.word", vocab_rows, hidden)?;
+    let encoder = parse_encoder(&dir, &config)?;
+    Ok(RawModel {
+        config,
+        vocab,
+        word,
+        encoder,
+    })
+}
+
+/// Magic of a question-encoder file (see [`parse_student`]).
+const STUDENT_MAGIC: &[u8; 4] = b"E5Q1";
+
+/// A question encoder distilled from a model file: everything but the tokenizer and the
+/// word embeddings, which are the teacher's.
+#[derive(Debug, Clone)]
+pub(crate) struct RawStudent {
+    /// SHA-256 of the model file whose tokenizer and word table it reads.
+    pub teacher_sha256: [u8; 32],
+    /// `vocab_rows` is 0: the teacher's.
+    pub config: Config,
+    pub encoder: RawEncoder,
+    pub head: Head,
+}
+
+/// Parses a question-encoder file. Layout (little-endian, as the model file's):
+///
+/// | field | type |
+/// | --- | --- |
+/// | magic `E5Q1`, version (1) | 4 bytes, u32 |
+/// | SHA-256 of the teacher model file | 32 bytes |
+/// | hidden, layers, heads, ffn, max positions, token types | 6 × i32 |
+/// | layer-norm eps | f32 |
+/// | tensors | as in the model file |
+///
+/// Tensors: the model file's, without `emb.word`, plus `head.w` (`[hidden, hidden]`, f32)
+/// and `head.b` (`hidden`, f32): the pooled, normalized vector `x` becomes
+/// `head.w·x + head.b`, normalized again.
+pub(crate) fn parse_student(data: &[u8]) -> Result<RawStudent> {
+    let mut c = Cursor { data, pos: 0 };
+    let magic = c.array::<4>("magic")?;
+    ensure!(
+        &magic == STUDENT_MAGIC,
+        "bad magic {:?}: not a question-encoder file (expected \"E5Q1\")",
+        String::from_utf8_lossy(&magic)
+    );
+    let version = c.u32("version")?;
+    ensure!(
+        version == VERSION,
+        "unsupported question-encoder version {version} (this reader knows version {VERSION})"
+    );
+    let teacher_sha256 = c.array::<32>("teacher checksum")?;
+    let hidden = c.count("hidden size", 32, 4096)?;
+    let layers = c.count("layer count", 1, 64)?;
+    let heads = c.count("head count", 1, 64)?;
+    let ffn = c.count("ffn size", 32, 16384)?;
+    let max_positions = c.count("max positions", 3, 8192)?;
+    let token_types = c.count("token types", 1, 16)?;
+    let eps = c.f32("layer-norm eps")?;
+    ensure!(
+        eps.is_finite() && eps > 0.0 && eps < 1.0,
+        "layer-norm eps {eps} is not a small positive number"
+    );
+    ensure!(
+        hidden % Q4_BLOCK == 0 && ffn % Q4_BLOCK == 0 && hidden % heads == 0,
+        "hidden size {hidden}, ffn size {ffn} and {heads} heads do not fit Q4 blocks and heads"
+    );
+    let config = Config {
+        hidden,
+        layers,
+        heads,
+        ffn,
+        vocab_rows: 0,
+        max_positions,
+        token_types,
+        eps,
+    };
+    let dir = parse_directory(&mut c, data)?;
+    let encoder = parse_encoder(&dir, &config)?;
+    let head = Head {
+        w: dir.f32("head.w", hidden * hidden)?,
+        b: dir.f32("head.b", hidden)?,
+    };
+    Ok(RawStudent {
+        teacher_sha256,
+        config,
+        encoder,
+        head,
+    })
+}
+
+/// Everything after the word embeddings: positions, types, their layer norm, the layers.
+fn parse_encoder(dir: &Directory<'_>, config: &Config) -> Result<RawEncoder> {
+    let (h, ffn) = (config.hidden, config.ffn);
+    let pos = dir.f32("emb.pos", config.max_positions * h)?;
+    let token_type = dir.f32("emb.type", config.token_types * h)?;
     let emb_ln_w = dir.f32("emb.ln.w", h)?;
     let emb_ln_b = dir.f32("emb.ln.b", h)?;
-    let mut out_layers = Vec::with_capacity(layers);
-    for l in 0..layers {
+    let mut layers = Vec::with_capacity(config.layers);
+    for l in 0..config.layers {
         let n = |s: &str| format!("l{l}.{s}");
-        out_layers.push(RawLayer {
+        layers.push(RawLayer {
             q: dir.q4(&n("q.w"), h, h)?,
             q_b: dir.f32(&n("q.b"), h)?,
             k: dir.q4(&n("k.w"), h, h)?,
@@ -381,15 +486,12 @@ pub(crate) fn parse(data: &[u8]) -> Result<RawModel> {
             out_ln_b: dir.f32(&n("oln.b"), h)?,
         });
     }
-    Ok(RawModel {
-        config,
-        vocab,
-        word,
+    Ok(RawEncoder {
         pos,
         token_type,
         emb_ln_w,
         emb_ln_b,
-        layers: out_layers,
+        layers,
     })
 }
 

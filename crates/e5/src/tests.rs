@@ -82,9 +82,17 @@ fn synth_file(s: &Synth, seed: u64) -> (Vec<u8>, usize) {
     out.extend_from_slice(&(nm.len() as u32).to_le_bytes());
     out.extend_from_slice(&nm);
 
-    // tensor list: (name, dtype, elements, kind) kind: 0 random f32, 1 ones-ish, 2 q4
+    // tensors: (name, dtype, elements, kind), see `write_tensors`
+    let mut tensors: Vec<(String, u8, usize, u8)> = vec![("emb.word".into(), 1, vocab_rows * h, 2)];
+    tensors.extend(encoder_tensors(s));
+    let header_end = write_tensors(&mut out, &tensors, &mut rng);
+    (out, header_end)
+}
+
+/// The encoder's tensors after the word table (`l0.q.w`, …), as in [`synth_file`].
+fn encoder_tensors(s: &Synth) -> Vec<(String, u8, usize, u8)> {
+    let h = s.hidden;
     let mut tensors: Vec<(String, u8, usize, u8)> = vec![
-        ("emb.word".into(), 1, vocab_rows * h, 2),
         ("emb.pos".into(), 0, s.max_pos * h, 0),
         ("emb.type".into(), 0, 2 * h, 0),
         ("emb.ln.w".into(), 0, h, 1),
@@ -112,6 +120,13 @@ fn synth_file(s: &Synth, seed: u64) -> (Vec<u8>, usize) {
             tensors.push((format!("l{l}.{n}"), dt, e, k));
         }
     }
+    tensors
+}
+
+/// Appends a tensor directory and the tensors' data; returns where the directory ends.
+/// Kinds: 0 small random f32, 1 random f32 near 1, 2 random Q4 blocks, 3 / 4 the
+/// identity / its negation (a square f32 matrix), 5 zeros.
+fn write_tensors(out: &mut Vec<u8>, tensors: &[(String, u8, usize, u8)], rng: &mut Lcg) -> usize {
     let nbytes = |dt: u8, e: usize| if dt == 0 { e * 4 } else { e / 32 * 18 };
     let dir_len: usize = 4 + tensors
         .iter()
@@ -119,7 +134,7 @@ fn synth_file(s: &Synth, seed: u64) -> (Vec<u8>, usize) {
         .sum::<usize>();
     let mut data_off = out.len() + dir_len;
     out.extend_from_slice(&(tensors.len() as i32).to_le_bytes());
-    for (n, dt, e, _) in &tensors {
+    for (n, dt, e, _) in tensors {
         out.extend_from_slice(&(n.len() as u16).to_le_bytes());
         out.extend_from_slice(n.as_bytes());
         out.push(*dt);
@@ -129,7 +144,7 @@ fn synth_file(s: &Synth, seed: u64) -> (Vec<u8>, usize) {
         data_off += nbytes(*dt, *e);
     }
     let header_end = out.len();
-    for (_, _, e, kind) in &tensors {
+    for (_, _, e, kind) in tensors {
         match kind {
             0 => {
                 for _ in 0..*e {
@@ -139,6 +154,15 @@ fn synth_file(s: &Synth, seed: u64) -> (Vec<u8>, usize) {
             1 => {
                 for _ in 0..*e {
                     out.extend_from_slice(&(1.0 + rng.next_f32() * 0.1).to_le_bytes());
+                }
+            }
+            5 => out.extend(std::iter::repeat_n(0u8, e * 4)),
+            3 | 4 => {
+                let n = (*e as f64).sqrt() as usize;
+                let one = if *kind == 3 { 1f32 } else { -1f32 };
+                for i in 0..*e {
+                    let v = if i / n == i % n { one } else { 0.0 };
+                    out.extend_from_slice(&v.to_le_bytes());
                 }
             }
             _ => {
@@ -153,6 +177,28 @@ fn synth_file(s: &Synth, seed: u64) -> (Vec<u8>, usize) {
             }
         }
     }
+    header_end
+}
+
+/// A question-encoder file of `s.layers` layers over `teacher` (a model file image), with
+/// the head of `head_kind` (0: random; 3: the identity; 4: its negation) and zero bias;
+/// returns the bytes and where the directory ends.
+fn synth_student(teacher: &[u8], s: &Synth, seed: u64, head_kind: u8) -> (Vec<u8>, usize) {
+    use sha2::{Digest, Sha256};
+    let mut rng = Lcg(seed);
+    let h = s.hidden;
+    let mut out = Vec::new();
+    out.extend_from_slice(b"E5Q1");
+    out.extend_from_slice(&1u32.to_le_bytes());
+    out.extend_from_slice(&Sha256::digest(teacher));
+    for v in [h, s.layers, s.heads, s.ffn, s.max_pos, 2] {
+        out.extend_from_slice(&(v as i32).to_le_bytes());
+    }
+    out.extend_from_slice(&1e-12f32.to_le_bytes());
+    let mut tensors = encoder_tensors(s);
+    tensors.push(("head.w".into(), 0, h * h, head_kind));
+    tensors.push(("head.b".into(), 0, h, 5));
+    let header_end = write_tensors(&mut out, &tensors, &mut rng);
     (out, header_end)
 }
 
@@ -228,6 +274,86 @@ fn many_texts_across_threads() {
     let three = m.embed(&refs, 3).unwrap();
     assert_eq!(one, three);
     assert_eq!(one[5], m.embed(&[refs[5]], 1).unwrap()[0]);
+}
+
+/// A question encoder runs its own layers and head over its teacher's tokenizer and word
+/// table, on the fast path as on the reference one.
+#[test]
+fn a_question_encoder_runs_over_its_teachers_words() {
+    let (teacher_file, _) = synth_file(&small(), 7);
+    let teacher = E5Model::from_bytes(&teacher_file).unwrap();
+    let one_layer = Synth {
+        layers: 1,
+        ..small()
+    };
+    let (file, _) = synth_student(&teacher_file, &one_layer, 21, 0);
+    let student = teacher.student_from_bytes(&file).unwrap();
+    assert_eq!((student.layers(), teacher.layers()), (1, 2));
+    assert_eq!(student.dim(), 64);
+    assert_eq!(student.token_ids("the cats"), teacher.token_ids("the cats"));
+    let texts = ["the cat", "dados ação e a the cats", ""];
+    let fast = student.embed(&texts, 1).unwrap();
+    let reference = student.embed_reference(&texts).unwrap();
+    for (i, (f, r)) in fast.iter().zip(&reference).enumerate() {
+        let norm: f32 = f.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "text {i}: norm {norm}");
+        assert!(cosine(f, r) > 0.99, "text {i}: {}", cosine(f, r));
+    }
+    assert_eq!(student.embed(&texts, 2).unwrap(), fast);
+    let teachers = teacher.embed(&texts, 1).unwrap();
+    assert!(fast.iter().zip(&teachers).all(|(s, t)| s != t));
+
+    // The head maps the pooled vector: its negation negates every vector.
+    let (plus, _) = synth_student(&teacher_file, &one_layer, 21, 3);
+    let (minus, _) = synth_student(&teacher_file, &one_layer, 21, 4);
+    let plus = teacher.student_from_bytes(&plus).unwrap();
+    let minus = teacher.student_from_bytes(&minus).unwrap();
+    for (p, m) in plus
+        .embed(&texts[..2], 1)
+        .unwrap()
+        .iter()
+        .zip(minus.embed(&texts[..2], 1).unwrap())
+    {
+        assert!(p.iter().zip(&m).all(|(a, b)| (a + b).abs() < 1e-6));
+    }
+}
+
+/// A question encoder is refused over any model file but its teacher, and a damaged one
+/// is an error, never a panic.
+#[test]
+fn a_question_encoder_needs_its_teacher_and_an_intact_file() {
+    let (teacher_file, _) = synth_file(&small(), 7);
+    let teacher = E5Model::from_bytes(&teacher_file).unwrap();
+    let (other_file, _) = synth_file(&small(), 8);
+    let other = E5Model::from_bytes(&other_file).unwrap();
+    let (file, header_end) = synth_student(&teacher_file, &small(), 21, 0);
+    assert!(teacher.student_from_bytes(&file).is_ok());
+    let e = format!("{:#}", other.student_from_bytes(&file).unwrap_err());
+    assert!(
+        e.contains("distilled from") && e.contains(other.sha256()),
+        "{e}"
+    );
+    let e = format!(
+        "{:#}",
+        teacher.student_from_bytes(&teacher_file).unwrap_err()
+    );
+    assert!(e.contains("not a question-encoder file"), "{e}");
+    for cut in (0..header_end + 64).chain((header_end + 64..file.len()).step_by(499)) {
+        assert!(
+            teacher.student_from_bytes(&file[..cut]).is_err(),
+            "a file cut at {cut} of {} bytes loaded",
+            file.len()
+        );
+    }
+    let mut rng = Lcg(99);
+    for _ in 0..2000 {
+        let mut d = file.clone();
+        let at = (rng.next_u32() as usize) % (header_end + 200);
+        d[at] = rng.next_u32() as u8;
+        if let Ok(m) = teacher.student_from_bytes(&d) {
+            let _ = m.embed(&["the cat"], 1).unwrap();
+        }
+    }
 }
 
 #[test]
