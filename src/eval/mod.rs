@@ -608,9 +608,10 @@ async fn confidences(
         let all = semantic.score_all(query);
         // How far the nearest stands out from the 50th (calibrated), as the fusion sees it.
         let nearest = all.top(|_| true, 50);
+        let scale = searcher.question_scale(kind).unwrap_or(semantic.scale);
         if let (Some(first), Some(last)) = (nearest.first(), nearest.last()) {
             spread.push(f64::from(
-                semantic.scale.calibrate(first.1) - semantic.scale.calibrate(last.1),
+                scale.calibrate(first.1) - scale.calibrate(last.1),
             ));
         }
         // What an unrelated dataset scores: the mean similarity to every dataset.

@@ -12,7 +12,7 @@ use super::snapshot::{Live, Snapshot};
 use super::translate::Dictionary;
 use super::visibility::Visibility;
 use super::{QueryPlan, Ranked, RetrievalConfig, Signals, rank_within, understand_with};
-use crate::embed::{Embedder, TextKind};
+use crate::embed::{Embedder, SimilarityScale, TextKind};
 use crate::metrics::Metrics;
 
 /// Net helpful votes: by similar question (the query plan's key), then by dataset name
@@ -160,6 +160,12 @@ impl Searcher {
         }
     }
 
+    /// Where the similarities of a question embedded as `kind` lie, as the ranking reads
+    /// them (`None` without an embedder).
+    pub fn question_scale(&self, kind: TextKind) -> Option<SimilarityScale> {
+        self.embedder.as_ref().map(|e| e.scale_for(kind))
+    }
+
     /// `text`'s vector as a search embeds it, and how (a question in the catalog's language
     /// or in another): for measuring similarity scales (`descoberta eval --negatives`).
     pub async fn embed_question(
@@ -226,9 +232,9 @@ impl Searcher {
         let timer = self.metrics.retrieval_duration.start_timer();
         let query = self.query_vector(&snapshot, &plan).await;
         let mut config = self.config.clone();
-        if let (Some((_, kind)), Some(embedder)) = (&query, &self.embedder)
-            && *kind == TextKind::ForeignQuery
-        {
+        // A question's vector may lie in another space than the catalog's own scale
+        // (through the companion, or read by the fast question encoder).
+        if let (Some((_, kind)), Some(embedder)) = (&query, &self.embedder) {
             config.query_scale = Some(embedder.scale_for(*kind));
         }
         let query_vector = query.map(|(v, _)| v);

@@ -30,6 +30,7 @@ mod tokenizer;
 pub mod usem;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail, ensure};
 use sha2::{Digest, Sha256};
@@ -65,7 +66,8 @@ const BATCH_TOKENS: usize = 320;
 #[derive(Debug)]
 pub struct E5Model {
     weights: Weights,
-    tok: Tokenizer,
+    /// Shared with the question encoders distilled from the model.
+    tok: Arc<Tokenizer>,
     kernel: Kernel,
     max_tokens: usize,
     sha256: String,
@@ -92,8 +94,8 @@ impl E5Model {
     pub fn from_bytes(data: &[u8]) -> Result<E5Model> {
         let raw = format::parse(data)?;
         let max_tokens = raw.config.max_positions;
-        let tok = Tokenizer::new(raw.vocab);
-        let weights = Weights::new(raw.config, raw.word, raw.encoder, None);
+        let tok = Arc::new(Tokenizer::new(raw.vocab));
+        let weights = Weights::new(raw.config, Arc::new(raw.word), raw.encoder, None);
         Ok(E5Model {
             weights,
             tok,
@@ -134,10 +136,15 @@ impl E5Model {
             own.max_positions
         );
         let max_tokens = cfg.max_positions.min(self.max_tokens);
-        let weights = Weights::new(cfg, self.weights.word.clone(), raw.encoder, Some(raw.head));
+        let weights = Weights::new(
+            cfg,
+            Arc::clone(&self.weights.word),
+            raw.encoder,
+            Some(raw.head),
+        );
         Ok(E5Model {
             weights,
-            tok: self.tok.clone(),
+            tok: Arc::clone(&self.tok),
             kernel: self.kernel,
             max_tokens,
             sha256: hex_sha256(data),

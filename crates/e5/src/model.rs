@@ -7,6 +7,8 @@
 //! `x = LN(x + Wo·Attn(x))`, `x = LN(x + W2·GELU(W1·x))`; mean pooling over all tokens
 //! (`<s>` and `</s>` included, as with an all-ones attention mask), then L2 normalization.
 
+use std::sync::Arc;
+
 use super::format::{Config, Head, Q4_BLOCK, Q4Matrix, RawEncoder, RawLayer};
 use super::kernels::Kernel;
 use super::ops::{self, AttnScratch};
@@ -30,7 +32,8 @@ pub(crate) struct Layer {
 #[derive(Debug, Clone)]
 pub(crate) struct Weights {
     pub cfg: Config,
-    pub word: Q4Matrix,
+    /// Shared with the question encoders distilled from the model.
+    pub word: Arc<Q4Matrix>,
     pub pos: Vec<f32>,
     /// Token type 0 row.
     pub typ: Vec<f32>,
@@ -44,7 +47,7 @@ pub(crate) struct Weights {
 
 impl Weights {
     /// `word` is `[vocab rows, hidden]`; `head` maps the pooled vector (question encoders).
-    pub fn new(cfg: Config, word: Q4Matrix, raw: RawEncoder, head: Option<Head>) -> Weights {
+    pub fn new(cfg: Config, word: Arc<Q4Matrix>, raw: RawEncoder, head: Option<Head>) -> Weights {
         let h = cfg.hidden;
         let layers = raw
             .layers
