@@ -25,7 +25,7 @@ use crate::retrieval::semantic::{SemanticPlan, embed_batch};
 use crate::retrieval::{
     IndexRedaction, Live, RetrievalConfig, Searcher, Snapshot, Visibility, Votes,
 };
-use crate::settings::Settings;
+use crate::settings::{E5Questions, EmbeddingKind, Settings};
 use crate::sources::{self, SourceError};
 
 #[derive(Debug, Args)]
@@ -242,7 +242,7 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
         None
     };
     // v1's model, all-MiniLM-L6-v2, as a peer of the default e5 (when it is set up).
-    let minilm = if args.peers && settings.embedding.kind == crate::settings::EmbeddingKind::E5 {
+    let minilm = if args.peers && settings.embedding.kind == EmbeddingKind::E5 {
         let dir = settings.data_dir.join("models").join("all-MiniLM-L6-v2");
         match embed::BertEmbedder::load(&dir) {
             Ok(bert) => {
@@ -310,6 +310,36 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
             metrics.clone(),
         )
     });
+    // The default's opt-in variant, fast questions, over the same index (catalog entries
+    // are the full model's either way).
+    let fast = if args.peers
+        && settings.embedding.kind == EmbeddingKind::E5
+        && settings.embedding.base_url.is_none()
+        && settings.embedding.e5_questions == E5Questions::Full
+        && embedder.is_some()
+    {
+        let mut fast = settings.clone();
+        fast.embedding.e5_questions = E5Questions::Fast;
+        let mut refused = Vec::new();
+        let fast = embed::from_settings(&fast, &metrics.question_embedding, &mut refused);
+        if !refused.is_empty() {
+            let refused: Vec<String> = refused.iter().map(|w| w.text(true)).collect();
+            eprintln!("no fast-questions peer: {}", refused.join("; "));
+        }
+        fast.filter(|_| refused.is_empty()).map(|fast| {
+            Searcher::new(
+                live.clone(),
+                Some(fast),
+                config.clone(),
+                2,
+                votes.clone(),
+                dictionary.clone(),
+                metrics.clone(),
+            )
+        })
+    } else {
+        None
+    };
     let searcher = Searcher::new(
         live,
         embedder.clone(),
@@ -368,6 +398,10 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
                 "descoberta, hybrid with all-MiniLM-L6-v2 (v1's model)",
                 &old,
             );
+        }
+        if let Some(fast) = &fast {
+            let (fast, _) = measure(&Retriever::Ours(fast), &questions, &visibility, &args).await?;
+            print_row("descoberta, hybrid with fast questions (opt-in)", &fast);
         }
     }
     print_row(&label, &report);
