@@ -9,6 +9,9 @@ word = deq_q4(m.buf[off:off + nb], m.VOC, m.H)
 H, NH = m.H, m.NH; hd = H // NH; EPS = m.eps
 params = {"pos": W["pos"], "type": W["type"], "eln_w": W["eln_w"], "eln_b": W["eln_b"],
           "layers": W["layers"], "head_w": np.eye(H, dtype=np.float32), "head_b": np.zeros(H, np.float32)}
+import os
+if os.environ.get("INIT"):  # start from a trained student (same K) instead of the teacher's layers
+    params = np.load(os.environ["INIT"], allow_pickle=True).item()
 params = jax.tree_util.tree_map(jnp.asarray, params)
 word = jnp.asarray(word)
 def ln(x, w, b):
@@ -56,7 +59,7 @@ def loss_fn(p, ids, mask, tgt):
     ls = jax.nn.log_softmax(y @ PASS.T / TAU, -1)
     kl = (jnp.exp(lt) * (lt - ls)).sum(-1).mean()
     return cos + LAM * TAU * kl
-d = np.load("data3.npz"); ids_all, lens_all, tgt_all = d["ids"], d["lens"], d["tgt"]
+d = np.load(os.environ.get("DATA", "data3.npz")); ids_all, lens_all, tgt_all = d["ids"], d["lens"], d["tgt"]
 n = len(ids_all); rng = np.random.default_rng(0)
 perm = rng.permutation(n); hold = perm[:1000]; train = perm[1000:]
 BS = 64

@@ -132,6 +132,12 @@ pub trait Embedder: Send + Sync {
         self.scale()
     }
 
+    /// Whether questions in the catalog's language go through a faster encoder than catalog
+    /// entries (e5's fast questions).
+    fn fast_questions(&self) -> bool {
+        false
+    }
+
     /// One L2-normalized vector per text.
     async fn embed(&self, texts: Vec<String>, kind: TextKind) -> anyhow::Result<Vec<Vec<f32>>>;
 }
@@ -212,6 +218,10 @@ impl Embedder for Rescaled {
 
     fn scale(&self) -> SimilarityScale {
         self.scale
+    }
+
+    fn fast_questions(&self) -> bool {
+        self.inner.fast_questions()
     }
 
     async fn embed(&self, texts: Vec<String>, kind: TextKind) -> anyhow::Result<Vec<Vec<f32>>> {

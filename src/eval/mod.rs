@@ -310,35 +310,50 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
             metrics.clone(),
         )
     });
-    // The default's opt-in variant, fast questions, over the same index (catalog entries
-    // are the full model's either way).
-    let fast = if args.peers
-        && settings.embedding.kind == EmbeddingKind::E5
-        && settings.embedding.base_url.is_none()
-        && settings.embedding.e5_questions == E5Questions::Full
-        && embedder.is_some()
-    {
-        let mut fast = settings.clone();
-        fast.embedding.e5_questions = E5Questions::Fast;
-        let mut refused = Vec::new();
-        let fast = embed::from_settings(&fast, &metrics.question_embedding, &mut refused);
-        if !refused.is_empty() {
-            let refused: Vec<String> = refused.iter().map(|w| w.text(true)).collect();
-            eprintln!("no fast-questions peer: {}", refused.join("; "));
+    // The other way to read questions in the catalog's language (fast or full), over the
+    // same index (catalog entries are the full model's either way).
+    let other = match &embedder {
+        Some(e)
+            if args.peers
+                && settings.embedding.kind == EmbeddingKind::E5
+                && settings.embedding.base_url.is_none() =>
+        {
+            let (questions, label) = if e.fast_questions() {
+                (
+                    E5Questions::Full,
+                    "descoberta, hybrid with full questions (e5_questions = full)",
+                )
+            } else {
+                (
+                    E5Questions::Fast,
+                    "descoberta, hybrid with fast questions (e5_questions = fast)",
+                )
+            };
+            let mut other = settings.clone();
+            other.embedding.e5_questions = questions;
+            let mut refused = Vec::new();
+            let other = embed::from_settings(&other, &metrics.question_embedding, &mut refused);
+            if !refused.is_empty() {
+                let refused: Vec<String> = refused.iter().map(|w| w.text(true)).collect();
+                eprintln!(
+                    "no peer reading questions the other way: {}",
+                    refused.join("; ")
+                );
+            }
+            other.filter(|_| refused.is_empty()).map(|other| {
+                let searcher = Searcher::new(
+                    live.clone(),
+                    Some(other),
+                    config.clone(),
+                    2,
+                    votes.clone(),
+                    dictionary.clone(),
+                    metrics.clone(),
+                );
+                (searcher, label)
+            })
         }
-        fast.filter(|_| refused.is_empty()).map(|fast| {
-            Searcher::new(
-                live.clone(),
-                Some(fast),
-                config.clone(),
-                2,
-                votes.clone(),
-                dictionary.clone(),
-                metrics.clone(),
-            )
-        })
-    } else {
-        None
+        _ => None,
     };
     let searcher = Searcher::new(
         live,
@@ -399,9 +414,10 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
                 &old,
             );
         }
-        if let Some(fast) = &fast {
-            let (fast, _) = measure(&Retriever::Ours(fast), &questions, &visibility, &args).await?;
-            print_row("descoberta, hybrid with fast questions (opt-in)", &fast);
+        if let Some((other, label)) = &other {
+            let (other, _) =
+                measure(&Retriever::Ours(other), &questions, &visibility, &args).await?;
+            print_row(label, &other);
         }
     }
     print_row(&label, &report);

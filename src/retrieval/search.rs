@@ -92,6 +92,11 @@ impl Searcher {
         self.embedder.is_some()
     }
 
+    /// Whether questions in the catalog's language go through the fast question encoder.
+    pub fn fast_questions(&self) -> bool {
+        self.embedder.as_ref().is_some_and(|e| e.fast_questions())
+    }
+
     /// Net helpful votes (dataset ordinal, votes) for questions similar to `plan`.
     fn feedback_for(&self, snapshot: &Snapshot, plan: &QueryPlan) -> Vec<(u32, i64)> {
         let all = self.votes.load();
