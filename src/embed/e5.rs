@@ -453,6 +453,13 @@ mod tests {
         );
         let companion = dir.parent().unwrap_or(&dir).join("use-multilingual-v3");
         if !companion.join(descoberta_e5::usem::WEIGHTS_FILE).exists() {
+            // The test command (scripts/test) sets it after the set-up: there a missing
+            // model is a failure, not a skip.
+            assert!(
+                std::env::var_os("E5_MODEL_DIR").is_none(),
+                "E5_MODEL_DIR is set but {} has no models",
+                dir.display()
+            );
             eprintln!(
                 "SKIPPED: no models in {} (run scripts/setup)",
                 dir.display()
@@ -526,6 +533,13 @@ mod tests {
         let full = load(None, false, &mut warnings);
         let fast = load(None, true, &mut warnings);
         assert!(warnings.is_empty(), "{warnings:?}");
+        // Its questions are read on their own scale; the other kinds keep the model's.
+        assert!(fast.fast_questions() && !full.fast_questions());
+        assert_eq!(fast.scale_for(TextKind::Query), FAST_SCALE);
+        assert_eq!(full.scale_for(TextKind::Query), E5_SCALE);
+        for kind in [TextKind::ForeignQuery, TextKind::Passage] {
+            assert_eq!(fast.scale_for(kind), full.scale_for(kind), "{kind:?}");
+        }
         let questions: Vec<String> = [
             "which customers stopped buying last quarter",
             "parcels on the road",
