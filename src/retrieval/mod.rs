@@ -256,15 +256,52 @@ pub fn rank_within(
     depth: usize,
     within: Option<&HashSet<u32>>,
 ) -> anyhow::Result<Ranked> {
-    // Stage 1: every matching dataset, by its own document. Stage 2: the columns of the
-    // best `depth` (at least STAGE2_MIN) of them, which add to their score.
-    // The visibility filter cannot exclude anything when the caller may see every dataset:
-    // then it is left out of the index queries (a cheaper query, the same result).
-    let visibility = if snapshot.all_visible(visibility) {
+    let scope = Scope {
+        visibility,
+        config,
+        depth,
+        within,
+    };
+    let words = match_words(snapshot, &plan, scope)?;
+    rank_matched(snapshot, plan, words, signals, scope)
+}
+
+/// What the question's words match, before any other signal: the first half of
+/// [`rank_within`], which needs no query vector (a search runs it while its question is
+/// embedded).
+pub struct WordMatches {
+    datasets: Vec<RankedDataset>,
+}
+
+/// What both halves of a ranking share: who asks (their visibility), with what parameters,
+/// how many of the best datasets the caller will show, and within which subset.
+#[derive(Clone, Copy)]
+pub struct Scope<'a> {
+    pub visibility: &'a Visibility,
+    pub config: &'a RetrievalConfig,
+    pub depth: usize,
+    pub within: Option<&'a HashSet<u32>>,
+}
+
+/// The visibility filter to query the indexes with: none when the caller may see every
+/// dataset (a cheaper query, the same result).
+fn effective<'v>(snapshot: &Snapshot, visibility: &'v Visibility) -> &'v Visibility {
+    if snapshot.all_visible(visibility) {
         &Visibility::All
     } else {
         visibility
-    };
+    }
+}
+
+/// Stage 1: every dataset the question's words match, by its own document. Stage 2: the
+/// columns of the best `depth` (at least STAGE2_MIN) of them, which add to their score.
+pub fn match_words(
+    snapshot: &Snapshot,
+    plan: &QueryPlan,
+    scope: Scope<'_>,
+) -> anyhow::Result<WordMatches> {
+    let (config, depth, within) = (scope.config, scope.depth, scope.within);
+    let visibility = effective(snapshot, scope.visibility);
     let mut matches =
         snapshot
             .lexical
@@ -284,7 +321,7 @@ pub fn rank_within(
         .map(|m| (m.dataset, m.columns))
         .collect();
     // Only the first `stage2` matches had their columns looked at.
-    let mut datasets: Vec<RankedDataset> = matches
+    let datasets = matches
         .into_iter()
         .enumerate()
         .map(|(i, mut m)| {
@@ -296,6 +333,21 @@ pub fn rank_within(
             lexical_score(m, &config.column_weights)
         })
         .collect();
+    Ok(WordMatches { datasets })
+}
+
+/// The second half of [`rank_within`]: the word matches fused with the other signals
+/// (meaning, votes, glossary, relationships), in the same scope as the first half.
+pub fn rank_matched(
+    snapshot: &Snapshot,
+    plan: QueryPlan,
+    words: WordMatches,
+    signals: Signals<'_>,
+    scope: Scope<'_>,
+) -> anyhow::Result<Ranked> {
+    let (config, depth, within) = (scope.config, scope.depth, scope.within);
+    let visibility = effective(snapshot, scope.visibility);
+    let mut datasets = words.datasets;
     let top_lexical = datasets.iter().map(|d| d.score).fold(0.0f32, f32::max);
     // What may be added to the ranking: visible, and within the subset.
     let allow = |ordinal: u32| {

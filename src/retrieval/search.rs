@@ -11,7 +11,7 @@ use tokio::sync::Semaphore;
 use super::snapshot::{Live, Snapshot};
 use super::translate::Dictionary;
 use super::visibility::Visibility;
-use super::{QueryPlan, Ranked, RetrievalConfig, Signals, rank_within, understand_with};
+use super::{QueryPlan, Ranked, RetrievalConfig, Scope, Signals, rank_matched, understand_with};
 use crate::embed::{Embedder, SimilarityScale, TextKind};
 use crate::metrics::Metrics;
 
@@ -235,7 +235,33 @@ impl Searcher {
             .map_err(|_| SearchError::Closed)?;
         let plan = self.understand(text);
         let timer = self.metrics.retrieval_duration.start_timer();
-        let query = self.query_vector(&snapshot, &plan).await;
+        let within = within.map(Arc::new);
+        // A question the memo (or no model) answers at once is ranked in one task. One the
+        // model must embed is matched by its words meanwhile, on another core: a new
+        // question's search takes the longer of the two, not their sum.
+        let (words, query) = {
+            let mut question = std::pin::pin!(self.query_vector(&snapshot, &plan));
+            match futures::poll!(question.as_mut()) {
+                std::task::Poll::Ready(query) => (None, query),
+                std::task::Poll::Pending => {
+                    let snap = snapshot.clone();
+                    let (plan, visibility, config) =
+                        (plan.clone(), visibility.clone(), self.config.clone());
+                    let within = within.clone();
+                    let words = self.guarded(snapshot.clone(), move || {
+                        let scope = Scope {
+                            visibility: &visibility,
+                            config: &config,
+                            depth,
+                            within: within.as_deref(),
+                        };
+                        super::match_words(&snap, &plan, scope)
+                    });
+                    let (words, query) = tokio::join!(words, question);
+                    (Some(words?), query)
+                }
+            }
+        };
         let mut config = self.config.clone();
         // A question's vector may lie in another space than the catalog's own scale
         // (through the companion, or read by the fast question encoder).
@@ -248,20 +274,22 @@ impl Searcher {
         let feedback = self.feedback_for(&snapshot, &plan);
         let ranked = self
             .guarded(snapshot.clone(), move || {
+                let scope = Scope {
+                    visibility: &visibility,
+                    config: &config,
+                    depth,
+                    within: within.as_deref(),
+                };
+                let words = match words {
+                    Some(words) => words,
+                    None => super::match_words(&snap, &plan, scope)?,
+                };
                 let semantic = snap.semantic();
                 let signals = Signals {
                     semantic: semantic.as_deref().zip(query_vector.as_deref()),
                     feedback: &feedback,
                 };
-                rank_within(
-                    &snap,
-                    plan,
-                    signals,
-                    &visibility,
-                    &config,
-                    depth,
-                    within.as_ref(),
-                )
+                rank_matched(&snap, plan, words, signals, scope)
             })
             .await?;
         timer.observe_duration();

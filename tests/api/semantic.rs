@@ -60,6 +60,52 @@ async fn finds_meaning_without_shared_words(configure: impl FnOnce(&mut Settings
     }
 }
 
+/// A question the model must embed is matched by its words while it is embedded; asked
+/// again, its vector comes from the memo and it is ranked in one step. Both give the same
+/// ranking, in English and in Portuguese (through the companion).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_question_ranks_as_when_its_vector_is_remembered() {
+    let app = spawn_custom(Backend::Sqlite, None, |_| {}).await;
+    assert!(
+        app.app.search.has_embedder(),
+        "run scripts/setup to fetch the model"
+    );
+    let model = "descoberta_question_embeddings_total{source=\"model\"}";
+    let computed = || async {
+        let metrics = app.get("/metrics").await.text().await.unwrap_or_default();
+        metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(model)?
+                    .strip_prefix(' ')?
+                    .parse::<f64>()
+                    .ok()
+            })
+            .unwrap_or(0.0)
+    };
+    // The memo is shared by every service in this process: questions nobody asked.
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    for question in [
+        "parcels on the road",
+        "customer churn scores by month",
+        "onde estao os dados de churn dos clientes",
+    ] {
+        let path = format!("/v1/search?q={}+{nonce}", question.replace(' ', "+"));
+        let before = computed().await;
+        let (status, first) = app.get_json(&path).await;
+        assert_eq!(status, 200, "{first}");
+        assert_eq!(computed().await - before, 1.0, "{question}: embedded once");
+        let (status, again) = app.get_json(&path).await;
+        assert_eq!(status, 200, "{again}");
+        assert_eq!(computed().await - before, 1.0, "{question}: remembered");
+        assert!(!result_names(&first).is_empty(), "{first}");
+        assert_eq!(first["results"], again["results"], "{question}");
+        assert_eq!(first["total"], again["total"], "{question}");
+    }
+}
+
 /// The distilled question encoder fits only the model file it was distilled from: over
 /// another, `/readyz` says so and questions keep the full model.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
