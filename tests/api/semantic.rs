@@ -60,9 +60,10 @@ async fn finds_meaning_without_shared_words(configure: impl FnOnce(&mut Settings
     }
 }
 
-/// A question the model must embed is matched by its words while it is embedded; asked
-/// again, its vector comes from the memo and it is ranked in one step. Both give the same
-/// ranking, in English and in Portuguese (through the companion).
+/// A question the model must embed is matched by its words while it is embedded (when a
+/// core is spare: alone, not among many); asked again, its vector comes from the memo and
+/// it is ranked in one step. All give the same ranking, in English and in Portuguese
+/// (through the companion).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_question_ranks_as_when_its_vector_is_remembered() {
     let app = spawn_custom(Backend::Sqlite, None, |_| {}).await;
@@ -103,6 +104,17 @@ async fn a_new_question_ranks_as_when_its_vector_is_remembered() {
         assert!(!result_names(&first).is_empty(), "{first}");
         assert_eq!(first["results"], again["results"], "{question}");
         assert_eq!(first["total"], again["total"], "{question}");
+    }
+    // Many new questions at once: most find no spare core.
+    let paths: Vec<String> = (0..12)
+        .map(|i| format!("/v1/search?q=customer+orders+and+churn+{nonce}x{i}"))
+        .collect();
+    let firsts = futures::future::join_all(paths.iter().map(|p| app.get_json(p))).await;
+    for (path, (status, first)) in paths.iter().zip(firsts) {
+        assert_eq!(status, 200, "{first}");
+        let (_, again) = app.get_json(path).await;
+        assert!(!result_names(&first).is_empty(), "{first}");
+        assert_eq!(first["results"], again["results"], "{path}");
     }
 }
 
