@@ -276,3 +276,11 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// The value of the Prometheus sample `name` (0 when absent).
+pub fn sample(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}

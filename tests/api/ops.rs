@@ -1,7 +1,7 @@
 //! Health, readiness, metrics and the OpenAPI document. Readiness reports the store, so it
 //! runs on both backends; the rest once, on SQLite.
 
-use crate::helpers::{Backend, spawn_app};
+use crate::helpers::{Backend, sample, spawn_app};
 use crate::on_both_backends;
 
 on_both_backends!(readiness_reports_the_store_and_the_catalog_version);
@@ -39,14 +39,6 @@ async fn metrics_count_requests_by_route_and_describe_the_catalog() {
     );
     assert!(metrics.contains("descoberta_catalog_datasets"));
     assert!(metrics.contains("descoberta_retrieval_duration_seconds_bucket"));
-}
-
-/// The value of the Prometheus sample `name` (0 when absent).
-fn sample(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use descoberta::settings::{E5Questions, Settings};
 use sqlx::Connection;
 
-use crate::helpers::{Backend, TestApp, result_names, spawn_custom, spawn_with};
+use crate::helpers::{Backend, TestApp, result_names, sample, spawn_custom, spawn_with};
 use crate::llm_server::{FakeLlm, spawn_fake_llm};
 use crate::on_both_backends;
 
@@ -74,15 +74,7 @@ async fn a_new_question_ranks_as_when_its_vector_is_remembered() {
     let model = "descoberta_question_embeddings_total{source=\"model\"}";
     let computed = || async {
         let metrics = app.get("/metrics").await.text().await.unwrap_or_default();
-        metrics
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix(model)?
-                    .strip_prefix(' ')?
-                    .parse::<f64>()
-                    .ok()
-            })
-            .unwrap_or(0.0)
+        sample(&metrics, model)
     };
     // The memo is shared by every service in this process: questions nobody asked.
     let nonce = std::time::SystemTime::now()
