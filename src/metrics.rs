@@ -23,6 +23,7 @@ pub struct Metrics {
     pub mcp_tool_duration: HistogramVec,
     pub mcp_sessions: IntGauge,
     pub question_log_dropped: IntCounter,
+    pub cascade_decisions: IntCounterVec,
     pub question_embedding: QuestionEmbeddingMetrics,
 }
 
@@ -127,6 +128,14 @@ impl Metrics {
             "question_log_dropped_total",
             "Questions not logged because the log's writer was behind",
         )?;
+        let cascade_decisions = IntCounterVec::new(
+            Opts::new(
+                "cascade_decisions_total",
+                "New questions read fast (e5_questions = cascade), by how they were ranked: \
+                 fast, or read again in full",
+            ),
+            &["reading"],
+        )?;
         let question_vectors = IntCounterVec::new(
             Opts::new(
                 "question_embeddings_total",
@@ -148,6 +157,7 @@ impl Metrics {
         registry.register(Box::new(question_vectors))?;
         registry.register(Box::new(question_embedding.batch_size.clone()))?;
         registry.register(Box::new(question_log_dropped.clone()))?;
+        registry.register(Box::new(cascade_decisions.clone()))?;
         registry.register(Box::new(mcp_tool_calls.clone()))?;
         registry.register(Box::new(mcp_tool_duration.clone()))?;
         registry.register(Box::new(mcp_sessions.clone()))?;
@@ -181,6 +191,7 @@ impl Metrics {
             mcp_tool_duration,
             mcp_sessions,
             question_log_dropped,
+            cascade_decisions,
             question_embedding,
         })
     }

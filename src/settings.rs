@@ -217,7 +217,8 @@ pub struct EmbeddingSettings {
     /// the model's 12 layers. `fast`: a 3-layer encoder distilled from
     /// `e5-small-enpt-q4.bin` (in the binary), about 5× faster to embed a new question and a
     /// little less accurate (README, "Fast questions"); catalog entries and questions in another
-    /// language keep the full model.
+    /// language keep the full model. `cascade`: fast, and the questions whose ranking is among
+    /// the least sure are read again by the full model and ranked anew.
     pub e5_questions: E5Questions,
     /// For `e5`: the share of the cross-lingual companion model (Universal Sentence Encoder
     /// Multilingual v3) in the similarity of a question asked in another language than the
@@ -283,6 +284,9 @@ pub enum E5Questions {
     #[default]
     Full,
     Fast,
+    /// Fast, and a question whose ranking is among the least sure read again by the full
+    /// model (README, "Fast questions").
+    Cascade,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]

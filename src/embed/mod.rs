@@ -39,6 +39,10 @@ pub enum TextKind {
     /// A question in another language than the catalog's: a model with a cross-lingual
     /// companion weighs it in (the others embed it as a [`TextKind::Query`]).
     ForeignQuery,
+    /// A question in the catalog's language read by the full model where such questions are
+    /// read fast: the second reading of one whose fast ranking was unsure
+    /// (`embedding.e5_questions = "cascade"`). Other models read it as a [`TextKind::Query`].
+    FullQuery,
     /// A catalog entry.
     Passage,
 }
@@ -138,6 +142,12 @@ pub trait Embedder: Send + Sync {
         false
     }
 
+    /// Whether a question read fast whose ranking is among the least sure is read again by
+    /// the full model ([`TextKind::FullQuery`]) and ranked anew (`e5_questions = "cascade"`).
+    fn rereads_unsure(&self) -> bool {
+        false
+    }
+
     /// One L2-normalized vector per text.
     async fn embed(&self, texts: Vec<String>, kind: TextKind) -> anyhow::Result<Vec<Vec<f32>>>;
 }
@@ -174,8 +184,10 @@ pub fn from_settings(
             E5Embedder::load(&dir, file, symmetric).map(|e| {
                 let share = settings.embedding.cross_lingual_share;
                 let mut e = e.with_companion(&settings.cross_lingual_dir(), share, warnings);
-                if settings.embedding.e5_questions == E5Questions::Fast {
-                    e = e.with_fast_questions(warnings);
+                match settings.embedding.e5_questions {
+                    E5Questions::Full => {}
+                    E5Questions::Fast => e = e.with_fast_questions(warnings),
+                    E5Questions::Cascade => e = e.with_fast_questions(warnings).rereading(),
                 }
                 Arc::new(e.with_metrics(metrics.clone())) as _
             })
@@ -222,6 +234,10 @@ impl Embedder for Rescaled {
 
     fn fast_questions(&self) -> bool {
         self.inner.fast_questions()
+    }
+
+    fn rereads_unsure(&self) -> bool {
+        self.inner.rereads_unsure()
     }
 
     async fn embed(&self, texts: Vec<String>, kind: TextKind) -> anyhow::Result<Vec<Vec<f32>>> {

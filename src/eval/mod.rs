@@ -310,51 +310,59 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
             metrics.clone(),
         )
     });
-    // The other way to read questions in the catalog's language (fast or full), over the
-    // same index (catalog entries are the full model's either way).
-    let other = match &embedder {
-        Some(e)
+    // The other ways to read questions in the catalog's language (full, fast, the cascade),
+    // over the same index (catalog entries are the full model's either way).
+    let mut others = Vec::new();
+    match &embedder {
+        Some(_)
             if args.peers
                 && settings.embedding.kind == EmbeddingKind::E5
                 && settings.embedding.base_url.is_none() =>
         {
-            let (questions, label) = if e.fast_questions() {
+            for (questions, label) in [
                 (
                     E5Questions::Full,
                     "descoberta, hybrid with full questions (e5_questions = full)",
-                )
-            } else {
+                ),
                 (
                     E5Questions::Fast,
                     "descoberta, hybrid with fast questions (e5_questions = fast)",
-                )
-            };
-            let mut other = settings.clone();
-            other.embedding.e5_questions = questions;
-            let mut refused = Vec::new();
-            let other = embed::from_settings(&other, &metrics.question_embedding, &mut refused);
-            if !refused.is_empty() {
-                let refused: Vec<String> = refused.iter().map(|w| w.text(true)).collect();
-                eprintln!(
-                    "no peer reading questions the other way: {}",
-                    refused.join("; ")
-                );
+                ),
+                (
+                    E5Questions::Cascade,
+                    "descoberta, hybrid, fast then the least sure in full (e5_questions = cascade)",
+                ),
+            ] {
+                if questions == settings.embedding.e5_questions {
+                    continue;
+                }
+                let mut other = settings.clone();
+                other.embedding.e5_questions = questions;
+                let mut refused = Vec::new();
+                let other = embed::from_settings(&other, &metrics.question_embedding, &mut refused);
+                if !refused.is_empty() {
+                    let refused: Vec<String> = refused.iter().map(|w| w.text(true)).collect();
+                    eprintln!(
+                        "no peer reading questions {questions:?}: {}",
+                        refused.join("; ")
+                    );
+                }
+                if let Some(other) = other.filter(|_| refused.is_empty()) {
+                    let searcher = Searcher::new(
+                        live.clone(),
+                        Some(other),
+                        config.clone(),
+                        2,
+                        votes.clone(),
+                        dictionary.clone(),
+                        metrics.clone(),
+                    );
+                    others.push((searcher, label));
+                }
             }
-            other.filter(|_| refused.is_empty()).map(|other| {
-                let searcher = Searcher::new(
-                    live.clone(),
-                    Some(other),
-                    config.clone(),
-                    2,
-                    votes.clone(),
-                    dictionary.clone(),
-                    metrics.clone(),
-                );
-                (searcher, label)
-            })
         }
-        _ => None,
-    };
+        _ => {}
+    }
     let searcher = Searcher::new(
         live,
         embedder.clone(),
@@ -414,7 +422,7 @@ pub async fn run(settings: Settings, args: EvalArgs) -> anyhow::Result<()> {
                 &old,
             );
         }
-        if let Some((other, label)) = &other {
+        for (other, label) in &others {
             let (other, _) =
                 measure(&Retriever::Ours(other), &questions, &visibility, &args).await?;
             print_row(label, &other);

@@ -2,6 +2,7 @@
 //! best-matching columns. `GET /v1/search`, `/v1/suggest`, `/v1/ask`, MCP and `descoberta eval`
 //! all go through here. It serves from the in-memory [`Snapshot`] only: never the store.
 
+pub mod cascade;
 pub mod glossary;
 pub mod highlight;
 pub mod present;
@@ -269,6 +270,7 @@ pub fn rank_within(
 /// What the question's words match, before any other signal: the first half of
 /// [`rank_within`], which needs no query vector (a search runs it while its question is
 /// embedded).
+#[derive(Clone)]
 pub struct WordMatches {
     datasets: Vec<RankedDataset>,
 }

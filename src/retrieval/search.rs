@@ -9,10 +9,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use arc_swap::ArcSwap;
 use tokio::sync::Semaphore;
 
+use super::cascade::Cascade;
 use super::snapshot::{Live, Snapshot};
 use super::translate::Dictionary;
 use super::visibility::Visibility;
-use super::{QueryPlan, Ranked, RetrievalConfig, Scope, Signals, rank_matched, understand_with};
+use super::{
+    QueryPlan, Ranked, RetrievalConfig, Scope, Signals, WordMatches, rank_matched, understand_with,
+};
 use crate::embed::{Embedder, SimilarityScale, TextKind};
 use crate::metrics::Metrics;
 
@@ -45,6 +48,28 @@ impl Drop for Running<'_> {
     }
 }
 
+/// Who asks and what they will see: the parts of a ranking's [`Scope`] that belong to the
+/// request.
+#[derive(Clone)]
+struct Asked {
+    visibility: Visibility,
+    depth: usize,
+    within: Option<Arc<HashSet<u32>>>,
+    /// Net helpful votes for similar questions (dataset ordinal, votes).
+    feedback: Vec<(u32, i64)>,
+}
+
+impl Asked {
+    fn scope<'a>(&'a self, config: &'a RetrievalConfig) -> Scope<'a> {
+        Scope {
+            visibility: &self.visibility,
+            config,
+            depth: self.depth,
+            within: self.within.as_deref(),
+        }
+    }
+}
+
 /// Why a search could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
@@ -74,6 +99,8 @@ pub struct Searcher {
     /// embedding only while a core would otherwise sit idle ([`Searcher::search_in`]).
     core_count: usize,
     searching: AtomicUsize,
+    /// Which new questions read fast are read again in full (`e5_questions = "cascade"`).
+    cascade: Option<Cascade>,
     config: RetrievalConfig,
     votes: Arc<ArcSwap<Votes>>,
     dictionary: Arc<Dictionary>,
@@ -91,6 +118,10 @@ impl Searcher {
         metrics: Arc<Metrics>,
     ) -> Searcher {
         let core_count = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cascade = embedder
+            .as_ref()
+            .filter(|e| e.rereads_unsure())
+            .map(|_| Cascade::default());
         Searcher {
             live,
             embedder,
@@ -98,6 +129,7 @@ impl Searcher {
             cores: Semaphore::new(2 * core_count),
             core_count,
             searching: AtomicUsize::new(0),
+            cascade,
             config,
             votes,
             dictionary,
@@ -160,10 +192,13 @@ impl Searcher {
 
     /// The query's vector, when the live snapshot has a semantic index of this model, and how
     /// the question was embedded (in the catalog's language or through the companion).
+    /// `in_full`: a question in the catalog's language is read by the full model even where
+    /// such questions are read fast (the cascade's second reading).
     async fn query_vector(
         &self,
         snapshot: &Snapshot,
         plan: &QueryPlan,
+        in_full: bool,
     ) -> Option<(Vec<f32>, TextKind)> {
         let embedder = self.embedder.as_ref()?;
         let semantic = snapshot.semantic()?;
@@ -172,6 +207,8 @@ impl Searcher {
         }
         let kind = if self.is_foreign(snapshot, plan) {
             TextKind::ForeignQuery
+        } else if in_full {
+            TextKind::FullQuery
         } else {
             TextKind::Query
         };
@@ -207,7 +244,7 @@ impl Searcher {
         text: &str,
     ) -> Option<(Vec<f32>, TextKind)> {
         let plan = self.understand(text);
-        self.query_vector(snapshot, &plan).await
+        self.query_vector(snapshot, &plan, false).await
     }
 
     /// Embeds `questions` as a search would (their meaningful words; through the companion
@@ -224,7 +261,7 @@ impl Searcher {
                 break;
             };
             let plan = self.understand(question);
-            if self.query_vector(&snapshot, &plan).await.is_none() {
+            if self.query_vector(&snapshot, &plan, false).await.is_none() {
                 break;
             }
             embedded += 1;
@@ -263,7 +300,19 @@ impl Searcher {
             .map_err(|_| SearchError::Closed)?;
         let plan = self.understand(text);
         let timer = self.metrics.retrieval_duration.start_timer();
-        let within = within.map(Arc::new);
+        let asked = Asked {
+            visibility: visibility.clone(),
+            depth,
+            within: within.map(Arc::new),
+            feedback: self.feedback_for(&snapshot, &plan),
+        };
+        // With the cascade, a question asked before is read as it was then (fast, or in full).
+        let cascade = self.cascade.as_ref().map(|c| {
+            let key = format!("{}\u{1f}{text}", snapshot.version);
+            let earlier = c.decided(&key);
+            (c, key, earlier)
+        });
+        let in_full = matches!(cascade, Some((_, _, Some(true))));
         let searching = Running::enter(&self.searching);
         // A question the memo (or no model) answers at once is ranked in one task. One the
         // model must embed is matched by its words meanwhile, on another core, when there is
@@ -272,29 +321,65 @@ impl Searcher {
         // (1M columns, 16 clients, new questions: 8% fewer searches a second with `fast`).
         let spare = searching.count * 2 <= self.core_count;
         let (words, query) = {
-            let mut question = std::pin::pin!(self.query_vector(&snapshot, &plan));
+            let mut question = std::pin::pin!(self.query_vector(&snapshot, &plan, in_full));
             match futures::poll!(question.as_mut()) {
                 std::task::Poll::Ready(query) => (None, query),
                 std::task::Poll::Pending if !spare => (None, question.await),
                 std::task::Poll::Pending => {
-                    let snap = snapshot.clone();
-                    let (plan, visibility, config) =
-                        (plan.clone(), visibility.clone(), self.config.clone());
-                    let within = within.clone();
+                    let (snap, plan, asked) = (snapshot.clone(), plan.clone(), asked.clone());
+                    let config = self.config.clone();
                     let words = self.guarded(snapshot.clone(), move || {
-                        let scope = Scope {
-                            visibility: &visibility,
-                            config: &config,
-                            depth,
-                            within: within.as_deref(),
-                        };
-                        super::match_words(&snap, &plan, scope)
+                        super::match_words(&snap, &plan, asked.scope(&config))
                     });
                     let (words, query) = tokio::join!(words, question);
                     (Some(words?), query)
                 }
             }
         };
+        // A new question read fast may be read again: its word matches are kept for that.
+        let unsure = match cascade {
+            Some((c, key, None)) if matches!(query, Some((_, TextKind::Query))) => Some((c, key)),
+            _ => None,
+        };
+        let (mut ranked, kept) = self
+            .rank_words(&snapshot, plan, words, query, &asked, unsure.is_some())
+            .await?;
+        if let (Some((cascade, key)), Some(words)) = (unsure, kept) {
+            let again = cascade.decide(&key, ranked.confidence);
+            let reading = if again { "full" } else { "fast" };
+            self.metrics
+                .cascade_decisions
+                .with_label_values(&[reading])
+                .inc();
+            if again {
+                let plan = ranked.plan.clone();
+                // Without the full reading (an error, a timeout), the fast ranking stands.
+                if let Some(query) = self.query_vector(&snapshot, &plan, true).await {
+                    let words = Some(words);
+                    let query = Some(query);
+                    ranked = self
+                        .rank_words(&snapshot, plan, words, query, &asked, false)
+                        .await?
+                        .0;
+                }
+            }
+        }
+        timer.observe_duration();
+        Ok((snapshot, ranked))
+    }
+
+    /// Ranks `plan` with its word matches (`words`, or matched here) and its vector, and
+    /// returns a copy of the word matches when `keep` (for ranking again with another
+    /// vector).
+    async fn rank_words(
+        &self,
+        snapshot: &Arc<Snapshot>,
+        plan: QueryPlan,
+        words: Option<WordMatches>,
+        query: Option<(Vec<f32>, TextKind)>,
+        asked: &Asked,
+        keep: bool,
+    ) -> Result<(Ranked, Option<WordMatches>), SearchError> {
         let mut config = self.config.clone();
         // A question's vector may lie in another space than the catalog's own scale
         // (through the companion, or read by the fast question encoder).
@@ -302,31 +387,22 @@ impl Searcher {
             config.query_scale = Some(embedder.scale_for(*kind));
         }
         let query_vector = query.map(|(v, _)| v);
-        let visibility = visibility.clone();
-        let snap = snapshot.clone();
-        let feedback = self.feedback_for(&snapshot, &plan);
-        let ranked = self
-            .guarded(snapshot.clone(), move || {
-                let scope = Scope {
-                    visibility: &visibility,
-                    config: &config,
-                    depth,
-                    within: within.as_deref(),
-                };
-                let words = match words {
-                    Some(words) => words,
-                    None => super::match_words(&snap, &plan, scope)?,
-                };
-                let semantic = snap.semantic();
-                let signals = Signals {
-                    semantic: semantic.as_deref().zip(query_vector.as_deref()),
-                    feedback: &feedback,
-                };
-                rank_matched(&snap, plan, words, signals, scope)
-            })
-            .await?;
-        timer.observe_duration();
-        Ok((snapshot, ranked))
+        let (snap, asked) = (snapshot.clone(), asked.clone());
+        self.guarded(snapshot.clone(), move || {
+            let scope = asked.scope(&config);
+            let words = match words {
+                Some(words) => words,
+                None => super::match_words(&snap, &plan, scope)?,
+            };
+            let kept = keep.then(|| words.clone());
+            let semantic = snap.semantic();
+            let signals = Signals {
+                semantic: semantic.as_deref().zip(query_vector.as_deref()),
+                feedback: &asked.feedback,
+            };
+            Ok((rank_matched(&snap, plan, words, signals, scope)?, kept))
+        })
+        .await
     }
 
     /// Runs blocking work against the live snapshot off the async runtime.

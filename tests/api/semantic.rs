@@ -110,6 +110,101 @@ async fn a_new_question_ranks_as_when_its_vector_is_remembered() {
     }
 }
 
+/// `e5_questions = "cascade"`: each new question is read fast, and the least sure of them
+/// are read again in full, each ranked exactly as the full setting or the fast one ranks it
+/// (the first questions, with no others to compare with, all in full). Asked again, a
+/// question is ranked as it was the first time, without a new decision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cascade_reads_the_least_sure_questions_again_in_full() {
+    let cascade = spawn_custom(Backend::Sqlite, None, |s| {
+        s.embedding.e5_questions = E5Questions::Cascade;
+    })
+    .await;
+    let full = spawn_custom(Backend::Sqlite, None, |_| {}).await;
+    let fast = spawn_custom(Backend::Sqlite, None, |s| {
+        s.embedding.e5_questions = E5Questions::Fast;
+    })
+    .await;
+    assert!(cascade.app.search.fast_questions() && !full.app.search.fast_questions());
+    let decided = |reading: &'static str| {
+        let app = &cascade;
+        async move {
+            let metrics = app.get("/metrics").await.text().await.unwrap_or_default();
+            let name = format!("descoberta_cascade_decisions_total{{reading=\"{reading}\"}}");
+            sample(&metrics, &name) as usize
+        }
+    };
+    let topics = [
+        "orders placed by customers",
+        "customer churn probability",
+        "commission paid to sellers",
+        "revenue per day",
+        "salaries by cost center",
+        "survey answers about satisfaction",
+        "parcels on the road",
+        "virtual assistant dialogues",
+        "product prices over time",
+        "coupons used in campaigns",
+        "fraud risk of payments",
+        "refunds issued to buyers",
+        "stock in the warehouses",
+        "pages visited on the website",
+        "what shoppers type in the search box",
+        "tickets opened with support",
+        "zip codes and cities",
+        "reviews written after delivery",
+        "data quality check failures",
+        "recommended products for each customer",
+    ];
+    let questions: Vec<String> = topics
+        .iter()
+        .flat_map(|t| [t.to_string(), format!("{t} in detail")])
+        .collect();
+    let path = |q: &str| format!("/v1/search?q={}", q.replace(' ', "+"));
+    let (mut as_full, mut as_fast) = (0, 0);
+    let mut firsts = Vec::new();
+    for (i, question) in questions.iter().enumerate() {
+        let (status, body) = cascade.get_json(&path(question)).await;
+        assert_eq!(status, 200, "{body}");
+        let (_, by_full) = full.get_json(&path(question)).await;
+        let (_, by_fast) = fast.get_json(&path(question)).await;
+        let (is_full, is_fast) = (
+            body["results"] == by_full["results"],
+            body["results"] == by_fast["results"],
+        );
+        assert!(
+            is_full || is_fast,
+            "{question}: ranked neither as full nor as fast: {body}"
+        );
+        if i < 16 {
+            assert!(is_full, "{question}: among the first, read in full: {body}");
+        }
+        as_full += usize::from(is_full && !is_fast);
+        as_fast += usize::from(is_fast && !is_full);
+        firsts.push(body);
+    }
+    let (read_full, read_fast) = (decided("full").await, decided("fast").await);
+    assert_eq!(read_full + read_fast, questions.len());
+    assert!(
+        read_full >= 16 && read_fast >= 1,
+        "{read_full} / {read_fast}"
+    );
+    // Where the two readings differ, the ranking says which one the question had.
+    assert!(
+        as_full <= read_full && as_fast <= read_fast,
+        "{as_full} / {as_fast}"
+    );
+    assert!(as_fast >= 1, "no question kept its fast ranking");
+    for (question, first) in questions.iter().zip(&firsts) {
+        let (_, again) = cascade.get_json(&path(question)).await;
+        assert_eq!(first["results"], again["results"], "{question}");
+    }
+    assert_eq!(
+        decided("full").await + decided("fast").await,
+        questions.len()
+    );
+}
+
 /// The distilled question encoder fits only the model file it was distilled from: over
 /// another, `/readyz` says so and questions keep the full model.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,123 @@
+//! Which new questions are read twice (`embedding.e5_questions = "cascade"`): every question
+//! in the catalog's language is read first by the fast encoder, and the ones whose ranking is
+//! among the least sure of the recent questions are read again by the full model and ranked
+//! anew ([`super::search::Searcher::search_in`]).
+//!
+//! "Least sure" is a share of the recent questions, not a fixed confidence: a ranking's
+//! confidence lies on a scale that differs by catalog (its lexical part follows the index's
+//! scores), while its order among one catalog's questions does not. Measured with `descoberta
+//! eval` on the English dev sets (2026-12-07, README "Fast questions"), the questions the fast
+//! encoder ranks worse than the full model gather among its least sure: 5 of Spider's 8 are in
+//! its least sure 13%.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+/// The share of new questions read again: the least sure fifth. Chosen on the English dev
+/// sets (Spider, BIRD): complete@15 97.3 / 99.3, the full model's, where reading none
+/// again gives 96.3 / 98.5 and a tenth 96.8 / 99.3.
+pub const SHARE: f32 = 0.2;
+
+/// How many recent questions the share is taken over.
+const WINDOW: usize = 256;
+
+/// Before this many questions, every one is read again (no order to place it in yet).
+const FIRST: usize = 16;
+
+/// Decisions remembered: a question asked again is ranked as it was the first time.
+const DECISIONS: u64 = 20_000;
+
+/// The confidences of recent questions, and what was decided for each question asked.
+pub struct Cascade {
+    recent: Mutex<VecDeque<f32>>,
+    decided: moka::sync::Cache<String, bool>,
+}
+
+impl Default for Cascade {
+    fn default() -> Self {
+        Cascade {
+            recent: Mutex::new(VecDeque::with_capacity(WINDOW)),
+            decided: moka::sync::Cache::new(DECISIONS),
+        }
+    }
+}
+
+impl Cascade {
+    /// Whether `question` was read again in full when it was first asked (`None`: not yet
+    /// decided, or forgotten).
+    pub fn decided(&self, question: &str) -> Option<bool> {
+        self.decided.get(question)
+    }
+
+    /// Whether `question`, whose fast ranking has `confidence`, is read again in full: when
+    /// at most [`SHARE`] of the recent questions were as unsure or less. Remembered for
+    /// `question`, and `confidence` joins the recent ones.
+    pub fn decide(&self, question: &str, confidence: f32) -> bool {
+        let again = {
+            let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            let again = recent.len() < FIRST || {
+                let as_unsure = recent.iter().filter(|&&c| c <= confidence).count();
+                as_unsure as f32 <= SHARE * recent.len() as f32
+            };
+            if recent.len() == WINDOW {
+                recent.pop_front();
+            }
+            recent.push_back(confidence);
+            again
+        };
+        self.decided.insert(question.to_string(), again);
+        again
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_questions_are_all_read_again() {
+        let cascade = Cascade::default();
+        for i in 0..FIRST {
+            assert!(cascade.decide(&format!("q{i}"), 1.0), "question {i}");
+        }
+        assert!(!cascade.decide("sure", 1.0));
+    }
+
+    #[test]
+    fn the_least_sure_share_of_recent_questions_is_read_again() {
+        let cascade = Cascade::default();
+        // A full window of confidences spread evenly over 0..1.
+        for i in 0..WINDOW {
+            cascade.decide(&format!("w{i}"), i as f32 / WINDOW as f32);
+        }
+        // In the window's least sure fifth: again. Past it, or tied with every one: not.
+        assert!(cascade.decide("unsure", 0.05));
+        assert!(cascade.decide("near the edge", 0.18));
+        assert!(!cascade.decide("past the edge", 0.25));
+        assert!(!cascade.decide("middling", 0.5));
+        assert!(!cascade.decide("sure", 1.0));
+        // Of a stream of evenly spread confidences, about the share is read again.
+        let again = (0..1000)
+            .filter(|i| cascade.decide(&format!("s{i}"), ((i * 37) % 1000) as f32 / 1000.0))
+            .count();
+        let expected = SHARE * 1000.0;
+        assert!(
+            (again as f32 - expected).abs() < 0.05 * 1000.0,
+            "{again} of 1000 read again, expected about {expected}"
+        );
+    }
+
+    #[test]
+    fn a_question_asked_again_keeps_its_first_decision() {
+        let cascade = Cascade::default();
+        assert_eq!(cascade.decided("q"), None);
+        assert!(cascade.decide("q", 0.1));
+        // Many surer and less sure questions later, the decision stands.
+        for i in 0..WINDOW {
+            cascade.decide(&format!("w{i}"), 0.01);
+        }
+        assert_eq!(cascade.decided("q"), Some(true));
+        assert!(!cascade.decide("r", 0.5));
+        assert_eq!(cascade.decided("r"), Some(false));
+    }
+}
