@@ -306,9 +306,15 @@ impl Searcher {
             within: within.map(Arc::new),
             feedback: self.feedback_for(&snapshot, &plan),
         };
-        // With the cascade, a question asked before is read as it was then (fast, or in full).
+        // With the cascade, a question asked before is read as it was then (fast, or in full),
+        // by whoever may see the same datasets (a decision follows from what they see).
         let cascade = self.cascade.as_ref().map(|c| {
-            let key = format!("{}\u{1f}{text}", snapshot.version);
+            let key = format!(
+                "{}\u{1f}{}\u{1f}{}\u{1f}{text}",
+                snapshot.version,
+                visibility.cache_key(),
+                domain.unwrap_or_default()
+            );
             let earlier = c.decided(&key);
             (c, key, earlier)
         });
