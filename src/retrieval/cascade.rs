@@ -3,12 +3,14 @@
 //! among the least sure of the recent questions are read again by the full model and ranked
 //! anew ([`super::search::Searcher::search_in`]).
 //!
-//! "Least sure" is a share of the recent questions, not a fixed confidence: a ranking's
-//! confidence lies on a scale that differs by catalog (its lexical part follows the index's
-//! scores), while its order among one catalog's questions does not. Measured with `descoberta
-//! eval` on the English dev sets (2026-12-07, README "Fast questions"), the questions the fast
-//! encoder ranks worse than the full model gather among its least sure: 5 of Spider's 8 are in
-//! its least sure 13%.
+//! "Least sure" is by the ranking's [`super::Ranked::sureness`] (its confidence before the
+//! bound at 1, which most questions reach on a large catalog: 394 of 400 on the 1M-column
+//! benchmark's), and a share of the recent questions, not a fixed level: sureness lies on a
+//! scale that differs by catalog (its lexical part follows the index's scores), while its
+//! order among one catalog's questions does not. Measured with `descoberta eval` on the
+//! English dev sets (2026-12-07, README "The cascade"), the questions the fast encoder ranks
+//! worse than the full model gather among its least sure: 5 of Spider's 8 are in its least
+//! sure 13%.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -27,7 +29,7 @@ const FIRST: usize = 16;
 /// Decisions remembered: a question asked again is ranked as it was the first time.
 const DECISIONS: u64 = 20_000;
 
-/// The confidences of recent questions, and what was decided for each question asked.
+/// The sureness of recent questions, and what was decided for each question asked.
 pub struct Cascade {
     recent: Mutex<VecDeque<f32>>,
     decided: moka::sync::Cache<String, bool>,
@@ -49,20 +51,20 @@ impl Cascade {
         self.decided.get(question)
     }
 
-    /// Whether `question`, whose fast ranking has `confidence`, is read again in full: when
-    /// at most [`SHARE`] of the recent questions were as unsure or less. Remembered for
-    /// `question`, and `confidence` joins the recent ones.
-    pub fn decide(&self, question: &str, confidence: f32) -> bool {
+    /// Whether `question`, whose fast ranking has `sureness`, is read again in full: when at
+    /// most [`SHARE`] of the recent questions were as unsure or less. Remembered for
+    /// `question`, and `sureness` joins the recent ones.
+    pub fn decide(&self, question: &str, sureness: f32) -> bool {
         let again = {
             let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
             let again = recent.len() < FIRST || {
-                let as_unsure = recent.iter().filter(|&&c| c <= confidence).count();
+                let as_unsure = recent.iter().filter(|&&c| c <= sureness).count();
                 as_unsure as f32 <= SHARE * recent.len() as f32
             };
             if recent.len() == WINDOW {
                 recent.pop_front();
             }
-            recent.push_back(confidence);
+            recent.push_back(sureness);
             again
         };
         self.decided.insert(question.to_string(), again);
@@ -86,7 +88,7 @@ mod tests {
     #[test]
     fn the_least_sure_share_of_recent_questions_is_read_again() {
         let cascade = Cascade::default();
-        // A full window of confidences spread evenly over 0..1.
+        // A full window spread evenly over 0..1.
         for i in 0..WINDOW {
             cascade.decide(&format!("w{i}"), i as f32 / WINDOW as f32);
         }
@@ -96,7 +98,7 @@ mod tests {
         assert!(!cascade.decide("past the edge", 0.25));
         assert!(!cascade.decide("middling", 0.5));
         assert!(!cascade.decide("sure", 1.0));
-        // Of a stream of evenly spread confidences, about the share is read again.
+        // Of a stream spread evenly, about the share is read again.
         let again = (0..1000)
             .filter(|i| cascade.decide(&format!("s{i}"), ((i * 37) % 1000) as f32 / 1000.0))
             .count();

@@ -161,6 +161,10 @@ pub struct Ranked {
     pub datasets: Vec<RankedDataset>,
     /// 0..1: how sure retrieval is that the best result answers the query.
     pub confidence: f32,
+    /// `confidence` before it is bounded to 1: a semantic neighbour closer than a clearly
+    /// related one keeps counting. It orders questions whose confidence is 1 (most on a large
+    /// catalog: the cascade's choice of questions to read again, [`cascade`]).
+    pub sureness: f32,
 }
 
 /// What ranking uses besides the index: the query's embedding, and the feedback votes for
@@ -377,11 +381,11 @@ pub fn rank_matched(
     }
     // How sure retrieval is that something answers: a strong lexical match, or a close
     // semantic neighbour (used to find catalog gaps).
-    let confidence = if datasets.is_empty() {
+    let sureness = if datasets.is_empty() {
         0.0
     } else {
         let lexical = 1.0 - (-top_lexical / 8.0).exp();
-        let semantic = top_similarity.map_or(0.0, |s| s.clamp(0.0, 1.0));
+        let semantic = top_similarity.map_or(0.0, |s| s.max(0.0));
         let glossary = if by_glossary {
             GLOSSARY_CONFIDENCE
         } else {
@@ -389,6 +393,7 @@ pub fn rank_matched(
         };
         lexical.max(semantic).max(glossary)
     };
+    let confidence = sureness.min(1.0);
     debug_assert!(
         datasets
             .iter()
@@ -404,6 +409,7 @@ pub fn rank_matched(
         plan,
         datasets,
         confidence,
+        sureness,
     })
 }
 

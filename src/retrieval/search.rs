@@ -351,7 +351,7 @@ impl Searcher {
             .rank_words(&snapshot, plan, words, query, &asked, unsure.is_some())
             .await?;
         if let (Some((cascade, key)), Some(words)) = (unsure, kept) {
-            let again = cascade.decide(&key, ranked.confidence);
+            let again = cascade.decide(&key, ranked.sureness);
             let reading = if again { "full" } else { "fast" };
             self.metrics
                 .cascade_decisions

@@ -573,6 +573,39 @@ fn confidence_grows_with_the_top_lexical_score() {
     assert!(ranked.confidence > 0.0 && ranked.confidence < 1.0);
 }
 
+/// A semantic neighbour closer than a clearly related dataset makes confidence 1 however
+/// close it is; sureness goes on counting (the cascade orders questions by it).
+#[test]
+fn sureness_orders_what_confidence_bounds_at_1() {
+    let sure = |similarity: f32| {
+        let vectors = vec![at(similarity), at(0.1), at(0.0)];
+        let (_tmp, snap) = snapshot(orders_catalog(), Some(vectors));
+        let semantic = snap.semantic().unwrap();
+        let signals = Signals {
+            semantic: Some((&semantic, &QUERY)),
+            feedback: &[],
+        };
+        let config = RetrievalConfig::default();
+        let ranked = rank_with(&snap, "zzyzx qwxrtp", signals, &Visibility::All, &config);
+        assert!(!ranked.datasets.is_empty());
+        (ranked.confidence, ranked.sureness)
+    };
+    // On all-MiniLM-L6-v2's scale (the default): 0.2 unrelated, 0.6 related (the index
+    // keeps its vectors quantized: near, not exact).
+    let near_to = |a: f32, b: f32| (a - b).abs() < 0.01;
+    let (near, nearer) = (sure(0.7), sure(0.9));
+    assert_eq!((near.0, nearer.0), (1.0, 1.0));
+    assert!(
+        near_to(near.1, 1.25) && near_to(nearer.1, 1.75),
+        "{near:?} {nearer:?}"
+    );
+    // Below 1 they agree.
+    let (_tmp, snap) = snapshot(orders_catalog(), None);
+    let ranked = lexical_only(&snap, "orders");
+    assert!(ranked.confidence < 1.0);
+    assert_eq!(ranked.confidence, ranked.sureness);
+}
+
 #[test]
 fn depth_limits_the_datasets_but_not_the_total() {
     let (_tmp, snap) = snapshot(orders_catalog(), None);
