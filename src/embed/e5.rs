@@ -161,9 +161,9 @@ impl E5Embedder {
                 self.batchers = Default::default();
             }
             Err(e) => {
-                let summary = "embedding.e5_questions = \"fast\" needs the model file \
-                               e5-small-enpt-q4.bin, which its question encoder was \
-                               distilled from: questions use the full model.";
+                let summary = "embedding.e5_questions = \"fast\" (and \"cascade\") needs the \
+                               model file e5-small-enpt-q4.bin, which its question encoder \
+                               was distilled from: questions use the full model.";
                 Degradation::report(warnings, summary, e.clone());
             }
         }
@@ -174,6 +174,9 @@ impl E5Embedder {
     /// (the searcher decides which, [`Embedder::rereads_unsure`]). Without them, nothing to do.
     pub fn rereading(mut self) -> E5Embedder {
         self.rereads = self.fast_questions.is_some();
+        if self.rereads {
+            tracing::info!("cascade: the least sure new questions are read again in full");
+        }
         self
     }
 

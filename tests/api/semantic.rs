@@ -206,29 +206,37 @@ async fn the_cascade_reads_the_least_sure_questions_again_in_full() {
 }
 
 /// The distilled question encoder fits only the model file it was distilled from: over
-/// another, `/readyz` says so and questions keep the full model.
+/// another, `/readyz` says so and questions keep the full model (with the cascade too:
+/// there is nothing to read again).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fast_questions_over_another_model_file_are_reported() {
-    let app = spawn_custom(Backend::Sqlite, None, |s| {
-        s.embedding.e5_file = Some("e5-small-q4.bin".into());
-        s.embedding.e5_questions = E5Questions::Fast;
-    })
-    .await;
-    let warning = the_one_warning(&app, "SHA-256").await;
-    assert!(
-        warning.contains("e5-small-enpt-q4.bin") && warning.contains("full model"),
-        "{warning}"
-    );
-    assert!(!app.app.search.fast_questions());
-    let (status, body) = app.get_json("/v1/search?q=parcels+on+the+road").await;
-    assert_eq!(status, 200, "{body}");
-    assert!(
-        result_names(&body)
-            .iter()
-            .take(3)
-            .any(|n| n == "logistics.shipments"),
-        "{body}"
-    );
+    for questions in [E5Questions::Fast, E5Questions::Cascade] {
+        let app = spawn_custom(Backend::Sqlite, None, |s| {
+            s.embedding.e5_file = Some("e5-small-q4.bin".into());
+            s.embedding.e5_questions = questions;
+        })
+        .await;
+        let warning = the_one_warning(&app, "SHA-256").await;
+        assert!(
+            warning.contains("e5-small-enpt-q4.bin") && warning.contains("full model"),
+            "{warning}"
+        );
+        assert!(!app.app.search.fast_questions());
+        let (status, body) = app.get_json("/v1/search?q=parcels+on+the+road").await;
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            result_names(&body)
+                .iter()
+                .take(3)
+                .any(|n| n == "logistics.shipments"),
+            "{body}"
+        );
+        let metrics = app.get("/metrics").await.text().await.unwrap_or_default();
+        assert!(
+            !metrics.contains("descoberta_cascade_decisions_total{"),
+            "{questions:?}: no decisions without the fast encoder"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
