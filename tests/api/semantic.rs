@@ -203,6 +203,16 @@ async fn the_cascade_reads_the_least_sure_questions_again_in_full() {
         decided("full").await + decided("fast").await,
         questions.len()
     );
+    // A caller who sees other datasets gets a decision of their own (what they see decides
+    // it), remembered for them too.
+    for _ in 0..2 {
+        let (status, body) = cascade.get_as_admin(&path(&questions[20])).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            decided("full").await + decided("fast").await,
+            questions.len() + 1
+        );
+    }
 }
 
 /// The distilled question encoder fits only the model file it was distilled from: over
