@@ -82,7 +82,7 @@ pub struct E5Embedder {
     /// The distilled encoder for questions in the catalog's language, when chosen.
     fast_questions: Option<Arc<E5Model>>,
     /// Unsure questions are read again in full (`e5_questions = "cascade"`).
-    rereads: bool,
+    reread_share: Option<f32>,
 }
 
 impl E5Embedder {
@@ -131,7 +131,7 @@ impl E5Embedder {
             batchers: Default::default(),
             metrics: None,
             fast_questions: None,
-            rereads: false,
+            reread_share: None,
         })
     }
 
@@ -171,11 +171,15 @@ impl E5Embedder {
     }
 
     /// With fast questions: a question whose ranking is unsure is read again by the full model
-    /// (the searcher decides which, [`Embedder::rereads_unsure`]). Without them, nothing to do.
-    pub fn rereading(mut self) -> E5Embedder {
-        self.rereads = self.fast_questions.is_some();
-        if self.rereads {
-            tracing::info!("cascade: the least sure new questions are read again in full");
+    /// (`share` of the new questions, the least sure: the searcher decides which,
+    /// [`Embedder::reread_share`]). Without them, nothing to do.
+    pub fn rereading(mut self, share: f32) -> E5Embedder {
+        self.reread_share = self.fast_questions.as_ref().map(|_| share);
+        if self.reread_share.is_some() {
+            tracing::info!(
+                share,
+                "cascade: the least sure new questions are read again in full"
+            );
         }
         self
     }
@@ -310,8 +314,8 @@ impl Embedder for E5Embedder {
         self.fast_questions.is_some()
     }
 
-    fn rereads_unsure(&self) -> bool {
-        self.rereads
+    fn reread_share(&self) -> Option<f32> {
+        self.reread_share
     }
 
     async fn embed(&self, texts: Vec<String>, kind: TextKind) -> anyhow::Result<Vec<Vec<f32>>> {

@@ -142,10 +142,11 @@ pub trait Embedder: Send + Sync {
         false
     }
 
-    /// Whether a question read fast whose ranking is among the least sure is read again by
-    /// the full model ([`TextKind::FullQuery`]) and ranked anew (`e5_questions = "cascade"`).
-    fn rereads_unsure(&self) -> bool {
-        false
+    /// The share of new questions read fast whose rankings, the least sure, are read again by
+    /// the full model ([`TextKind::FullQuery`]) and ranked anew (`e5_questions = "cascade"`);
+    /// `None` without the cascade.
+    fn reread_share(&self) -> Option<f32> {
+        None
     }
 
     /// One L2-normalized vector per text.
@@ -187,7 +188,10 @@ pub fn from_settings(
                 match settings.embedding.e5_questions {
                     E5Questions::Full => {}
                     E5Questions::Fast => e = e.with_fast_questions(warnings),
-                    E5Questions::Cascade => e = e.with_fast_questions(warnings).rereading(),
+                    E5Questions::Cascade => {
+                        let share = settings.embedding.cascade_share;
+                        e = e.with_fast_questions(warnings).rereading(share)
+                    }
                 }
                 Arc::new(e.with_metrics(metrics.clone())) as _
             })
@@ -236,8 +240,8 @@ impl Embedder for Rescaled {
         self.inner.fast_questions()
     }
 
-    fn rereads_unsure(&self) -> bool {
-        self.inner.rereads_unsure()
+    fn reread_share(&self) -> Option<f32> {
+        self.inner.reread_share()
     }
 
     async fn embed(&self, texts: Vec<String>, kind: TextKind) -> anyhow::Result<Vec<Vec<f32>>> {

@@ -15,11 +15,6 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 
-/// The share of new questions read again: the least sure fifth. Chosen on the English dev
-/// sets (Spider, BIRD): complete@15 97.3 / 99.3, the full model's, where reading none
-/// again gives 96.3 / 98.5 and a tenth 96.8 / 99.3.
-pub const SHARE: f32 = 0.2;
-
 /// How many recent questions the share is taken over.
 const WINDOW: usize = 256;
 
@@ -31,20 +26,23 @@ const DECISIONS: u64 = 20_000;
 
 /// The sureness of recent questions, and what was decided for each question asked.
 pub struct Cascade {
+    /// The share of new questions read again (`embedding.cascade_share`; 0.2 by default,
+    /// chosen on the English dev sets: complete@15 97.3 / 99.3 on Spider / BIRD, the full
+    /// model's, where reading none again gives 96.3 / 98.5 and a tenth 96.8 / 99.3).
+    share: f32,
     recent: Mutex<VecDeque<f32>>,
     decided: moka::sync::Cache<String, bool>,
 }
 
-impl Default for Cascade {
-    fn default() -> Self {
+impl Cascade {
+    pub fn new(share: f32) -> Cascade {
         Cascade {
+            share,
             recent: Mutex::new(VecDeque::with_capacity(WINDOW)),
             decided: moka::sync::Cache::new(DECISIONS),
         }
     }
-}
 
-impl Cascade {
     /// Whether `question` was read again in full when it was first asked (`None`: not yet
     /// decided, or forgotten).
     pub fn decided(&self, question: &str) -> Option<bool> {
@@ -52,15 +50,17 @@ impl Cascade {
     }
 
     /// Whether `question`, whose fast ranking has `sureness`, is read again in full: when at
-    /// most [`SHARE`] of the recent questions were as unsure or less. Remembered for
-    /// `question`, and `sureness` joins the recent ones.
+    /// most the share of the recent questions were as unsure or less (every one of the first
+    /// [`FIRST`], none with a share of 0). Remembered for `question`, and `sureness` joins the
+    /// recent ones.
     pub fn decide(&self, question: &str, sureness: f32) -> bool {
         let again = {
             let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-            let again = recent.len() < FIRST || {
-                let as_unsure = recent.iter().filter(|&&c| c <= sureness).count();
-                as_unsure as f32 <= SHARE * recent.len() as f32
-            };
+            let again = self.share > 0.0
+                && (recent.len() < FIRST || {
+                    let as_unsure = recent.iter().filter(|&&c| c <= sureness).count();
+                    as_unsure as f32 <= self.share * recent.len() as f32
+                });
             if recent.len() == WINDOW {
                 recent.pop_front();
             }
@@ -76,9 +76,11 @@ impl Cascade {
 mod tests {
     use super::*;
 
+    const SHARE: f32 = 0.2;
+
     #[test]
     fn the_first_questions_are_all_read_again() {
-        let cascade = Cascade::default();
+        let cascade = Cascade::new(SHARE);
         for i in 0..FIRST {
             assert!(cascade.decide(&format!("q{i}"), 1.0), "question {i}");
         }
@@ -87,7 +89,7 @@ mod tests {
 
     #[test]
     fn the_least_sure_share_of_recent_questions_is_read_again() {
-        let cascade = Cascade::default();
+        let cascade = Cascade::new(SHARE);
         // A full window spread evenly over 0..1.
         for i in 0..WINDOW {
             cascade.decide(&format!("w{i}"), i as f32 / WINDOW as f32);
@@ -110,8 +112,18 @@ mod tests {
     }
 
     #[test]
+    fn a_share_of_0_reads_none_again_and_of_1_all() {
+        let (none, all) = (Cascade::new(0.0), Cascade::new(1.0));
+        for i in 0..2 * WINDOW {
+            let sureness = (i % 7) as f32;
+            assert!(!none.decide(&format!("q{i}"), sureness), "question {i}");
+            assert!(all.decide(&format!("q{i}"), sureness), "question {i}");
+        }
+    }
+
+    #[test]
     fn a_question_asked_again_keeps_its_first_decision() {
-        let cascade = Cascade::default();
+        let cascade = Cascade::new(SHARE);
         assert_eq!(cascade.decided("q"), None);
         assert!(cascade.decide("q", 0.1));
         // Many surer and less sure questions later, the decision stands.

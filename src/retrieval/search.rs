@@ -120,8 +120,8 @@ impl Searcher {
         let core_count = std::thread::available_parallelism().map_or(1, |n| n.get());
         let cascade = embedder
             .as_ref()
-            .filter(|e| e.rereads_unsure())
-            .map(|_| Cascade::default());
+            .and_then(|e| e.reread_share())
+            .map(Cascade::new);
         Searcher {
             live,
             embedder,
