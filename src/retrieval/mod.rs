@@ -274,7 +274,6 @@ pub fn rank_within(
 /// What the question's words match, before any other signal: the first half of
 /// [`rank_within`], which needs no query vector (a search runs it while its question is
 /// embedded).
-#[derive(Clone)]
 pub struct WordMatches {
     datasets: Vec<RankedDataset>,
 }

@@ -326,31 +326,19 @@ impl Searcher {
         // sum. With every core busy the overlap gains nothing and costs a task switch
         // (1M columns, 16 clients, new questions: 8% fewer searches a second with `fast`).
         let spare = searching.count * 2 <= self.core_count;
-        let (words, query) = {
-            let mut question = std::pin::pin!(self.query_vector(&snapshot, &plan, in_full));
-            match futures::poll!(question.as_mut()) {
-                std::task::Poll::Ready(query) => (None, query),
-                std::task::Poll::Pending if !spare => (None, question.await),
-                std::task::Poll::Pending => {
-                    let (snap, plan, asked) = (snapshot.clone(), plan.clone(), asked.clone());
-                    let config = self.config.clone();
-                    let words = self.guarded(snapshot.clone(), move || {
-                        super::match_words(&snap, &plan, asked.scope(&config))
-                    });
-                    let (words, query) = tokio::join!(words, question);
-                    (Some(words?), query)
-                }
-            }
-        };
-        // A new question read fast may be read again: its word matches are kept for that.
-        let unsure = match cascade {
-            Some((c, key, None)) if matches!(query, Some((_, TextKind::Query))) => Some((c, key)),
-            _ => None,
-        };
-        let (mut ranked, kept) = self
-            .rank_words(&snapshot, plan, words, query, &asked, unsure.is_some())
+        let (words, query) = self
+            .read_and_match(&snapshot, &plan, &asked, in_full, spare)
             .await?;
-        if let (Some((cascade, key)), Some(words)) = (unsure, kept) {
+        let read_fast = matches!(query, Some((_, TextKind::Query)));
+        let mut ranked = self
+            .rank_words(&snapshot, plan, words, query, &asked)
+            .await?;
+        // A new question read fast may be read again in full. Its words are matched again
+        // then, beside the full reading (cheaper for the questions kept fast than a copy of
+        // every question's matches).
+        if let Some((cascade, key, None)) = cascade
+            && read_fast
+        {
             let again = cascade.decide(&key, ranked.sureness);
             let reading = if again { "full" } else { "fast" };
             self.metrics
@@ -359,14 +347,14 @@ impl Searcher {
                 .inc();
             if again {
                 let plan = ranked.plan.clone();
+                let (words, query) = self
+                    .read_and_match(&snapshot, &plan, &asked, true, spare)
+                    .await?;
                 // Without the full reading (an error, a timeout), the fast ranking stands.
-                if let Some(query) = self.query_vector(&snapshot, &plan, true).await {
-                    let words = Some(words);
-                    let query = Some(query);
+                if query.is_some() {
                     ranked = self
-                        .rank_words(&snapshot, plan, words, query, &asked, false)
-                        .await?
-                        .0;
+                        .rank_words(&snapshot, plan, words, query, &asked)
+                        .await?;
                 }
             }
         }
@@ -374,9 +362,33 @@ impl Searcher {
         Ok((snapshot, ranked))
     }
 
-    /// Ranks `plan` with its word matches (`words`, or matched here) and its vector, and
-    /// returns a copy of the word matches when `keep` (for ranking again with another
-    /// vector).
+    /// The question's vector (read in full when `in_full`), and its word matches when they
+    /// were matched while it was embedded (`spare`: a core is free for that).
+    async fn read_and_match(
+        &self,
+        snapshot: &Arc<Snapshot>,
+        plan: &QueryPlan,
+        asked: &Asked,
+        in_full: bool,
+        spare: bool,
+    ) -> Result<(Option<WordMatches>, Option<(Vec<f32>, TextKind)>), SearchError> {
+        let mut question = std::pin::pin!(self.query_vector(snapshot, plan, in_full));
+        Ok(match futures::poll!(question.as_mut()) {
+            std::task::Poll::Ready(query) => (None, query),
+            std::task::Poll::Pending if !spare => (None, question.await),
+            std::task::Poll::Pending => {
+                let (snap, plan, asked) = (snapshot.clone(), plan.clone(), asked.clone());
+                let config = self.config.clone();
+                let words = self.guarded(snapshot.clone(), move || {
+                    super::match_words(&snap, &plan, asked.scope(&config))
+                });
+                let (words, query) = tokio::join!(words, question);
+                (Some(words?), query)
+            }
+        })
+    }
+
+    /// Ranks `plan` with its word matches (`words`, or matched here) and its vector.
     async fn rank_words(
         &self,
         snapshot: &Arc<Snapshot>,
@@ -384,8 +396,7 @@ impl Searcher {
         words: Option<WordMatches>,
         query: Option<(Vec<f32>, TextKind)>,
         asked: &Asked,
-        keep: bool,
-    ) -> Result<(Ranked, Option<WordMatches>), SearchError> {
+    ) -> Result<Ranked, SearchError> {
         let mut config = self.config.clone();
         // A question's vector may lie in another space than the catalog's own scale
         // (through the companion, or read by the fast question encoder).
@@ -400,13 +411,12 @@ impl Searcher {
                 Some(words) => words,
                 None => super::match_words(&snap, &plan, scope)?,
             };
-            let kept = keep.then(|| words.clone());
             let semantic = snap.semantic();
             let signals = Signals {
                 semantic: semantic.as_deref().zip(query_vector.as_deref()),
                 feedback: &asked.feedback,
             };
-            Ok((rank_matched(&snap, plan, words, signals, scope)?, kept))
+            rank_matched(&snap, plan, words, signals, scope)
         })
         .await
     }
