@@ -290,7 +290,7 @@ pub enum E5Questions {
     Full,
     Fast,
     /// Fast, and a question whose ranking is among the least sure read again by the full
-    /// model (README, "Fast questions").
+    /// model (README, "The cascade").
     Cascade,
 }
 

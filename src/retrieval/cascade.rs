@@ -53,7 +53,7 @@ impl Cascade {
     /// most the share of the recent questions were as unsure or less (every one of the first
     /// [`FIRST`], none with a share of 0). Remembered for `question`, and `sureness` joins the
     /// recent ones.
-    pub fn decide(&self, question: &str, sureness: f32) -> bool {
+    pub fn decide(&self, question: String, sureness: f32) -> bool {
         let again = {
             let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
             let again = self.share > 0.0
@@ -67,7 +67,7 @@ impl Cascade {
             recent.push_back(sureness);
             again
         };
-        self.decided.insert(question.to_string(), again);
+        self.decided.insert(question, again);
         again
     }
 }
@@ -82,9 +82,9 @@ mod tests {
     fn the_first_questions_are_all_read_again() {
         let cascade = Cascade::new(SHARE);
         for i in 0..FIRST {
-            assert!(cascade.decide(&format!("q{i}"), 1.0), "question {i}");
+            assert!(cascade.decide(format!("q{i}"), 1.0), "question {i}");
         }
-        assert!(!cascade.decide("sure", 1.0));
+        assert!(!cascade.decide(String::from("sure"), 1.0));
     }
 
     #[test]
@@ -92,17 +92,17 @@ mod tests {
         let cascade = Cascade::new(SHARE);
         // A full window spread evenly over 0..1.
         for i in 0..WINDOW {
-            cascade.decide(&format!("w{i}"), i as f32 / WINDOW as f32);
+            cascade.decide(format!("w{i}"), i as f32 / WINDOW as f32);
         }
         // In the window's least sure fifth: again. Past it, or tied with every one: not.
-        assert!(cascade.decide("unsure", 0.05));
-        assert!(cascade.decide("near the edge", 0.18));
-        assert!(!cascade.decide("past the edge", 0.25));
-        assert!(!cascade.decide("middling", 0.5));
-        assert!(!cascade.decide("sure", 1.0));
+        assert!(cascade.decide(String::from("unsure"), 0.05));
+        assert!(cascade.decide(String::from("near the edge"), 0.18));
+        assert!(!cascade.decide(String::from("past the edge"), 0.25));
+        assert!(!cascade.decide(String::from("middling"), 0.5));
+        assert!(!cascade.decide(String::from("sure"), 1.0));
         // Of a stream spread evenly, about the share is read again.
         let again = (0..1000)
-            .filter(|i| cascade.decide(&format!("s{i}"), ((i * 37) % 1000) as f32 / 1000.0))
+            .filter(|i| cascade.decide(format!("s{i}"), ((i * 37) % 1000) as f32 / 1000.0))
             .count();
         let expected = SHARE * 1000.0;
         assert!(
@@ -116,8 +116,8 @@ mod tests {
         let (none, all) = (Cascade::new(0.0), Cascade::new(1.0));
         for i in 0..2 * WINDOW {
             let sureness = (i % 7) as f32;
-            assert!(!none.decide(&format!("q{i}"), sureness), "question {i}");
-            assert!(all.decide(&format!("q{i}"), sureness), "question {i}");
+            assert!(!none.decide(format!("q{i}"), sureness), "question {i}");
+            assert!(all.decide(format!("q{i}"), sureness), "question {i}");
         }
     }
 
@@ -125,13 +125,13 @@ mod tests {
     fn a_question_asked_again_keeps_its_first_decision() {
         let cascade = Cascade::new(SHARE);
         assert_eq!(cascade.decided("q"), None);
-        assert!(cascade.decide("q", 0.1));
+        assert!(cascade.decide(String::from("q"), 0.1));
         // Many surer and less sure questions later, the decision stands.
         for i in 0..WINDOW {
-            cascade.decide(&format!("w{i}"), 0.01);
+            cascade.decide(format!("w{i}"), 0.01);
         }
         assert_eq!(cascade.decided("q"), Some(true));
-        assert!(!cascade.decide("r", 0.5));
+        assert!(!cascade.decide(String::from("r"), 0.5));
         assert_eq!(cascade.decided("r"), Some(false));
     }
 }

@@ -339,7 +339,7 @@ impl Searcher {
         if let Some((cascade, key, None)) = cascade
             && read_fast
         {
-            let again = cascade.decide(&key, ranked.sureness);
+            let again = cascade.decide(key, ranked.sureness);
             let reading = if again { "full" } else { "fast" };
             self.metrics
                 .cascade_decisions
