@@ -5,8 +5,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use tantivy::tokenizer::TextAnalyzer;
-
 use crate::index::analyzer;
 use crate::text::split_identifiers;
 
@@ -17,11 +15,10 @@ const SNIPPET_CHARS: usize = 180;
 pub struct Highlighter {
     en_terms: HashSet<String>,
     pt_terms: HashSet<String>,
-    en: TextAnalyzer,
-    pt: TextAnalyzer,
     /// Whether a word (as written) matches: the analyzers work word by word, and the words
-    /// of a page of results repeat (column names, description words), so each is analyzed
-    /// once per query. At 1M columns, analysis was two thirds of presenting a page.
+    /// of a page of results repeat (column names, description words), so each is looked up
+    /// once per query (its forms are remembered across searches: [`analyzer::forms`]). At 1M
+    /// columns, analysis was two thirds of presenting a page.
     seen: HashMap<String, bool>,
     words: Vec<(usize, usize)>,
 }
@@ -31,8 +28,6 @@ impl Highlighter {
         Highlighter {
             en_terms: en_terms.iter().cloned().collect(),
             pt_terms: pt_terms.iter().cloned().collect(),
-            en: analyzer::english(),
-            pt: analyzer::portuguese(),
             seen: HashMap::new(),
             words: Vec::new(),
         }
@@ -61,10 +56,9 @@ impl Highlighter {
         if let Some(&hit) = self.seen.get(word) {
             return hit;
         }
-        let en = analyzer::terms(&mut self.en, word);
-        let pt = analyzer::terms(&mut self.pt, word);
-        let hit = en.iter().any(|t| self.en_terms.contains(t))
-            || pt.iter().any(|t| self.pt_terms.contains(t));
+        let forms = analyzer::forms(word);
+        let hit = forms.en.iter().any(|t| self.en_terms.contains(t))
+            || forms.pt.iter().any(|t| self.pt_terms.contains(t));
         self.seen.insert(word.to_string(), hit);
         hit
     }
@@ -124,6 +118,7 @@ pub fn escape_into(text: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tantivy::tokenizer::TextAnalyzer;
 
     #[test]
     fn marks_matching_words_and_escapes_the_rest() {

@@ -7,7 +7,8 @@
 use std::collections::HashSet;
 
 use super::translate::Dictionary;
-use crate::index::{LexicalQuery, analyzer};
+use crate::index::LexicalQuery;
+use crate::index::analyzer::{self, Stemming};
 use crate::text::fold;
 
 /// Words that carry no meaning for finding data, in English.
@@ -388,8 +389,7 @@ pub fn understand_with(text: &str, dictionary: &Dictionary) -> QueryPlan {
     }
     let quoted = quoted_words(&original);
     let mut translations: Vec<String> = Vec::new();
-    let mut en = analyzer::english();
-    let mut pt = analyzer::portuguese();
+    let (en, pt) = (Stemming::English, Stemming::Portuguese);
     let mut word_terms = Vec::new();
     for word in keywords
         .iter()
@@ -400,14 +400,14 @@ pub fn understand_with(text: &str, dictionary: &Dictionary) -> QueryPlan {
             Language::English => dictionary.to_portuguese(word),
         };
         let mut terms = LexicalQuery {
-            en: analyzer::terms(&mut en, word),
-            pt: analyzer::terms(&mut pt, word),
+            en: analyzer::stemmed(word, en),
+            pt: analyzer::stemmed(word, pt),
             ..LexicalQuery::default()
         };
         let found_text = found.join(" ");
         match language {
-            Language::Portuguese => terms.translated_en = analyzer::terms(&mut en, &found_text),
-            Language::English => terms.translated_pt = analyzer::terms(&mut pt, &found_text),
+            Language::Portuguese => terms.translated_en = analyzer::stemmed(&found_text, en),
+            Language::English => terms.translated_pt = analyzer::stemmed(&found_text, pt),
         }
         word_terms.push(terms);
         for t in found {
@@ -419,12 +419,12 @@ pub fn understand_with(text: &str, dictionary: &Dictionary) -> QueryPlan {
     let kept = keywords.join(" ");
     let translated = translations.join(" ");
     let (translated_en, translated_pt) = match language {
-        Language::Portuguese => (analyzer::terms(&mut en, &translated), Vec::new()),
-        Language::English => (Vec::new(), analyzer::terms(&mut pt, &translated)),
+        Language::Portuguese => (analyzer::stemmed(&translated, en), Vec::new()),
+        Language::English => (Vec::new(), analyzer::stemmed(&translated, pt)),
     };
     let mut lexical = LexicalQuery {
-        en: dedup(analyzer::terms(&mut en, &kept)),
-        pt: dedup(analyzer::terms(&mut pt, &kept)),
+        en: dedup(analyzer::stemmed(&kept, en)),
+        pt: dedup(analyzer::stemmed(&kept, pt)),
         exact: Vec::new(),
         translated_en: Vec::new(),
         translated_pt: Vec::new(),

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::index::analyzer;
+use crate::index::analyzer::{self, Stemming};
 use crate::telemetry::Degradation;
 use crate::text::fold;
 
@@ -109,7 +109,9 @@ impl Table {
         }
     }
 
-    fn lookup(&self, word: &str, stem: &mut dyn FnMut(&str) -> Option<String>) -> &[String] {
+    /// `word`'s translations: by its folded singular forms, else by its stem (as written,
+    /// then folded).
+    fn lookup(&self, word: &str, stemming: Stemming) -> &[String] {
         let folded = fold(word);
         if let Some(found) = singular_forms(&folded).find_map(|w| self.words.get(&w)) {
             return found;
@@ -117,7 +119,10 @@ impl Table {
         let lower = word.to_lowercase();
         [lower.as_str(), folded.as_str()]
             .into_iter()
-            .filter_map(|form| self.stems.get(&stem(form)?))
+            .filter_map(|form| {
+                let stem = analyzer::stemmed(form, stemming).into_iter().next()?;
+                self.stems.get(&stem)
+            })
             .next()
             .map_or(&[], Vec::as_slice)
     }
@@ -219,12 +224,12 @@ impl Dictionary {
 
     /// English words for a Portuguese one.
     pub fn to_english(&self, word: &str) -> Vec<String> {
-        self.pt_en.lookup(word, &mut stemmer(true)).to_vec()
+        self.pt_en.lookup(word, Stemming::Portuguese).to_vec()
     }
 
     /// Portuguese words for an English one.
     pub fn to_portuguese(&self, word: &str) -> Vec<String> {
-        self.en_pt.lookup(word, &mut stemmer(false)).to_vec()
+        self.en_pt.lookup(word, Stemming::English).to_vec()
     }
 }
 
