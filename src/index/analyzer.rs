@@ -175,7 +175,8 @@ impl Forms {
 }
 
 /// Words whose forms are remembered; past this the memo starts again, empty (a catalog's and
-/// its askers' words come back at once). About 150 bytes a word.
+/// its askers' words come back at once). An entry is about 250 bytes (the word, its two
+/// forms, their allocations): 12 MiB at most.
 const MEMO_WORDS: usize = 50_000;
 
 type Memo = RwLock<HashMap<Box<str>, Arc<Forms>>>;
