@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use descoberta::retrieval::Visibility;
 use descoberta::settings::{E5Questions, Settings};
 use sqlx::Connection;
 
@@ -212,6 +213,24 @@ async fn the_cascade_reads_the_least_sure_questions_again_in_full() {
             decided("full").await + decided("fast").await,
             questions.len() + 1
         );
+    }
+    // So does a search within one domain (an agent's `search_datasets` with a domain): what it
+    // ranks among decides it. The caller below is the anonymous one of the HTTP searches
+    // above: without a domain, it finds their decision.
+    let anonymous = Visibility::anonymous(cascade.settings.access.anonymous_level);
+    let search = &cascade.app.search;
+    let decisions = || async { decided("full").await + decided("fast").await };
+    search.search(&questions[20], &anonymous, 10).await.unwrap();
+    assert_eq!(decisions().await, questions.len() + 1);
+    for _ in 0..2 {
+        let (snapshot, ranked) = search
+            .search_in(&questions[20], &anonymous, 10, Some("sales"))
+            .await
+            .unwrap();
+        let sales = snapshot.in_domain("sales", &anonymous);
+        assert!(!ranked.datasets.is_empty());
+        assert!(ranked.datasets.iter().all(|d| sales.contains(&d.dataset)));
+        assert_eq!(decisions().await, questions.len() + 2);
     }
 }
 
