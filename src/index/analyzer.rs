@@ -175,9 +175,14 @@ impl Forms {
 }
 
 /// Words whose forms are remembered; past this the memo starts again, empty (a catalog's and
-/// its askers' words come back at once). An entry is about 250 bytes (the word, its two
-/// forms, their allocations): 12 MiB at most.
+/// its askers' words come back at once). An entry is about 250 bytes for a word of ordinary
+/// length (the word, its two forms, their allocations), about 400 for the longest remembered:
+/// 12 MiB, 20 at most.
 const MEMO_WORDS: usize = 50_000;
+
+/// Longer words (a hash, an encoded blob in a description or a question) are stemmed each
+/// time, not remembered: they rarely come back, and would make the memo's size the askers'.
+const MEMO_WORD_BYTES: usize = 64;
 
 type Memo = RwLock<HashMap<Box<str>, Arc<Forms>>>;
 
@@ -188,6 +193,15 @@ type Memo = RwLock<HashMap<Box<str>, Arc<Forms>>>;
 /// "Performance").
 pub fn forms(word: &str) -> Arc<Forms> {
     static MEMO: OnceLock<Memo> = OnceLock::new();
+    let analyzed = || {
+        Arc::new(Forms {
+            en: terms(&mut english(), word).into(),
+            pt: terms(&mut portuguese(), word).into(),
+        })
+    };
+    if word.len() > MEMO_WORD_BYTES {
+        return analyzed();
+    }
     let memo = MEMO.get_or_init(Memo::default);
     if let Some(found) = memo
         .read()
@@ -196,10 +210,7 @@ pub fn forms(word: &str) -> Arc<Forms> {
     {
         return found.clone();
     }
-    let found = Arc::new(Forms {
-        en: terms(&mut english(), word).into(),
-        pt: terms(&mut portuguese(), word).into(),
-    });
+    let found = analyzed();
     let mut words = memo.write().unwrap_or_else(PoisonError::into_inner);
     if words.len() >= MEMO_WORDS {
         words.clear();
@@ -283,13 +294,18 @@ mod tests {
         }
         assert!(forms("the").en.is_empty());
         assert_eq!(&*forms("Customers").en, ["custom"]);
+        // A word too long to remember is stemmed all the same.
+        let long = format!("{}s", "order".repeat(20));
+        assert!(long.len() > MEMO_WORD_BYTES);
+        assert_eq!(*forms(&long).en, *terms(&mut english(), &long));
+        assert_eq!(forms(&long).en.len(), 1);
     }
 
     proptest::proptest! {
         /// Word by word is the same as the whole text, whatever the text (letters of both
         /// cases, digits, accents, punctuation).
         #[test]
-        fn stemmed_word_by_word_is_the_whole_text_analysis(text in "[a-zA-Z0-9ÁÉçãõ _.,'-]{0,40}") {
+        fn stemmed_word_by_word_is_the_whole_text_analysis(text in "[a-zA-Z0-9ÁÉçãõ _.,'-]{0,100}") {
             proptest::prop_assert_eq!(stemmed(&text, Stemming::English), terms(&mut english(), &text));
             proptest::prop_assert_eq!(stemmed(&text, Stemming::Portuguese), terms(&mut portuguese(), &text));
         }
