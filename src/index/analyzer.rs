@@ -176,8 +176,8 @@ impl Forms {
 
 /// Words whose forms are remembered; past this the memo starts again, empty (a catalog's and
 /// its askers' words come back at once). An entry is about 250 bytes for a word of ordinary
-/// length (the word, its two forms, their allocations), about 400 for the longest remembered:
-/// 12 MiB, 20 at most.
+/// length (the word, its two forms, their allocations; estimated, not measured), about 400 for
+/// the longest remembered: 12 MiB, 20 at most.
 const MEMO_WORDS: usize = 50_000;
 
 /// Longer words (a hash, an encoded blob in a description or a question) are stemmed each
