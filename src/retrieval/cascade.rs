@@ -19,7 +19,7 @@ use std::sync::Mutex;
 const WINDOW: usize = 256;
 
 /// Before this many questions, every one is read again (no order to place it in yet).
-const FIRST: usize = 16;
+pub const FIRST: usize = 16;
 
 /// Decisions remembered: a question asked again is ranked as it was the first time.
 const DECISIONS: u64 = 20_000;

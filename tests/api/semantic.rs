@@ -177,7 +177,7 @@ async fn the_cascade_reads_the_least_sure_questions_again_in_full() {
             is_full || is_fast,
             "{question}: ranked neither as full nor as fast: {body}"
         );
-        if i < 16 {
+        if i < descoberta::retrieval::cascade::FIRST {
             assert!(is_full, "{question}: among the first, read in full: {body}");
         }
         as_full += usize::from(is_full && !is_fast);
@@ -187,7 +187,7 @@ async fn the_cascade_reads_the_least_sure_questions_again_in_full() {
     let (read_full, read_fast) = (decided("full").await, decided("fast").await);
     assert_eq!(read_full + read_fast, questions.len());
     assert!(
-        read_full >= 16 && read_fast >= 1,
+        read_full >= descoberta::retrieval::cascade::FIRST && read_fast >= 1,
         "{read_full} / {read_fast}"
     );
     // Where the two readings differ, the ranking says which one the question had.
