@@ -570,6 +570,8 @@ mod tests {
         assert!(fast.fast_questions() && !full.fast_questions());
         assert_eq!(fast.scale_for(TextKind::Query), FAST_SCALE);
         assert_eq!(full.scale_for(TextKind::Query), E5_SCALE);
+        // A question read again in full is on the full model's scale.
+        assert_eq!(fast.scale_for(TextKind::FullQuery), E5_SCALE);
         for kind in [TextKind::ForeignQuery, TextKind::Passage] {
             assert_eq!(fast.scale_for(kind), full.scale_for(kind), "{kind:?}");
         }
@@ -642,6 +644,13 @@ mod tests {
         );
         assert!(warnings.is_empty(), "{warnings:?}");
         let plain = E5Embedder::load(&dir, None, true).unwrap();
+        // A foreign question mixes in the companion's cosine, on its own scale; without the
+        // companion it is e5's question, on e5's.
+        assert_eq!(with.scale_for(TextKind::ForeignQuery), FOREIGN_SCALE);
+        assert_eq!(plain.scale_for(TextKind::ForeignQuery), E5_SCALE);
+        for kind in [TextKind::Query, TextKind::FullQuery, TextKind::Passage] {
+            assert_eq!(with.scale_for(kind), E5_SCALE, "{kind:?}");
+        }
         let wide = with.embed(text(), TextKind::Passage).await.unwrap();
         let narrow = plain.embed(text(), TextKind::Passage).await.unwrap();
         assert_eq!(wide[0].len(), 384 + descoberta_e5::usem::DIM);

@@ -184,7 +184,47 @@ const MEMO_WORDS: usize = 50_000;
 /// time, not remembered: they rarely come back, and would make the memo's size the askers'.
 const MEMO_WORD_BYTES: usize = 64;
 
-type Memo = RwLock<HashMap<Box<str>, Arc<Forms>>>;
+/// Words and their forms, up to `capacity` words; past that it starts again, empty.
+struct Memo {
+    words: RwLock<HashMap<Box<str>, Arc<Forms>>>,
+    capacity: usize,
+}
+
+impl Memo {
+    fn new(capacity: usize) -> Self {
+        Memo {
+            words: RwLock::default(),
+            capacity,
+        }
+    }
+
+    /// The remembered forms of `word`, or `analyze`'s, remembered from now on.
+    fn get(&self, word: &str, analyze: impl FnOnce() -> Arc<Forms>) -> Arc<Forms> {
+        if let Some(found) = self
+            .words
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(word)
+        {
+            return found.clone();
+        }
+        let found = analyze();
+        let mut words = self.words.write().unwrap_or_else(PoisonError::into_inner);
+        if words.len() >= self.capacity {
+            words.clear();
+        }
+        words.insert(word.into(), found.clone());
+        found
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.words
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+}
 
 /// The forms of `word`, a word as [`split_identifiers`] splits text, remembered across
 /// searches: every search analyzes its question's words and their translations, and the words
@@ -193,30 +233,18 @@ type Memo = RwLock<HashMap<Box<str>, Arc<Forms>>>;
 /// "Performance").
 pub fn forms(word: &str) -> Arc<Forms> {
     static MEMO: OnceLock<Memo> = OnceLock::new();
-    let analyzed = || {
-        Arc::new(Forms {
-            en: terms(&mut english(), word).into(),
-            pt: terms(&mut portuguese(), word).into(),
-        })
-    };
     if word.len() > MEMO_WORD_BYTES {
-        return analyzed();
+        return analyzed(word);
     }
-    let memo = MEMO.get_or_init(Memo::default);
-    if let Some(found) = memo
-        .read()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(word)
-    {
-        return found.clone();
-    }
-    let found = analyzed();
-    let mut words = memo.write().unwrap_or_else(PoisonError::into_inner);
-    if words.len() >= MEMO_WORDS {
-        words.clear();
-    }
-    words.insert(word.into(), found.clone());
-    found
+    MEMO.get_or_init(|| Memo::new(MEMO_WORDS))
+        .get(word, || analyzed(word))
+}
+
+fn analyzed(word: &str) -> Arc<Forms> {
+    Arc::new(Forms {
+        en: terms(&mut english(), word).into(),
+        pt: terms(&mut portuguese(), word).into(),
+    })
 }
 
 /// The terms [`english`] or [`portuguese`] gives `text`, word by word through [`forms`] (the
@@ -299,6 +327,30 @@ mod tests {
         assert!(long.len() > MEMO_WORD_BYTES);
         assert_eq!(*forms(&long).en, *terms(&mut english(), &long));
         assert_eq!(forms(&long).en.len(), 1);
+    }
+
+    #[test]
+    fn a_full_memo_starts_again_and_still_gives_each_words_forms() {
+        let memo = Memo::new(3);
+        let words = [
+            "orders",
+            "customers",
+            "pedidos",
+            "clientes",
+            "orders",
+            "faturados",
+        ];
+        for (asked, word) in words.iter().enumerate() {
+            let found = memo.get(word, || analyzed(word));
+            assert_eq!(*found.en, *terms(&mut english(), word), "{word}");
+            assert_eq!(*found.pt, *terms(&mut portuguese(), word), "{word}");
+            assert!(memo.len() <= 3, "{} words after {}", memo.len(), asked + 1);
+        }
+        // "clientes" found it full and started it again; "orders" and "faturados" came after.
+        assert_eq!(memo.len(), 3);
+        // A remembered word is not analyzed again.
+        let again = memo.get("faturados", || panic!("analyzed again"));
+        assert_eq!(*again.pt, ["fatur"]);
     }
 
     proptest::proptest! {

@@ -210,11 +210,6 @@ impl E5Model {
         self.tok.vocab_size()
     }
 
-    /// Approximate bytes of weights held in memory.
-    pub fn memory_bytes(&self) -> usize {
-        self.weights.bytes()
-    }
-
     /// Token ids the model is fed for `text`: `<s>`, content (truncated), `</s>`.
     pub fn token_ids(&self, text: &str) -> Vec<u32> {
         let mut ids = vec![self.tok.bos];

@@ -76,30 +76,6 @@ impl Weights {
         }
     }
 
-    /// Bytes of weights held in memory.
-    pub fn bytes(&self) -> usize {
-        let f = |v: &Vec<f32>| v.len() * 4;
-        let packed: usize = self
-            .layers
-            .iter()
-            .map(|l| l.qkv.bytes() + l.attn_out.bytes() + l.ffn_in.bytes() + l.ffn_out.bytes())
-            .sum();
-        let raw: usize = self
-            .raw_layers
-            .iter()
-            .map(|l| {
-                l.q.blocks.len()
-                    + l.k.blocks.len()
-                    + l.v.blocks.len()
-                    + l.attn_out.blocks.len()
-                    + l.ffn_in.blocks.len()
-                    + l.ffn_out.blocks.len()
-            })
-            .sum();
-        let head = self.head.as_ref().map_or(0, |hd| f(&hd.w) + f(&hd.b));
-        self.word.blocks.len() + f(&self.pos) + packed + raw + head
-    }
-
     /// The question encoder's head on a pooled, normalized vector, normalized again
     /// (nothing without a head).
     pub fn apply_head(&self, e: &mut Vec<f32>) {

@@ -131,11 +131,6 @@ impl PackedMatrix {
             bias,
         }
     }
-
-    /// Bytes held.
-    pub fn bytes(&self) -> usize {
-        self.data.len() + self.n * 12
-    }
 }
 
 /// Token rows quantized to u8 with per-row scale and zero point.
