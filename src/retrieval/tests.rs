@@ -4,6 +4,7 @@
 use super::*;
 use crate::catalog::{Catalog, Column, Dataset, Sensitivity};
 use crate::embed::SimilarityScale;
+use std::sync::Arc;
 
 fn dataset(name: &str, description: Option<&str>, columns: &[(&str, &str)]) -> Dataset {
     let mut d = Dataset::new(name);
@@ -794,4 +795,73 @@ fn the_best_are_selected_by_score_then_ordinal_and_brought_forward() {
         original.sort_by_key(|a| a.1);
         assert_eq!(all, original);
     }
+}
+
+/// Embeds every text as [`QUERY`]. A question in another language than the catalog's lies
+/// lower, as through e5's cross-lingual companion: there 0.45 is related, not 0.6.
+struct ForeignLiesLower;
+
+#[async_trait::async_trait]
+impl crate::embed::Embedder for ForeignLiesLower {
+    fn model_id(&self) -> &str {
+        "test-model"
+    }
+
+    fn scale(&self) -> SimilarityScale {
+        SimilarityScale::MINILM
+    }
+
+    fn scale_for(&self, kind: crate::embed::TextKind) -> SimilarityScale {
+        match kind {
+            crate::embed::TextKind::ForeignQuery => SimilarityScale {
+                unrelated: 0.2,
+                related: 0.45,
+            },
+            _ => self.scale(),
+        }
+    }
+
+    async fn embed(
+        &self,
+        texts: Vec<String>,
+        _kind: crate::embed::TextKind,
+    ) -> anyhow::Result<Vec<Vec<f32>>> {
+        Ok(texts.iter().map(|_| QUERY.to_vec()).collect())
+    }
+}
+
+/// A search reads a question's similarities on the scale of the way it was embedded: one in
+/// another language on the scale its embedder gives such questions. Questions that match no
+/// word show only a dataset that is related on that scale.
+#[tokio::test]
+async fn a_search_reads_a_foreign_question_on_its_own_scale() {
+    let (_tmp, snap) = snapshot(
+        vec![
+            dataset("sales.orders", Some("Orders"), &[]),
+            dataset("web.sessions", Some("Web sessions"), &[]),
+        ],
+        Some(vec![at(0.3), at(0.5)]),
+    );
+    let searcher = Searcher::new(
+        Arc::new(Live::from_pointee(snap)),
+        Some(Arc::new(ForeignLiesLower)),
+        RetrievalConfig::default(),
+        4,
+        Arc::new(arc_swap::ArcSwap::from_pointee(Votes::default())),
+        Arc::new(Dictionary::built_in()),
+        Arc::new(crate::metrics::Metrics::new().unwrap()),
+    );
+    let search = |q: &'static str| {
+        let searcher = &searcher;
+        async move {
+            let (snap, ranked) = searcher.search(q, &Visibility::All, 10).await.unwrap();
+            names(&snap, &ranked)
+        }
+    };
+    // In the catalog's language, 0.5 is no close neighbour (MiniLM's scale) ...
+    assert_eq!(search("xyzzy plugh").await, Vec::<String>::new());
+    // ... but for a question in Portuguese, embedded on the lower scale, it is.
+    let plan = searcher.understand("não há xyzzy plúgh");
+    assert_eq!(plan.language, Language::Portuguese);
+    assert_eq!(search("não há xyzzy plúgh").await, ["web.sessions"]);
 }
