@@ -246,7 +246,8 @@ pub struct EmbeddingSettings {
     /// `[unrelated, related]`: where the model's cosine similarities lie (the median of a
     /// question's mean similarity to every dataset; the median similarity of a question to
     /// the dataset that answers it). Default: the model's own, measured with `descoberta eval
-    /// --negatives`; set it for a remote model.
+    /// --negatives`; set it for a remote model. It is the model's own scale: e5's questions
+    /// through its cross-lingual companion or its fast encoder keep theirs.
     pub similarity_scale: Option<[f32; 2]>,
     /// How long a search waits for its question's vector before it answers lexically (a
     /// remote endpoint that hangs behind a proxy must not hold every search).

@@ -236,6 +236,18 @@ impl Embedder for Rescaled {
         self.scale
     }
 
+    /// The configured scale is the model's own. Questions the model reads on another scale
+    /// (e5's through its cross-lingual companion, or by its fast encoder) keep theirs: on the
+    /// model's own they would all count as unrelated, or all as related.
+    fn scale_for(&self, kind: TextKind) -> SimilarityScale {
+        let theirs = self.inner.scale_for(kind);
+        if theirs == self.inner.scale() {
+            self.scale
+        } else {
+            theirs
+        }
+    }
+
     fn fast_questions(&self) -> bool {
         self.inner.fast_questions()
     }
@@ -552,9 +564,73 @@ pub fn normalize(v: &mut [f32]) {
     }
 }
 
+/// A stand-in model for tests ("test-model"): every text gets `vector`; questions in
+/// another language lie on the `foreign` scale, the rest on MiniLM's.
+#[cfg(test)]
+pub(crate) struct TwoScales {
+    pub vector: Vec<f32>,
+    pub foreign: SimilarityScale,
+}
+
+#[cfg(test)]
+#[async_trait]
+impl Embedder for TwoScales {
+    fn model_id(&self) -> &str {
+        "test-model"
+    }
+
+    fn scale(&self) -> SimilarityScale {
+        SimilarityScale::MINILM
+    }
+
+    fn scale_for(&self, kind: TextKind) -> SimilarityScale {
+        match kind {
+            TextKind::ForeignQuery => self.foreign,
+            _ => self.scale(),
+        }
+    }
+
+    async fn embed(&self, texts: Vec<String>, _: TextKind) -> anyhow::Result<Vec<Vec<f32>>> {
+        Ok(texts.iter().map(|_| self.vector.clone()).collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const LOWER: SimilarityScale = SimilarityScale {
+        unrelated: 0.6,
+        related: 0.7,
+    };
+
+    /// `embedding.similarity_scale` replaces the model's own scale, for its catalog entries
+    /// and the questions it reads as its own; the questions it reads on another scale keep it.
+    #[test]
+    fn a_configured_scale_is_the_models_own_and_leaves_its_other_scales() {
+        let mut settings = Settings::default();
+        settings.embedding.similarity_scale = Some([0.5, 0.9]);
+        let configured = SimilarityScale {
+            unrelated: 0.5,
+            related: 0.9,
+        };
+        let model = || {
+            Arc::new(TwoScales {
+                vector: vec![1.0],
+                foreign: LOWER,
+            })
+        };
+        let embedder = rescaled(model(), &settings);
+        assert_eq!(embedder.scale(), configured);
+        for kind in [TextKind::Query, TextKind::FullQuery, TextKind::Passage] {
+            assert_eq!(embedder.scale_for(kind), configured, "{kind:?}");
+        }
+        assert_eq!(embedder.scale_for(TextKind::ForeignQuery), LOWER);
+        // Unset, nothing is wrapped.
+        let plain = rescaled(model(), &Settings::default());
+        assert_eq!(plain.scale_for(TextKind::Query), SimilarityScale::MINILM);
+        assert_eq!(plain.scale_for(TextKind::ForeignQuery), LOWER);
+    }
 
     #[tokio::test]
     async fn the_memo_computes_only_what_it_misses_and_keeps_the_order() {

@@ -797,39 +797,6 @@ fn the_best_are_selected_by_score_then_ordinal_and_brought_forward() {
     }
 }
 
-/// Embeds every text as [`QUERY`]. A question in another language than the catalog's lies
-/// lower, as through e5's cross-lingual companion: there 0.45 is related, not 0.6.
-struct ForeignLiesLower;
-
-#[async_trait::async_trait]
-impl crate::embed::Embedder for ForeignLiesLower {
-    fn model_id(&self) -> &str {
-        "test-model"
-    }
-
-    fn scale(&self) -> SimilarityScale {
-        SimilarityScale::MINILM
-    }
-
-    fn scale_for(&self, kind: crate::embed::TextKind) -> SimilarityScale {
-        match kind {
-            crate::embed::TextKind::ForeignQuery => SimilarityScale {
-                unrelated: 0.2,
-                related: 0.45,
-            },
-            _ => self.scale(),
-        }
-    }
-
-    async fn embed(
-        &self,
-        texts: Vec<String>,
-        _kind: crate::embed::TextKind,
-    ) -> anyhow::Result<Vec<Vec<f32>>> {
-        Ok(texts.iter().map(|_| QUERY.to_vec()).collect())
-    }
-}
-
 /// A search reads a question's similarities on the scale of the way it was embedded: one in
 /// another language on the scale its embedder gives such questions. Questions that match no
 /// word show only a dataset that is related on that scale.
@@ -844,7 +811,15 @@ async fn a_search_reads_a_foreign_question_on_its_own_scale() {
     );
     let searcher = Searcher::new(
         Arc::new(Live::from_pointee(snap)),
-        Some(Arc::new(ForeignLiesLower)),
+        // Questions in Portuguese lie lower, as through e5's cross-lingual companion: 0.45
+        // is related there, not 0.6.
+        Some(Arc::new(crate::embed::TwoScales {
+            vector: QUERY.to_vec(),
+            foreign: SimilarityScale {
+                unrelated: 0.2,
+                related: 0.45,
+            },
+        })),
         RetrievalConfig::default(),
         4,
         Arc::new(arc_swap::ArcSwap::from_pointee(Votes::default())),
