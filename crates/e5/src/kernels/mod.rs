@@ -6,8 +6,8 @@
 //! the same f32 epilogue, so they return identical bits. The element-wise operations and
 //! attention ([`super::ops`]) are plain Rust, compiled baseline and with AVX2 enabled (attention
 //! and activation quantizing also hand-written on 8 lanes); with the AVX-512 kernel, GELU and
-//! layer norm are compiled once more with AVX-512F and quantizing runs on 16 lanes, again
-//! bit-identical (`simd_ops_match_scalar`).
+//! layer norm are compiled once more with AVX-512F, and quantizing and attention's two
+//! products run on 16 lanes, again bit-identical (`simd_ops_match_scalar`).
 //!
 //! [`Kernel::detect`] picks the best kernel the CPU has and checks it against the scalar one on
 //! a small product before trusting it; `E5_KERNEL=scalar|avx2|avxvnni|avx512vnni` overrides.
@@ -203,6 +203,10 @@ impl Kernel {
         scratch: &mut AttnScratch,
     ) {
         #[cfg(target_arch = "x86_64")]
+        if self.wide_ops() {
+            return x86::attention_wide(qkv, ctx, s0, s1, h, heads, scratch);
+        }
+        #[cfg(target_arch = "x86_64")]
         if self.simd_ops() {
             return x86::attention(qkv, ctx, s0, s1, h, heads, scratch);
         }
@@ -324,9 +328,10 @@ mod tests {
     fn simd_ops_match_scalar() {
         // (hidden, heads, segment lengths): head widths 16, 32 (the model's) and 24 (generic).
         for (h, heads, segs) in [
-            (64usize, 4usize, vec![5usize, 6]),
-            (96, 3, vec![17, 9, 1, 30]),
+            (64usize, 4usize, vec![5usize, 6, 16, 35]),
+            (96, 3, vec![17, 9, 1, 30, 16, 47, 8]),
             (72, 3, vec![7, 4]),
+            (128, 2, vec![3, 21, 33]),
         ] {
             let t: usize = segs.iter().sum();
             let mut rng = Lcg(99 + h as u64);
@@ -417,6 +422,41 @@ mod perf {
                     kern.name(),
                     s * 1e6,
                     (t * n * k) as f64 / s / 1e9
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod perf_attention {
+    use super::*;
+
+    /// Self-attention of one text of e5-small's shape (384 wide, 12 heads) at a few lengths,
+    /// each kernel in turn: `cargo test --release -p descoberta-e5 -- --ignored --nocapture
+    /// attention_throughput`.
+    #[test]
+    #[ignore]
+    fn attention_throughput() {
+        let (h, heads) = (384, 12);
+        for len in [16usize, 48, 128, 320] {
+            let mut rng = Lcg(len as u64);
+            let qkv: Vec<f32> = (0..len * 3 * h).map(|_| rng.next_f32()).collect();
+            let mut ctx = vec![0f32; len * h];
+            let mut s = AttnScratch::default();
+            for kern in Kernel::available() {
+                let reps = if kern == Kernel::Scalar { 5 } else { 200 };
+                kern.attention(&qkv, &mut ctx, 0, len, h, heads, &mut s);
+                let mut best = f64::INFINITY;
+                for _ in 0..reps {
+                    let st = std::time::Instant::now();
+                    kern.attention(&qkv, &mut ctx, 0, len, h, heads, &mut s);
+                    best = best.min(st.elapsed().as_secs_f64());
+                }
+                eprintln!(
+                    "{:>10} len={len:4}: best {:8.1} us",
+                    kern.name(),
+                    best * 1e6
                 );
             }
         }

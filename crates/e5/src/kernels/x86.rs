@@ -715,6 +715,48 @@ unsafe fn transpose_keys<const NC: usize>(
     }
 }
 
+/// Each score row `i < inv.len()` of `s` (rows `lp` apart, `len` scores each) becomes
+/// `exp(s - max)` in place, zero past `len` within its last block of 8, and `inv[i]` one over
+/// its sum: the sum on 8 lanes (lane `j % 8`), added in lane order, as `ops::attention` does.
+///
+/// # Safety
+/// `s` holds `inv.len()` rows of `lp >= len.div_ceil(8) * 8` floats.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn softmax_rows(s: *mut f32, lp: usize, len: usize, inv: &mut [f32]) {
+    unsafe {
+        for (i, inv_i) in inv.iter_mut().enumerate() {
+            let row = s.add(i * lp);
+            let mut mx = f32::NEG_INFINITY;
+            for j in 0..len {
+                let sc = *row.add(j);
+                mx = if sc > mx { sc } else { mx };
+            }
+            let mxv = _mm256_set1_ps(mx);
+            let mut sum8 = _mm256_setzero_ps();
+            for b in 0..len.div_ceil(8) {
+                let p = row.add(b * 8);
+                let mut e = exp8(_mm256_sub_ps(_mm256_loadu_ps(p), mxv));
+                let valid = len - b * 8;
+                if valid < 8 {
+                    let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                    let keep = _mm256_cmpgt_epi32(_mm256_set1_epi32(valid as i32), idx);
+                    e = _mm256_and_ps(e, _mm256_castsi256_ps(keep));
+                }
+                _mm256_storeu_ps(p, e);
+                sum8 = _mm256_add_ps(sum8, e);
+            }
+            let mut lanes = [0f32; 8];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), sum8);
+            let mut sum = 0f32;
+            for l in lanes {
+                sum += l;
+            }
+            *inv_i = 1.0 / sum;
+        }
+    }
+}
+
 /// Attention of one text, heads of `8 * NC` dims; bit-identical to `ops::attention`.
 #[target_feature(enable = "avx2")]
 #[allow(clippy::too_many_arguments)]
@@ -770,35 +812,7 @@ fn attention_simd<const NC: usize>(
                 }
                 i += qi;
             }
-            for (i, inv_i) in inv.iter_mut().enumerate() {
-                let row = sp.add(i * lp);
-                let mut mx = f32::NEG_INFINITY;
-                for j in 0..len {
-                    let sc = *row.add(j);
-                    mx = if sc > mx { sc } else { mx };
-                }
-                let mxv = _mm256_set1_ps(mx);
-                let mut sum8 = _mm256_setzero_ps();
-                for b in 0..nb {
-                    let p = row.add(b * 8);
-                    let mut e = exp8(_mm256_sub_ps(_mm256_loadu_ps(p), mxv));
-                    let valid = len - b * 8;
-                    if valid < 8 {
-                        let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-                        let keep = _mm256_cmpgt_epi32(_mm256_set1_epi32(valid as i32), idx);
-                        e = _mm256_and_ps(e, _mm256_castsi256_ps(keep));
-                    }
-                    _mm256_storeu_ps(p, e);
-                    sum8 = _mm256_add_ps(sum8, e);
-                }
-                let mut lanes = [0f32; 8];
-                _mm256_storeu_ps(lanes.as_mut_ptr(), sum8);
-                let mut sum = 0f32;
-                for l in lanes {
-                    sum += l;
-                }
-                *inv_i = 1.0 / sum;
-            }
+            softmax_rows(sp, lp, len, inv);
             let vp = qkv.as_ptr().add(s0 * w3 + vo);
             let op = ctx.as_mut_ptr().add(s0 * h + qo);
             let mut i = 0;
@@ -846,4 +860,184 @@ pub(super) fn attention(
     assert!(has_avx2());
     // SAFETY: AVX2 is present.
     unsafe { attention_avx2(qkv, ctx, s0, s1, h, heads, scratch) }
+}
+
+/// `score_tile` on 16 keys a block (AVX-512F): the same sums, in the same order.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn score_tile_512<const QI: usize, const KB: usize>(
+    qs: *const f32,
+    hd: usize,
+    kt: *const f32,
+    lp: usize,
+    i0: usize,
+    jb0: usize,
+    s: *mut f32,
+) {
+    unsafe {
+        let mut acc = [[_mm512_setzero_ps(); KB]; QI];
+        for d in 0..hd {
+            let mut kv = [_mm512_setzero_ps(); KB];
+            for (b, k) in kv.iter_mut().enumerate() {
+                *k = _mm512_loadu_ps(kt.add(d * lp + (jb0 + b) * 16));
+            }
+            for (q, aq) in acc.iter_mut().enumerate() {
+                let qv = _mm512_set1_ps(*qs.add((i0 + q) * hd + d));
+                for (a, k) in aq.iter_mut().zip(&kv) {
+                    *a = _mm512_add_ps(*a, _mm512_mul_ps(qv, *k));
+                }
+            }
+        }
+        for (q, aq) in acc.iter().enumerate() {
+            for (b, a) in aq.iter().enumerate() {
+                _mm512_storeu_ps(s.add((i0 + q) * lp + (jb0 + b) * 16), *a);
+            }
+        }
+    }
+}
+
+/// `ctx_tile` on 16 dims a register (AVX-512F), `NZ` registers a head: the same sums.
+#[target_feature(enable = "avx512f")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn ctx_tile_512<const QI: usize, const NZ: usize>(
+    p: *const f32,
+    lp: usize,
+    v: *const f32,
+    w3: usize,
+    len: usize,
+    i0: usize,
+    inv: &[f32],
+    out: *mut f32,
+    h: usize,
+) {
+    unsafe {
+        let mut acc = [[_mm512_setzero_ps(); NZ]; QI];
+        for j in 0..len {
+            let mut vv = [_mm512_setzero_ps(); NZ];
+            for (c, x) in vv.iter_mut().enumerate() {
+                *x = _mm512_loadu_ps(v.add(j * w3 + 16 * c));
+            }
+            for (q, aq) in acc.iter_mut().enumerate() {
+                let pv = _mm512_set1_ps(*p.add((i0 + q) * lp + j));
+                for (a, x) in aq.iter_mut().zip(&vv) {
+                    *a = _mm512_add_ps(*a, _mm512_mul_ps(pv, *x));
+                }
+            }
+        }
+        for (q, aq) in acc.iter().enumerate() {
+            let iv = _mm512_set1_ps(inv[i0 + q]);
+            for (c, a) in aq.iter().enumerate() {
+                _mm512_storeu_ps(out.add((i0 + q) * h + 16 * c), _mm512_mul_ps(*a, iv));
+            }
+        }
+    }
+}
+
+/// `attention_simd` with the two products on 16 lanes (heads of `16 * NZ` dims, `NC = 2 NZ`
+/// blocks of 8 for the keys' transpose); the softmax is the same 8-lane code, so the bits
+/// are those of `ops::attention`.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+fn attention_simd_512<const NC: usize, const NZ: usize>(
+    qkv: &[f32],
+    ctx: &mut [f32],
+    s0: usize,
+    s1: usize,
+    h: usize,
+    heads: usize,
+    scratch: &mut AttnScratch,
+) {
+    let hd = 16 * NZ;
+    let len = s1 - s0;
+    let lp = len.div_ceil(16) * 16;
+    let nb = lp / 16;
+    let w3 = 3 * h;
+    assert!(NC == 2 * NZ && heads * hd == h && s1 <= qkv.len() / w3 && s1 * h <= ctx.len());
+    assert!(s0 < s1);
+    let scale = 1.0 / (hd as f32).sqrt();
+    let (kt, sbuf, qs, inv) = scratch.simd_buffers(hd * lp, len * lp, len * hd, len);
+    for head in 0..heads {
+        let (qo, ko, vo) = (head * hd, h + head * hd, 2 * h + head * hd);
+        for j in 0..len {
+            let row = (s0 + j) * w3 + qo;
+            for (q, &v) in qs[j * hd..(j + 1) * hd].iter_mut().zip(&qkv[row..row + hd]) {
+                *q = v * scale;
+            }
+        }
+        // SAFETY: as in `attention_simd`, with key blocks of 16 (`lp` a multiple of 16).
+        unsafe {
+            transpose_keys::<NC>(qkv.as_ptr().add(s0 * w3 + ko), w3, len, kt, lp);
+            let (qp, kp, sp) = (qs.as_ptr(), kt.as_ptr(), sbuf.as_mut_ptr());
+            let mut i = 0;
+            while i < len {
+                let qi = (len - i).min(4);
+                let mut jb = 0;
+                while jb < nb {
+                    let kb = (nb - jb).min(2);
+                    match (qi, kb) {
+                        (4, 2) => score_tile_512::<4, 2>(qp, hd, kp, lp, i, jb, sp),
+                        (4, _) => score_tile_512::<4, 1>(qp, hd, kp, lp, i, jb, sp),
+                        (3, 2) => score_tile_512::<3, 2>(qp, hd, kp, lp, i, jb, sp),
+                        (3, _) => score_tile_512::<3, 1>(qp, hd, kp, lp, i, jb, sp),
+                        (2, 2) => score_tile_512::<2, 2>(qp, hd, kp, lp, i, jb, sp),
+                        (2, _) => score_tile_512::<2, 1>(qp, hd, kp, lp, i, jb, sp),
+                        (_, 2) => score_tile_512::<1, 2>(qp, hd, kp, lp, i, jb, sp),
+                        _ => score_tile_512::<1, 1>(qp, hd, kp, lp, i, jb, sp),
+                    }
+                    jb += kb;
+                }
+                i += qi;
+            }
+            softmax_rows(sp, lp, len, inv);
+            let vp = qkv.as_ptr().add(s0 * w3 + vo);
+            let op = ctx.as_mut_ptr().add(s0 * h + qo);
+            let mut i = 0;
+            while i + 4 <= len {
+                ctx_tile_512::<4, NZ>(sp, lp, vp, w3, len, i, inv, op, h);
+                i += 4;
+            }
+            match len - i {
+                3 => ctx_tile_512::<3, NZ>(sp, lp, vp, w3, len, i, inv, op, h),
+                2 => ctx_tile_512::<2, NZ>(sp, lp, vp, w3, len, i, inv, op, h),
+                1 => ctx_tile_512::<1, NZ>(sp, lp, vp, w3, len, i, inv, op, h),
+                _ => {}
+            }
+        }
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+fn attention_avx512(
+    qkv: &[f32],
+    ctx: &mut [f32],
+    s0: usize,
+    s1: usize,
+    h: usize,
+    heads: usize,
+    scratch: &mut AttnScratch,
+) {
+    if s0 >= s1 {
+        return;
+    }
+    match h / heads {
+        32 => attention_simd_512::<4, 2>(qkv, ctx, s0, s1, h, heads, scratch),
+        64 => attention_simd_512::<8, 4>(qkv, ctx, s0, s1, h, heads, scratch),
+        16 => attention_simd_512::<2, 1>(qkv, ctx, s0, s1, h, heads, scratch),
+        _ => ops::attention(qkv, ctx, s0, s1, h, heads, scratch),
+    }
+}
+
+pub(super) fn attention_wide(
+    qkv: &[f32],
+    ctx: &mut [f32],
+    s0: usize,
+    s1: usize,
+    h: usize,
+    heads: usize,
+    scratch: &mut AttnScratch,
+) {
+    assert!(has_avx512vnni());
+    // SAFETY: AVX-512F is present.
+    unsafe { attention_avx512(qkv, ctx, s0, s1, h, heads, scratch) }
 }
