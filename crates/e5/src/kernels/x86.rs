@@ -588,79 +588,6 @@ fn exp8(x: __m256) -> __m256 {
     _mm256_mul_ps(y, _mm256_castsi256_ps(e))
 }
 
-/// Scores of queries `i0..i0+QI` against key blocks `jb0..jb0+KB` (8 keys each):
-/// `s[i][j] = Σ_d qs[i][d] · kt[d][j]`, summed over `d` in order as the scalar code does.
-#[target_feature(enable = "avx2")]
-#[inline]
-unsafe fn score_tile<const QI: usize, const KB: usize>(
-    qs: *const f32,
-    hd: usize,
-    kt: *const f32,
-    lp: usize,
-    i0: usize,
-    jb0: usize,
-    s: *mut f32,
-) {
-    unsafe {
-        let mut acc = [[_mm256_setzero_ps(); KB]; QI];
-        for d in 0..hd {
-            let mut kv = [_mm256_setzero_ps(); KB];
-            for (b, k) in kv.iter_mut().enumerate() {
-                *k = _mm256_loadu_ps(kt.add(d * lp + (jb0 + b) * 8));
-            }
-            for (q, aq) in acc.iter_mut().enumerate() {
-                let qv = _mm256_set1_ps(*qs.add((i0 + q) * hd + d));
-                for (a, k) in aq.iter_mut().zip(&kv) {
-                    *a = _mm256_add_ps(*a, _mm256_mul_ps(qv, *k));
-                }
-            }
-        }
-        for (q, aq) in acc.iter().enumerate() {
-            for (b, a) in aq.iter().enumerate() {
-                _mm256_storeu_ps(s.add((i0 + q) * lp + (jb0 + b) * 8), *a);
-            }
-        }
-    }
-}
-
-/// `ctx[i] = (Σ_j p[i][j] · v[j]) · inv[i]` for queries `i0..i0+QI`, `j` in order.
-#[target_feature(enable = "avx2")]
-#[inline]
-#[allow(clippy::too_many_arguments)]
-unsafe fn ctx_tile<const QI: usize, const NC: usize>(
-    p: *const f32,
-    lp: usize,
-    v: *const f32,
-    w3: usize,
-    len: usize,
-    i0: usize,
-    inv: &[f32],
-    out: *mut f32,
-    h: usize,
-) {
-    unsafe {
-        let mut acc = [[_mm256_setzero_ps(); NC]; QI];
-        for j in 0..len {
-            let mut vv = [_mm256_setzero_ps(); NC];
-            for (c, x) in vv.iter_mut().enumerate() {
-                *x = _mm256_loadu_ps(v.add(j * w3 + 8 * c));
-            }
-            for (q, aq) in acc.iter_mut().enumerate() {
-                let pv = _mm256_set1_ps(*p.add((i0 + q) * lp + j));
-                for (a, x) in aq.iter_mut().zip(&vv) {
-                    *a = _mm256_add_ps(*a, _mm256_mul_ps(pv, *x));
-                }
-            }
-        }
-        for (q, aq) in acc.iter().enumerate() {
-            let iv = _mm256_set1_ps(inv[i0 + q]);
-            for (c, a) in aq.iter().enumerate() {
-                _mm256_storeu_ps(out.add((i0 + q) * h + 8 * c), _mm256_mul_ps(*a, iv));
-            }
-        }
-    }
-}
-
 /// `kt[d][j] = k[j][d]` for `j < lp` (zero past `len`), `d < 8 * NC`, by 8×8 blocks.
 #[target_feature(enable = "avx2")]
 #[inline]
@@ -757,96 +684,198 @@ unsafe fn softmax_rows(s: *mut f32, lp: usize, len: usize, inv: &mut [f32]) {
     }
 }
 
-/// Attention of one text, heads of `8 * NC` dims; bit-identical to `ops::attention`.
-#[target_feature(enable = "avx2")]
-#[allow(clippy::too_many_arguments)]
-fn attention_simd<const NC: usize>(
-    qkv: &[f32],
-    ctx: &mut [f32],
-    s0: usize,
-    s1: usize,
-    h: usize,
-    heads: usize,
-    scratch: &mut AttnScratch,
-) {
-    let hd = 8 * NC;
-    let len = s1 - s0;
-    let lp = len.div_ceil(8) * 8;
-    let nb = lp / 8;
-    let w3 = 3 * h;
-    assert!(heads * hd == h && s1 <= qkv.len() / w3 && s1 * h <= ctx.len() && s0 < s1);
-    let scale = 1.0 / (hd as f32).sqrt();
-    let (kt, sbuf, qs, inv) = scratch.simd_buffers(hd * lp, len * lp, len * hd, len);
-    for head in 0..heads {
-        let (qo, ko, vo) = (head * hd, h + head * hd, 2 * h + head * hd);
-        for j in 0..len {
-            let row = (s0 + j) * w3 + qo;
-            for (q, &v) in qs[j * hd..(j + 1) * hd].iter_mut().zip(&qkv[row..row + hd]) {
-                *q = v * scale;
-            }
-        }
-        // SAFETY: rows s0 + j < s1 (zeros past `len`), dims ko + d < ko + hd <= 3h.
-        unsafe { transpose_keys::<NC>(qkv.as_ptr().add(s0 * w3 + ko), w3, len, kt, lp) };
-        // SAFETY (this block): every tile stays within rows < len and key blocks < nb, so
-        // all reads/writes are inside kt (hd·lp), sbuf (len·lp), qs (len·hd), and the
-        // asserted qkv / ctx rows.
-        unsafe {
-            let (qp, kp, sp) = (qs.as_ptr(), kt.as_ptr(), sbuf.as_mut_ptr());
-            let mut i = 0;
-            while i < len {
-                let qi = (len - i).min(4);
-                let mut jb = 0;
-                while jb < nb {
-                    let kb = (nb - jb).min(2);
-                    match (qi, kb) {
-                        (4, 2) => score_tile::<4, 2>(qp, hd, kp, lp, i, jb, sp),
-                        (4, _) => score_tile::<4, 1>(qp, hd, kp, lp, i, jb, sp),
-                        (3, 2) => score_tile::<3, 2>(qp, hd, kp, lp, i, jb, sp),
-                        (3, _) => score_tile::<3, 1>(qp, hd, kp, lp, i, jb, sp),
-                        (2, 2) => score_tile::<2, 2>(qp, hd, kp, lp, i, jb, sp),
-                        (2, _) => score_tile::<2, 1>(qp, hd, kp, lp, i, jb, sp),
-                        (_, 2) => score_tile::<1, 2>(qp, hd, kp, lp, i, jb, sp),
-                        _ => score_tile::<1, 1>(qp, hd, kp, lp, i, jb, sp),
+/// Attention's two products on one register width, and the function that runs a text's
+/// heads through them (`$attn`, for heads of 16, 32 or 64 dims; others take `ops::attention`):
+/// - `$score::<QI, KB>`: `s[i][j] = Σ_d qs[i][d] · kt[d][j]` for queries `i0..i0+QI` against
+///   key blocks `jb0..jb0+KB` of `$w` keys, summed over `d` in order as the scalar code does;
+/// - `$ctx::<QI, NR>`: `ctx[i] = (Σ_j p[i][j] · v[j]) · inv[i]`, `j` in order, `NR` registers
+///   a head.
+///
+/// Between them, [`softmax_rows`] on 8 lanes whatever the width, so every width gives the bits
+/// of `ops::attention`.
+macro_rules! attention_width {
+    (
+        $feature:literal, $w:literal, $attn:ident, $simd:ident, $score:ident, $ctx:ident,
+        ctx tiles of $cq:literal then [$($rest:literal),*],
+        $zero:ident, $load:ident, $store:ident, $set1:ident, $add:ident, $mul:ident
+    ) => {
+        #[target_feature(enable = $feature)]
+        #[inline]
+        unsafe fn $score<const QI: usize, const KB: usize>(
+            qs: *const f32,
+            hd: usize,
+            kt: *const f32,
+            lp: usize,
+            i0: usize,
+            jb0: usize,
+            s: *mut f32,
+        ) {
+            unsafe {
+                let mut acc = [[$zero(); KB]; QI];
+                for d in 0..hd {
+                    let mut kv = [$zero(); KB];
+                    for (b, k) in kv.iter_mut().enumerate() {
+                        *k = $load(kt.add(d * lp + (jb0 + b) * $w));
                     }
-                    jb += kb;
+                    for (q, aq) in acc.iter_mut().enumerate() {
+                        let qv = $set1(*qs.add((i0 + q) * hd + d));
+                        for (a, k) in aq.iter_mut().zip(&kv) {
+                            *a = $add(*a, $mul(qv, *k));
+                        }
+                    }
                 }
-                i += qi;
-            }
-            softmax_rows(sp, lp, len, inv);
-            let vp = qkv.as_ptr().add(s0 * w3 + vo);
-            let op = ctx.as_mut_ptr().add(s0 * h + qo);
-            let mut i = 0;
-            while i + 2 <= len {
-                ctx_tile::<2, NC>(sp, lp, vp, w3, len, i, inv, op, h);
-                i += 2;
-            }
-            if i < len {
-                ctx_tile::<1, NC>(sp, lp, vp, w3, len, i, inv, op, h);
+                for (q, aq) in acc.iter().enumerate() {
+                    for (b, a) in aq.iter().enumerate() {
+                        $store(s.add((i0 + q) * lp + (jb0 + b) * $w), *a);
+                    }
+                }
             }
         }
-    }
+
+        #[target_feature(enable = $feature)]
+        #[inline]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $ctx<const QI: usize, const NR: usize>(
+            p: *const f32,
+            lp: usize,
+            v: *const f32,
+            w3: usize,
+            len: usize,
+            i0: usize,
+            inv: &[f32],
+            out: *mut f32,
+            h: usize,
+        ) {
+            unsafe {
+                let mut acc = [[$zero(); NR]; QI];
+                for j in 0..len {
+                    let mut vv = [$zero(); NR];
+                    for (c, x) in vv.iter_mut().enumerate() {
+                        *x = $load(v.add(j * w3 + $w * c));
+                    }
+                    for (q, aq) in acc.iter_mut().enumerate() {
+                        let pv = $set1(*p.add((i0 + q) * lp + j));
+                        for (a, x) in aq.iter_mut().zip(&vv) {
+                            *a = $add(*a, $mul(pv, *x));
+                        }
+                    }
+                }
+                for (q, aq) in acc.iter().enumerate() {
+                    let iv = $set1(inv[i0 + q]);
+                    for (c, a) in aq.iter().enumerate() {
+                        $store(out.add((i0 + q) * h + $w * c), $mul(*a, iv));
+                    }
+                }
+            }
+        }
+
+        /// Attention of one text, heads of `8 * NC` dims (`NR` registers of `$w`); the bits
+        /// of `ops::attention`.
+        #[target_feature(enable = $feature)]
+        #[allow(clippy::too_many_arguments)]
+        fn $simd<const NC: usize, const NR: usize>(
+            qkv: &[f32],
+            ctx: &mut [f32],
+            s0: usize,
+            s1: usize,
+            h: usize,
+            heads: usize,
+            scratch: &mut AttnScratch,
+        ) {
+            let hd = 8 * NC;
+            let len = s1 - s0;
+            let lp = len.div_ceil($w) * $w;
+            let nb = lp / $w;
+            let w3 = 3 * h;
+            assert!(NR * $w == hd && heads * hd == h && s0 < s1);
+            assert!(s1 <= qkv.len() / w3 && s1 * h <= ctx.len());
+            let scale = 1.0 / (hd as f32).sqrt();
+            let (kt, sbuf, qs, inv) = scratch.simd_buffers(hd * lp, len * lp, len * hd, len);
+            for head in 0..heads {
+                let (qo, ko, vo) = (head * hd, h + head * hd, 2 * h + head * hd);
+                for j in 0..len {
+                    let row = (s0 + j) * w3 + qo;
+                    for (q, &v) in qs[j * hd..(j + 1) * hd].iter_mut().zip(&qkv[row..row + hd]) {
+                        *q = v * scale;
+                    }
+                }
+                // SAFETY: rows s0 + j < s1 (zeros past `len`), dims ko + d < ko + hd <= 3h.
+                unsafe { transpose_keys::<NC>(qkv.as_ptr().add(s0 * w3 + ko), w3, len, kt, lp) };
+                // SAFETY (this block): every tile stays within rows < len and key blocks < nb,
+                // so all reads/writes are inside kt (hd·lp), sbuf (len·lp), qs (len·hd), and
+                // the asserted qkv / ctx rows.
+                unsafe {
+                    let (qp, kp, sp) = (qs.as_ptr(), kt.as_ptr(), sbuf.as_mut_ptr());
+                    let mut i = 0;
+                    while i < len {
+                        let qi = (len - i).min(4);
+                        let mut jb = 0;
+                        while jb < nb {
+                            let kb = (nb - jb).min(2);
+                            match (qi, kb) {
+                                (4, 2) => $score::<4, 2>(qp, hd, kp, lp, i, jb, sp),
+                                (4, _) => $score::<4, 1>(qp, hd, kp, lp, i, jb, sp),
+                                (3, 2) => $score::<3, 2>(qp, hd, kp, lp, i, jb, sp),
+                                (3, _) => $score::<3, 1>(qp, hd, kp, lp, i, jb, sp),
+                                (2, 2) => $score::<2, 2>(qp, hd, kp, lp, i, jb, sp),
+                                (2, _) => $score::<2, 1>(qp, hd, kp, lp, i, jb, sp),
+                                (_, 2) => $score::<1, 2>(qp, hd, kp, lp, i, jb, sp),
+                                _ => $score::<1, 1>(qp, hd, kp, lp, i, jb, sp),
+                            }
+                            jb += kb;
+                        }
+                        i += qi;
+                    }
+                    softmax_rows(sp, lp, len, inv);
+                    let vp = qkv.as_ptr().add(s0 * w3 + vo);
+                    let op = ctx.as_mut_ptr().add(s0 * h + qo);
+                    let mut i = 0;
+                    while i + $cq <= len {
+                        $ctx::<$cq, NR>(sp, lp, vp, w3, len, i, inv, op, h);
+                        i += $cq;
+                    }
+                    match len - i {
+                        $($rest => $ctx::<$rest, NR>(sp, lp, vp, w3, len, i, inv, op, h),)*
+                        _ => {}
+                    }
+                }
+            }
+        }
+
+        #[target_feature(enable = $feature)]
+        fn $attn(
+            qkv: &[f32],
+            ctx: &mut [f32],
+            s0: usize,
+            s1: usize,
+            h: usize,
+            heads: usize,
+            scratch: &mut AttnScratch,
+        ) {
+            if s0 >= s1 {
+                return;
+            }
+            match h / heads {
+                32 => $simd::<4, { 32 / $w }>(qkv, ctx, s0, s1, h, heads, scratch),
+                64 => $simd::<8, { 64 / $w }>(qkv, ctx, s0, s1, h, heads, scratch),
+                16 => $simd::<2, { 16 / $w }>(qkv, ctx, s0, s1, h, heads, scratch),
+                _ => ops::attention(qkv, ctx, s0, s1, h, heads, scratch),
+            }
+        }
+    };
 }
 
-#[target_feature(enable = "avx2")]
-fn attention_avx2(
-    qkv: &[f32],
-    ctx: &mut [f32],
-    s0: usize,
-    s1: usize,
-    h: usize,
-    heads: usize,
-    scratch: &mut AttnScratch,
-) {
-    if s0 >= s1 {
-        return;
-    }
-    match h / heads {
-        32 => attention_simd::<4>(qkv, ctx, s0, s1, h, heads, scratch),
-        64 => attention_simd::<8>(qkv, ctx, s0, s1, h, heads, scratch),
-        16 => attention_simd::<2>(qkv, ctx, s0, s1, h, heads, scratch),
-        _ => ops::attention(qkv, ctx, s0, s1, h, heads, scratch),
-    }
-}
+attention_width!(
+    "avx2", 8, attention_avx2, attention_simd, score_tile, ctx_tile,
+    ctx tiles of 2 then [1],
+    _mm256_setzero_ps, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_add_ps, _mm256_mul_ps
+);
+
+attention_width!(
+    "avx512f", 16, attention_avx512, attention_simd_512, score_tile_512, ctx_tile_512,
+    ctx tiles of 4 then [3, 2, 1],
+    _mm512_setzero_ps, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, _mm512_add_ps, _mm512_mul_ps
+);
 
 pub(super) fn attention(
     qkv: &[f32],
@@ -860,172 +889,6 @@ pub(super) fn attention(
     assert!(has_avx2());
     // SAFETY: AVX2 is present.
     unsafe { attention_avx2(qkv, ctx, s0, s1, h, heads, scratch) }
-}
-
-/// `score_tile` on 16 keys a block (AVX-512F): the same sums, in the same order.
-#[target_feature(enable = "avx512f")]
-#[inline]
-unsafe fn score_tile_512<const QI: usize, const KB: usize>(
-    qs: *const f32,
-    hd: usize,
-    kt: *const f32,
-    lp: usize,
-    i0: usize,
-    jb0: usize,
-    s: *mut f32,
-) {
-    unsafe {
-        let mut acc = [[_mm512_setzero_ps(); KB]; QI];
-        for d in 0..hd {
-            let mut kv = [_mm512_setzero_ps(); KB];
-            for (b, k) in kv.iter_mut().enumerate() {
-                *k = _mm512_loadu_ps(kt.add(d * lp + (jb0 + b) * 16));
-            }
-            for (q, aq) in acc.iter_mut().enumerate() {
-                let qv = _mm512_set1_ps(*qs.add((i0 + q) * hd + d));
-                for (a, k) in aq.iter_mut().zip(&kv) {
-                    *a = _mm512_add_ps(*a, _mm512_mul_ps(qv, *k));
-                }
-            }
-        }
-        for (q, aq) in acc.iter().enumerate() {
-            for (b, a) in aq.iter().enumerate() {
-                _mm512_storeu_ps(s.add((i0 + q) * lp + (jb0 + b) * 16), *a);
-            }
-        }
-    }
-}
-
-/// `ctx_tile` on 16 dims a register (AVX-512F), `NZ` registers a head: the same sums.
-#[target_feature(enable = "avx512f")]
-#[inline]
-#[allow(clippy::too_many_arguments)]
-unsafe fn ctx_tile_512<const QI: usize, const NZ: usize>(
-    p: *const f32,
-    lp: usize,
-    v: *const f32,
-    w3: usize,
-    len: usize,
-    i0: usize,
-    inv: &[f32],
-    out: *mut f32,
-    h: usize,
-) {
-    unsafe {
-        let mut acc = [[_mm512_setzero_ps(); NZ]; QI];
-        for j in 0..len {
-            let mut vv = [_mm512_setzero_ps(); NZ];
-            for (c, x) in vv.iter_mut().enumerate() {
-                *x = _mm512_loadu_ps(v.add(j * w3 + 16 * c));
-            }
-            for (q, aq) in acc.iter_mut().enumerate() {
-                let pv = _mm512_set1_ps(*p.add((i0 + q) * lp + j));
-                for (a, x) in aq.iter_mut().zip(&vv) {
-                    *a = _mm512_add_ps(*a, _mm512_mul_ps(pv, *x));
-                }
-            }
-        }
-        for (q, aq) in acc.iter().enumerate() {
-            let iv = _mm512_set1_ps(inv[i0 + q]);
-            for (c, a) in aq.iter().enumerate() {
-                _mm512_storeu_ps(out.add((i0 + q) * h + 16 * c), _mm512_mul_ps(*a, iv));
-            }
-        }
-    }
-}
-
-/// `attention_simd` with the two products on 16 lanes (heads of `16 * NZ` dims, `NC = 2 NZ`
-/// blocks of 8 for the keys' transpose); the softmax is the same 8-lane code, so the bits
-/// are those of `ops::attention`.
-#[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-fn attention_simd_512<const NC: usize, const NZ: usize>(
-    qkv: &[f32],
-    ctx: &mut [f32],
-    s0: usize,
-    s1: usize,
-    h: usize,
-    heads: usize,
-    scratch: &mut AttnScratch,
-) {
-    let hd = 16 * NZ;
-    let len = s1 - s0;
-    let lp = len.div_ceil(16) * 16;
-    let nb = lp / 16;
-    let w3 = 3 * h;
-    assert!(NC == 2 * NZ && heads * hd == h && s1 <= qkv.len() / w3 && s1 * h <= ctx.len());
-    assert!(s0 < s1);
-    let scale = 1.0 / (hd as f32).sqrt();
-    let (kt, sbuf, qs, inv) = scratch.simd_buffers(hd * lp, len * lp, len * hd, len);
-    for head in 0..heads {
-        let (qo, ko, vo) = (head * hd, h + head * hd, 2 * h + head * hd);
-        for j in 0..len {
-            let row = (s0 + j) * w3 + qo;
-            for (q, &v) in qs[j * hd..(j + 1) * hd].iter_mut().zip(&qkv[row..row + hd]) {
-                *q = v * scale;
-            }
-        }
-        // SAFETY: as in `attention_simd`, with key blocks of 16 (`lp` a multiple of 16).
-        unsafe {
-            transpose_keys::<NC>(qkv.as_ptr().add(s0 * w3 + ko), w3, len, kt, lp);
-            let (qp, kp, sp) = (qs.as_ptr(), kt.as_ptr(), sbuf.as_mut_ptr());
-            let mut i = 0;
-            while i < len {
-                let qi = (len - i).min(4);
-                let mut jb = 0;
-                while jb < nb {
-                    let kb = (nb - jb).min(2);
-                    match (qi, kb) {
-                        (4, 2) => score_tile_512::<4, 2>(qp, hd, kp, lp, i, jb, sp),
-                        (4, _) => score_tile_512::<4, 1>(qp, hd, kp, lp, i, jb, sp),
-                        (3, 2) => score_tile_512::<3, 2>(qp, hd, kp, lp, i, jb, sp),
-                        (3, _) => score_tile_512::<3, 1>(qp, hd, kp, lp, i, jb, sp),
-                        (2, 2) => score_tile_512::<2, 2>(qp, hd, kp, lp, i, jb, sp),
-                        (2, _) => score_tile_512::<2, 1>(qp, hd, kp, lp, i, jb, sp),
-                        (_, 2) => score_tile_512::<1, 2>(qp, hd, kp, lp, i, jb, sp),
-                        _ => score_tile_512::<1, 1>(qp, hd, kp, lp, i, jb, sp),
-                    }
-                    jb += kb;
-                }
-                i += qi;
-            }
-            softmax_rows(sp, lp, len, inv);
-            let vp = qkv.as_ptr().add(s0 * w3 + vo);
-            let op = ctx.as_mut_ptr().add(s0 * h + qo);
-            let mut i = 0;
-            while i + 4 <= len {
-                ctx_tile_512::<4, NZ>(sp, lp, vp, w3, len, i, inv, op, h);
-                i += 4;
-            }
-            match len - i {
-                3 => ctx_tile_512::<3, NZ>(sp, lp, vp, w3, len, i, inv, op, h),
-                2 => ctx_tile_512::<2, NZ>(sp, lp, vp, w3, len, i, inv, op, h),
-                1 => ctx_tile_512::<1, NZ>(sp, lp, vp, w3, len, i, inv, op, h),
-                _ => {}
-            }
-        }
-    }
-}
-
-#[target_feature(enable = "avx512f")]
-fn attention_avx512(
-    qkv: &[f32],
-    ctx: &mut [f32],
-    s0: usize,
-    s1: usize,
-    h: usize,
-    heads: usize,
-    scratch: &mut AttnScratch,
-) {
-    if s0 >= s1 {
-        return;
-    }
-    match h / heads {
-        32 => attention_simd_512::<4, 2>(qkv, ctx, s0, s1, h, heads, scratch),
-        64 => attention_simd_512::<8, 4>(qkv, ctx, s0, s1, h, heads, scratch),
-        16 => attention_simd_512::<2, 1>(qkv, ctx, s0, s1, h, heads, scratch),
-        _ => ops::attention(qkv, ctx, s0, s1, h, heads, scratch),
-    }
 }
 
 pub(super) fn attention_wide(
