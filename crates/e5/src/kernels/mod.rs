@@ -326,7 +326,8 @@ mod tests {
 
     #[test]
     fn simd_ops_match_scalar() {
-        // (hidden, heads, segment lengths): head widths 16, 32 (the model's) and 24 (generic).
+        // (hidden, heads, segment lengths): head widths 16, 32 (the model's), 64 and 24 (generic),
+        // texts shorter and longer than one block of 8 and of 16 keys.
         for (h, heads, segs) in [
             (64usize, 4usize, vec![5usize, 6, 16, 35]),
             (96, 3, vec![17, 9, 1, 30, 16, 47, 8]),
